@@ -1,0 +1,458 @@
+#include "config/config.hpp"
+
+#include <outpost/sdk.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace outpost::core {
+
+std::string ConfigError::str() const {
+  std::string out = where.file;
+  if (where.line > 0) out += ":" + std::to_string(where.line) + ":" + std::to_string(where.column);
+  out += ": ";
+  if (!path.empty()) out += path + ": ";
+  return out + message;
+}
+
+bool InstanceSpec::operator==(const InstanceSpec& o) const {
+  if (name != o.name || plugin != o.plugin || settings.size() != o.settings.size()) return false;
+  for (std::size_t i = 0; i < settings.size(); ++i)
+    if (settings[i].key != o.settings[i].key || settings[i].value != o.settings[i].value) return false;
+  return true;
+}
+
+const InstanceSpec* Config::find_plugin(const std::string& name) const {
+  for (const auto& p : plugins)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+namespace {
+
+class Reader {
+ public:
+  Reader(std::string source, std::vector<ConfigError>& errors)
+      : source_(std::move(source)), errors_(errors) {}
+
+  Location at(const YAML::Node& n) const {
+    const YAML::Mark m = n.Mark();
+    if (m.is_null()) return Location{source_, 0, 0};
+    return Location{source_, m.line + 1, m.column + 1};
+  }
+  void error(const YAML::Node& n, const std::string& path, const std::string& msg) {
+    errors_.push_back(ConfigError{at(n), path, msg});
+  }
+
+  // Reports keys of a map that are not in `allowed`. Returns false when n is not a map.
+  bool expect_map(const YAML::Node& n, const std::string& path) {
+    if (n.IsMap()) return true;
+    if (n.IsNull()) return false;
+    error(n, path, "expected a mapping");
+    return false;
+  }
+  void check_keys(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string key = it->first.as<std::string>("");
+      if (!allowed.count(key)) {
+        std::string known;
+        for (const auto& a : allowed) known += (known.empty() ? "" : ", ") + a;
+        error(it->first, join(path, key), "unknown key (expected one of: " + known + ")");
+      }
+    }
+  }
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+  bool scalar(const YAML::Node& n, const std::string& path, std::string& out) {
+    if (!n.IsScalar()) {
+      error(n, path, "expected a scalar value");
+      return false;
+    }
+    out = n.Scalar();
+    return true;
+  }
+  void string_key(const YAML::Node& map, const char* key, const std::string& path, std::string& out) {
+    if (const YAML::Node n = map[key]) scalar(n, join(path, key), out);
+  }
+  void duration_key(const YAML::Node& map, const char* key, const std::string& path, double& out,
+                    bool positive = true) {
+    const YAML::Node n = map[key];
+    std::string s;
+    if (!n || !scalar(n, join(path, key), s)) return;
+    auto d = parse_duration_seconds(s);
+    if (!d || (positive && *d <= 0)) {
+      error(n, join(path, key), "not a valid duration: '" + s + "' (e.g. 500ms, 10s, 5m)");
+      return;
+    }
+    out = *d;
+  }
+  void size_key(const YAML::Node& map, const char* key, const std::string& path, std::size_t& out) {
+    const YAML::Node n = map[key];
+    std::string s;
+    if (!n || !scalar(n, join(path, key), s)) return;
+    std::size_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size() || v == 0) {
+      error(n, join(path, key), "expected a positive integer, got '" + s + "'");
+      return;
+    }
+    out = v;
+  }
+  void fraction_key(const YAML::Node& map, const char* key, const std::string& path, double& out) {
+    const YAML::Node n = map[key];
+    std::string s;
+    if (!n || !scalar(n, join(path, key), s)) return;
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (end != s.c_str() + s.size() || v < 0 || v > 1) {
+      error(n, join(path, key), "expected a number between 0 and 1, got '" + s + "'");
+      return;
+    }
+    out = v;
+  }
+
+  // Flattens a plugin's settings (or a monitor's parameters) into dotted keys.
+  void flatten(const YAML::Node& n, const std::string& key, const std::string& path, Settings& out) {
+    if (n.IsScalar()) {
+      out.push_back(Setting{key, n.Scalar(), at(n)});
+    } else if (n.IsNull()) {
+      out.push_back(Setting{key, "", at(n)});
+    } else if (n.IsSequence()) {
+      std::size_t i = 0;
+      for (const auto& item : n) {
+        const std::string k = key + "." + std::to_string(i);
+        flatten(item, k, path + "[" + std::to_string(i) + "]", out);
+        ++i;
+      }
+    } else if (n.IsMap()) {
+      for (auto it = n.begin(); it != n.end(); ++it) {
+        const std::string sub = it->first.as<std::string>("");
+        flatten(it->second, key.empty() ? sub : key + "." + sub, join(path, sub), out);
+      }
+    }
+  }
+
+  void engine(const YAML::Node& n, EngineSpec& e) {
+    const std::string p = "engine";
+    if (!expect_map(n, p)) return;
+    check_keys(n, p, {"id", "data_dir", "plugin_dirs", "log_level", "summary_interval",
+                      "self_metrics_interval", "pipeline", "scheduler"});
+    string_key(n, "id", p, e.id);
+    string_key(n, "data_dir", p, e.data_dir);
+    if (const YAML::Node dirs = n["plugin_dirs"]) {
+      if (!dirs.IsSequence()) error(dirs, p + ".plugin_dirs", "expected a list of directories");
+      else
+        for (const auto& d : dirs) {
+          std::string s;
+          if (scalar(d, p + ".plugin_dirs", s)) e.plugin_dirs.push_back(s);
+        }
+    }
+    if (const YAML::Node l = n["log_level"]) {
+      std::string s;
+      LogLevelCheck(l, s, e);
+    }
+    duration_key(n, "summary_interval", p, e.summary_interval_s, false);
+    duration_key(n, "self_metrics_interval", p, e.self_metrics_interval_s);
+    if (const YAML::Node pl = n["pipeline"]; pl && expect_map(pl, p + ".pipeline")) {
+      const std::string pp = p + ".pipeline";
+      check_keys(pl, pp, {"queue_capacity", "batch_size", "flush_interval"});
+      size_key(pl, "queue_capacity", pp, e.queue_capacity);
+      size_key(pl, "batch_size", pp, e.batch_size);
+      duration_key(pl, "flush_interval", pp, e.flush_interval_s);
+    }
+    if (const YAML::Node s = n["scheduler"]; s && expect_map(s, p + ".scheduler")) {
+      const std::string sp = p + ".scheduler";
+      check_keys(s, sp, {"max_in_flight", "max_batch_targets", "jitter", "default_interval",
+                         "default_timeout"});
+      size_key(s, "max_in_flight", sp, e.max_in_flight);
+      size_key(s, "max_batch_targets", sp, e.max_batch_targets);
+      fraction_key(s, "jitter", sp, e.jitter);
+      duration_key(s, "default_interval", sp, e.default_interval_s);
+      duration_key(s, "default_timeout", sp, e.default_timeout_s);
+    }
+  }
+
+  void LogLevelCheck(const YAML::Node& l, std::string& s, EngineSpec& e) {
+    if (!scalar(l, "engine.log_level", s)) return;
+    if (s != "debug" && s != "info" && s != "warn" && s != "error") {
+      error(l, "engine.log_level", "expected debug, info, warn or error, got '" + s + "'");
+      return;
+    }
+    e.log_level = s;
+  }
+
+  void instances(const YAML::Node& n, const std::string& section, std::vector<InstanceSpec>& out,
+                 bool plugin_required) {
+    if (!expect_map(n, section)) return;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      InstanceSpec spec;
+      spec.name = it->first.as<std::string>("");
+      spec.path = join(section, spec.name);
+      spec.where = at(it->first);
+      spec.plugin = spec.name;
+      const YAML::Node body = it->second;
+      if (!body.IsNull() && !body.IsMap()) {
+        error(body, spec.path, "expected a mapping of settings");
+        continue;
+      }
+      bool has_plugin = false;
+      if (body.IsMap()) {
+        for (auto kv = body.begin(); kv != body.end(); ++kv) {
+          const std::string key = kv->first.as<std::string>("");
+          if (key == "plugin") {
+            has_plugin = scalar(kv->second, join(spec.path, "plugin"), spec.plugin);
+            continue;
+          }
+          flatten(kv->second, key, join(spec.path, key), spec.settings);
+        }
+      }
+      if (plugin_required && !has_plugin) {
+        error(it->first, spec.path, "missing key 'plugin' (which sink plugin to use)");
+        continue;
+      }
+      out.push_back(std::move(spec));
+    }
+  }
+
+  void inventory(const YAML::Node& n, Config& cfg) {
+    if (!expect_map(n, "inventory")) return;
+    check_keys(n, "inventory", {"devices"});
+    const YAML::Node devs = n["devices"];
+    if (!devs) return;
+    if (!devs.IsSequence()) {
+      error(devs, "inventory.devices", "expected a list of devices");
+      return;
+    }
+    std::set<std::string> names;
+    std::size_t i = 0;
+    for (const auto& d : devs) {
+      const std::string p = "inventory.devices[" + std::to_string(i++) + "]";
+      if (!d.IsMap()) {
+        error(d, p, "expected a mapping (name, address, tags, monitors)");
+        continue;
+      }
+      check_keys(d, p, {"name", "address", "tags", "monitors"});
+      DeviceSpec dev;
+      dev.where = at(d);
+      string_key(d, "name", p, dev.name);
+      string_key(d, "address", p, dev.address);
+      if (dev.name.empty() && dev.address.empty()) {
+        error(d, p, "a device needs a name or an address");
+        continue;
+      }
+      if (dev.name.empty()) dev.name = dev.address;
+      if (dev.address.empty()) dev.address = dev.name;
+      if (!names.insert(dev.name).second) error(d["name"] ? d["name"] : d, p + ".name", "duplicate device name '" + dev.name + "'");
+      if (const YAML::Node tags = d["tags"]; tags && expect_map(tags, p + ".tags")) {
+        for (auto t = tags.begin(); t != tags.end(); ++t) {
+          std::string v;
+          const std::string k = t->first.as<std::string>("");
+          if (scalar(t->second, join(p + ".tags", k), v)) dev.tags.emplace_back(k, v);
+        }
+      }
+      if (const YAML::Node mons = d["monitors"]) {
+        if (!mons.IsSequence()) {
+          error(mons, p + ".monitors", "expected a list of monitors");
+        } else {
+          std::size_t j = 0;
+          for (const auto& m : mons) monitor(m, p + ".monitors[" + std::to_string(j++) + "]", cfg, dev);
+        }
+      }
+      cfg.devices.push_back(std::move(dev));
+    }
+  }
+
+  void monitor(const YAML::Node& m, const std::string& p, const Config& cfg, DeviceSpec& dev) {
+    if (!m.IsMap()) {
+      error(m, p, "expected a mapping with at least 'plugin'");
+      return;
+    }
+    MonitorSpec mon;
+    mon.where = at(m);
+    mon.path = p;
+    mon.interval_s = cfg.engine.default_interval_s;
+    mon.timeout_s = cfg.engine.default_timeout_s;
+    bool timeout_set = false;
+    for (auto kv = m.begin(); kv != m.end(); ++kv) {
+      const std::string key = kv->first.as<std::string>("");
+      if (key == "plugin") {
+        scalar(kv->second, join(p, "plugin"), mon.instance);
+      } else if (key == "interval") {
+        duration_key(m, "interval", p, mon.interval_s);
+      } else if (key == "timeout") {
+        duration_key(m, "timeout", p, mon.timeout_s);
+        timeout_set = true;
+      } else {
+        flatten(kv->second, key, join(p, key), mon.params);
+      }
+    }
+    if (mon.instance.empty()) {
+      error(m, p, "missing key 'plugin' (which poller runs this monitor)");
+      return;
+    }
+    // A timeout longer than the interval would let polls of one target overlap.
+    if (!timeout_set && mon.timeout_s > mon.interval_s) mon.timeout_s = mon.interval_s;
+    if (timeout_set && mon.timeout_s > mon.interval_s)
+      error(m["timeout"], join(p, "timeout"), "timeout is longer than the interval");
+    dev.monitors.push_back(std::move(mon));
+  }
+
+  void credentials(const YAML::Node& n, Config& cfg) {
+    if (!expect_map(n, "credentials")) return;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string v;
+      const std::string k = it->first.as<std::string>("");
+      if (scalar(it->second, "credentials." + k, v)) cfg.credentials[k] = v;
+    }
+  }
+
+  void top(const YAML::Node& root, Config& cfg) {
+    if (root.IsNull()) return;
+    if (!root.IsMap()) {
+      error(root, "", "the configuration must be a mapping");
+      return;
+    }
+    check_keys(root, "", {"engine", "inventory", "credentials", "plugins", "sinks"});
+    // engine first: its defaults apply to monitors.
+    if (const YAML::Node e = root["engine"]) engine(e, cfg.engine);
+    if (const YAML::Node c = root["credentials"]) credentials(c, cfg);
+    if (const YAML::Node p = root["plugins"]) instances(p, "plugins", cfg.plugins, false);
+    if (const YAML::Node s = root["sinks"]) instances(s, "sinks", cfg.sinks, true);
+    if (const YAML::Node i = root["inventory"]) inventory(i, cfg);
+  }
+
+ private:
+  std::string source_;
+  std::vector<ConfigError>& errors_;
+};
+
+bool valid_value(uint32_t type, const std::string& v) {
+  switch (type) {
+    case OUTPOST_FIELD_INT: {
+      int64_t x = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+      return ec == std::errc{} && p == v.data() + v.size();
+    }
+    case OUTPOST_FIELD_DOUBLE: {
+      char* end = nullptr;
+      std::strtod(v.c_str(), &end);
+      return !v.empty() && end == v.c_str() + v.size();
+    }
+    case OUTPOST_FIELD_BOOL:
+      return v == "true" || v == "false" || v == "yes" || v == "no" || v == "on" || v == "off" ||
+             v == "1" || v == "0";
+    case OUTPOST_FIELD_DURATION: return parse_duration_seconds(v).has_value();
+    default: return true;
+  }
+}
+
+const char* type_name(uint32_t type) {
+  switch (type) {
+    case OUTPOST_FIELD_INT: return "an integer";
+    case OUTPOST_FIELD_DOUBLE: return "a number";
+    case OUTPOST_FIELD_BOOL: return "a boolean";
+    case OUTPOST_FIELD_DURATION: return "a duration (e.g. 500ms, 10s)";
+    case OUTPOST_FIELD_LIST: return "a list";
+    default: return "a string";
+  }
+}
+
+}  // namespace
+
+void validate_settings(const Settings& settings, const outpost_field* fields, std::size_t count,
+                       const std::string& path, const Location& where,
+                       std::vector<ConfigError>& errors) {
+  auto find = [&](std::string_view name) -> const outpost_field* {
+    for (std::size_t i = 0; i < count; ++i)
+      if (view(fields[i].name) == name) return &fields[i];
+    return nullptr;
+  };
+  std::set<std::string> seen;
+  for (const auto& s : settings) {
+    const outpost_field* f = find(s.key);
+    std::string base = s.key;
+    if (f == nullptr) {
+      // key.N is an item of a list field
+      const auto dot = s.key.rfind('.');
+      if (dot != std::string::npos && dot + 1 < s.key.size() &&
+          s.key.find_first_not_of("0123456789", dot + 1) == std::string::npos) {
+        base = s.key.substr(0, dot);
+        f = find(base);
+        if (f != nullptr && f->type != OUTPOST_FIELD_LIST) {
+          errors.push_back({s.where, path + "." + base, std::string("expected ") + type_name(f->type) + ", got a list"});
+          continue;
+        }
+      }
+    } else if (f->type == OUTPOST_FIELD_LIST) {
+      errors.push_back({s.where, path + "." + s.key, "expected a list"});
+      continue;
+    }
+    if (f == nullptr) {
+      std::string known;
+      for (std::size_t i = 0; i < count; ++i) known += (i ? ", " : "") + std::string(view(fields[i].name));
+      errors.push_back({s.where, path + "." + s.key,
+                        "unknown key" + (known.empty() ? std::string(" (this plugin takes no settings here)")
+                                                       : " (expected one of: " + known + ")")});
+      continue;
+    }
+    seen.insert(base);
+    if (f->type != OUTPOST_FIELD_LIST && !valid_value(f->type, s.value))
+      errors.push_back({s.where, path + "." + s.key,
+                        std::string("expected ") + type_name(f->type) + ", got '" + s.value + "'"});
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    if ((fields[i].flags & OUTPOST_FIELD_REQUIRED) && !seen.count(std::string(view(fields[i].name))))
+      errors.push_back({where, path, "missing required key '" + std::string(view(fields[i].name)) + "'"});
+  }
+}
+
+std::string expand_vars(const std::string& value, const EngineSpec& engine) {
+  std::string out = value;
+  auto replace = [&out](const std::string& var, const std::string& with) {
+    for (std::size_t pos = out.find(var); pos != std::string::npos; pos = out.find(var, pos + with.size()))
+      out.replace(pos, var.size(), with);
+  };
+  replace("${data_dir}", engine.data_dir);
+  replace("${engine_id}", engine.id);
+  return out;
+}
+
+ParseResult parse_config_text(const std::string& text, const std::string& source) {
+  ParseResult r;
+  Config cfg;
+  cfg.source = source;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    r.errors.push_back(ConfigError{Location{source, e.mark.line + 1, e.mark.column + 1}, "", e.msg});
+    return r;
+  }
+  try {
+    Reader reader(source, r.errors);
+    reader.top(root, cfg);
+  } catch (const YAML::Exception& e) {
+    r.errors.push_back(ConfigError{Location{source, e.mark.line + 1, e.mark.column + 1}, "", e.msg});
+  }
+  if (r.errors.empty()) r.config = std::move(cfg);
+  return r;
+}
+
+ParseResult parse_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    ParseResult r;
+    r.errors.push_back(ConfigError{Location{path, 0, 0}, "", "cannot open the file"});
+    return r;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config_text(ss.str(), path);
+}
+
+}  // namespace outpost::core

@@ -1,0 +1,111 @@
+// The engine's configuration model and its YAML reader. Every mistake is reported with file,
+// line, column and the key's path; unknown keys are errors.
+#pragma once
+
+#include <outpost/plugin.h>
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace outpost::core {
+
+struct Location {
+  std::string file;
+  int line = 0;  // 1-based; 0 = unknown
+  int column = 0;
+};
+
+struct ConfigError {
+  Location where;
+  std::string path;  // key path, e.g. inventory.devices[2].monitors[0].port
+  std::string message;
+  std::string str() const;
+};
+
+// A flattened setting: nested maps become dotted keys, lists become key.0, key.1, ...
+struct Setting {
+  std::string key;
+  std::string value;
+  Location where;
+};
+using Settings = std::vector<Setting>;
+using Tags = std::vector<std::pair<std::string, std::string>>;
+
+struct MonitorSpec {
+  std::string instance;  // plugin instance name
+  double interval_s = 0;
+  double timeout_s = 0;
+  Settings params;
+  Location where;
+  std::string path;
+};
+
+struct DeviceSpec {
+  std::string name;
+  std::string address;
+  Tags tags;
+  std::vector<MonitorSpec> monitors;
+  Location where;
+};
+
+struct InstanceSpec {
+  std::string name;    // instance name: the key in plugins/sinks
+  std::string plugin;  // plugin name (defaults to the instance name)
+  Settings settings;
+  Location where;
+  std::string path;
+  bool operator==(const InstanceSpec& o) const;
+};
+
+struct EngineSpec {
+  std::string id = "outpost";
+  std::string data_dir = "outpost-data";
+  std::vector<std::string> plugin_dirs;
+  std::string log_level = "info";
+  double summary_interval_s = 10;  // 0 = no summary line
+  double self_metrics_interval_s = 10;
+  std::size_t queue_capacity = 100000;  // items waiting for the sinks
+  std::size_t batch_size = 2000;        // items per sink write
+  double flush_interval_s = 1;
+  std::size_t max_in_flight = 20000;  // targets being polled at once, all plugins
+  std::size_t max_batch_targets = 5000;
+  double jitter = 0.1;  // fraction of the interval the first run is spread over
+  double default_interval_s = 60;
+  double default_timeout_s = 10;
+};
+
+struct Config {
+  std::string source;  // file name, or "<embedded default>"
+  EngineSpec engine;
+  std::map<std::string, std::string> credentials;  // name -> reference or value
+  std::vector<InstanceSpec> plugins;
+  std::vector<InstanceSpec> sinks;
+  std::vector<DeviceSpec> devices;
+
+  const InstanceSpec* find_plugin(const std::string& name) const;
+};
+
+struct ParseResult {
+  std::optional<Config> config;
+  std::vector<ConfigError> errors;
+};
+
+ParseResult parse_config_text(const std::string& text, const std::string& source);
+ParseResult parse_config_file(const std::string& path);
+
+// Checks settings against a plugin's field table: unknown keys, types, required keys.
+void validate_settings(const Settings& settings, const outpost_field* fields, std::size_t count,
+                       const std::string& path, const Location& where,
+                       std::vector<ConfigError>& errors);
+
+// ${data_dir} and ${engine_id} in setting values.
+std::string expand_vars(const std::string& value, const EngineSpec& engine);
+
+// The configuration compiled into the binary (examples/default.yaml).
+const std::string& embedded_default_config();
+
+}  // namespace outpost::core

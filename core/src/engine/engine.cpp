@@ -1,0 +1,387 @@
+#include "engine/engine.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "util/log.hpp"
+
+namespace outpost::core {
+namespace fs = std::filesystem;
+
+namespace {
+int64_t wall_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class PluginSink final : public SinkPort {
+ public:
+  explicit PluginSink(std::shared_ptr<PluginInstance> inst) : inst_(std::move(inst)) {}
+  const std::string& name() const override { return inst_->name(); }
+  outpost_status write(const outpost_batch& b) override { return inst_->call_write(b); }
+  outpost_status flush() override { return inst_->call_flush(); }
+
+ private:
+  std::shared_ptr<PluginInstance> inst_;
+};
+
+std::string status_label(outpost_status s) { return fmt::format("{:#x}", s); }
+}  // namespace
+
+std::vector<InstanceSpec> poller_specs(const Config& cfg) {
+  std::vector<InstanceSpec> out = cfg.plugins;
+  std::set<std::string> names;
+  for (const auto& p : out) names.insert(p.name);
+  for (const auto& d : cfg.devices)
+    for (const auto& m : d.monitors)
+      if (names.insert(m.instance).second) {
+        InstanceSpec s;
+        s.name = s.plugin = m.instance;
+        s.where = m.where;
+        s.path = m.path + ".plugin";
+        out.push_back(s);
+      }
+  return out;
+}
+
+std::vector<ConfigError> validate_config(const Config& cfg, const PluginRegistry& registry) {
+  std::vector<ConfigError> errors;
+  auto known = [&] {
+    std::string s;
+    for (const auto& [n, p] : registry.plugins()) s += (s.empty() ? "" : ", ") + n;
+    return s.empty() ? std::string("none found") : s;
+  };
+  auto check_instance = [&](const InstanceSpec& spec, uint32_t kind) -> const LoadedPlugin* {
+    const LoadedPlugin* p = registry.find(spec.plugin);
+    if (p == nullptr) {
+      errors.push_back({spec.where, spec.path, "no plugin named '" + spec.plugin + "' (loaded: " + known() + ")"});
+      return nullptr;
+    }
+    if (!(p->desc.kinds & kind)) {
+      errors.push_back({spec.where, spec.path, "plugin '" + spec.plugin + "' is a " + kinds_string(p->desc.kinds) +
+                                                   ", not a " + kinds_string(kind)});
+      return nullptr;
+    }
+    validate_settings(spec.settings, p->desc.config_fields, p->desc.config_field_count, spec.path, spec.where, errors);
+    return p;
+  };
+  std::map<std::string, const LoadedPlugin*> pollers;
+  for (const auto& spec : poller_specs(cfg)) pollers[spec.name] = check_instance(spec, OUTPOST_KIND_POLLER);
+  for (const auto& spec : cfg.sinks) check_instance(spec, OUTPOST_KIND_SINK);
+  for (const auto& d : cfg.devices)
+    for (const auto& m : d.monitors) {
+      const LoadedPlugin* p = pollers[m.instance];
+      if (p == nullptr) continue;  // reported above
+      validate_settings(m.params, p->desc.target_fields, p->desc.target_field_count, m.path, m.where, errors);
+    }
+  return errors;
+}
+
+Engine::Engine(const PluginRegistry& registry) : registry_(registry) {}
+
+Engine::~Engine() { stop(); }
+
+bool Engine::build_instances(const std::vector<InstanceSpec>& specs, InstanceMap& keep,
+                             InstanceMap& out, bool sinks) {
+  bool all = true;
+  for (const auto& spec : specs) {
+    if (auto it = keep.find(spec.name); it != keep.end() && it->second->spec() == spec) {
+      out[spec.name] = it->second;  // unchanged: keeps running
+      continue;
+    }
+    const LoadedPlugin* p = registry_.find(spec.plugin);
+    if (p == nullptr) continue;
+    auto inst = std::make_shared<PluginInstance>(*this, *p, spec);
+    std::string why;
+    if (!inst->create(cfg_.engine, why) || !inst->start(why)) {
+      logf(LogLevel::error, "{} '{}' (plugin {}): {}", sinks ? "sink" : "plugin instance", spec.name, spec.plugin, why);
+      all = false;
+      continue;
+    }
+    logf(LogLevel::info, "{} '{}' started (plugin {} {})", sinks ? "sink" : "plugin instance", spec.name,
+         spec.plugin, std::string(p->desc.version.ptr, p->desc.version.len));
+    out[spec.name] = std::move(inst);
+  }
+  return all;
+}
+
+std::vector<TaskSpec> Engine::build_tasks(const Config& cfg, const InstanceMap& pollers) const {
+  std::vector<TaskSpec> tasks;
+  for (const auto& d : cfg.devices)
+    for (const auto& m : d.monitors) {
+      auto it = pollers.find(m.instance);
+      if (it == pollers.end()) continue;  // its instance failed to start: reported already
+      TaskSpec t;
+      t.instance = it->second.get();
+      t.device = d.name;
+      t.address = d.address;
+      t.tags = d.tags;
+      for (const auto& s : m.params) t.params.emplace_back(s.key, expand_vars(s.value, cfg.engine));
+      t.interval_s = m.interval_s;
+      t.timeout_s = m.timeout_s;
+      tasks.push_back(std::move(t));
+    }
+  return tasks;
+}
+
+void Engine::install_sinks() {
+  std::vector<std::shared_ptr<SinkPort>> ports;
+  for (auto& [n, inst] : sinks_) ports.push_back(std::make_shared<PluginSink>(inst));
+  pipeline_->set_sinks(std::move(ports));
+}
+
+bool Engine::start(const Config& cfg) {
+  auto errors = validate_config(cfg, registry_);
+  for (const auto& e : errors) logf(LogLevel::error, "{}", e.str());
+  if (!errors.empty()) return false;
+  cfg_ = cfg;
+  LogLevel lvl;
+  if (parse_log_level(cfg_.engine.log_level, lvl)) set_log_level(lvl);
+  std::error_code ec;
+  fs::create_directories(cfg_.engine.data_dir, ec);
+  if (ec) {
+    logf(LogLevel::error, "engine.data_dir {}: {}", cfg_.engine.data_dir, ec.message());
+    return false;
+  }
+  PipelineOptions po;
+  po.capacity = cfg_.engine.queue_capacity;
+  po.batch_size = cfg_.engine.batch_size;
+  po.flush_interval_s = cfg_.engine.flush_interval_s;
+  pipeline_ = std::make_unique<Pipeline>(po);
+  InstanceMap none;
+  build_instances(cfg_.sinks, none, sinks_, true);
+  install_sinks();
+  pipeline_->start();
+  build_instances(poller_specs(cfg_), none, pollers_, false);
+  SchedulerOptions so;
+  so.max_in_flight = cfg_.engine.max_in_flight;
+  so.max_batch_targets = cfg_.engine.max_batch_targets;
+  so.jitter = cfg_.engine.jitter;
+  scheduler_ = std::make_unique<Scheduler>(so, [this](Batch&& b) { pipeline_->submit(std::move(b)); });
+  scheduler_->set_tasks(build_tasks(cfg_, pollers_));
+  scheduler_->start();
+  running_ = true;
+  logf(LogLevel::info, "engine '{}' running: {} devices, {} monitors, {} plugin instances, {} sinks; data in {}",
+       cfg_.engine.id, cfg_.devices.size(), scheduler_->stats().tasks, pollers_.size(), sinks_.size(),
+       cfg_.engine.data_dir);
+  return true;
+}
+
+bool Engine::reload(const Config& next) {
+  auto errors = validate_config(next, registry_);
+  if (!errors.empty()) {
+    for (const auto& e : errors) logf(LogLevel::error, "{}", e.str());
+    logf(LogLevel::error, "reload refused: {} error(s); the running configuration stays", errors.size());
+    return false;
+  }
+  if (!running_) return start(next);
+  scheduler_->stop();
+  const Config old = cfg_;
+  cfg_ = next;
+  cfg_.engine.data_dir = old.engine.data_dir;  // the data directory needs a restart to move
+  InstanceMap pollers, sinks;
+  build_instances(poller_specs(cfg_), pollers_, pollers, false);
+  build_instances(cfg_.sinks, sinks_, sinks, true);
+  for (auto& [n, inst] : pollers_)
+    if (!pollers.count(n) || pollers[n] != inst) inst->stop();
+  pollers_.swap(pollers);
+  sinks_.swap(sinks);
+  install_sinks();
+  scheduler_->set_tasks(build_tasks(cfg_, pollers_));
+  scheduler_->start();
+  LogLevel lvl;
+  if (parse_log_level(cfg_.engine.log_level, lvl)) set_log_level(lvl);
+  logf(LogLevel::info, "configuration reloaded from {}: {} monitors", cfg_.source, scheduler_->stats().tasks);
+  return true;
+}
+
+void Engine::stop() {
+  if (!running_) return;
+  running_ = false;
+  scheduler_->stop();
+  for (auto& [n, inst] : pollers_) inst->stop();
+  // Engine's own last words (self-metrics) go in before the pipeline closes.
+  pipeline_->submit(self_metrics());
+  pipeline_->stop();
+  const auto ps = pipeline_->stats();
+  uint64_t dropped = 0;
+  for (const auto& [r, n] : ps.dropped) dropped += n;
+  logf(LogLevel::info, "stopped: {} items accepted, {} delivered to sinks, {} dropped", ps.accepted,
+       ps.delivered, dropped);
+  for (auto& [n, inst] : sinks_) inst->stop();
+  pollers_.clear();
+  sinks_.clear();
+}
+
+outpost_status Engine::emit(PluginInstance& from, const outpost_batch& batch) {
+  Batch b;
+  b.add_c_batch(batch, wall_ns());
+  const std::size_t n = b.items();
+  const outpost_status st = pipeline_ ? pipeline_->submit(std::move(b)) : OUTPOST_E_UNAVAILABLE;
+  from.note_emit(st == OUTPOST_OK, n);
+  return st;
+}
+
+void Engine::complete(PluginInstance& from, uint64_t poll_id, uint64_t target_id, outpost_status status,
+                      std::string_view detail) {
+  if (scheduler_) scheduler_->complete(from.name(), poll_id, target_id, status, detail);
+}
+
+outpost_status Engine::secret(std::string_view ref, std::string& out) {
+  std::string r(ref);
+  if (auto it = cfg_.credentials.find(r); it != cfg_.credentials.end()) r = it->second;
+  if (r.rfind("${env:", 0) == 0 && r.back() == '}') {
+    const char* v = std::getenv(r.substr(6, r.size() - 7).c_str());
+    if (v == nullptr) return OUTPOST_E_NOT_FOUND;
+    out = v;
+    return OUTPOST_OK;
+  }
+  if (r.rfind("${file:", 0) == 0 && r.back() == '}') {
+    std::ifstream in(r.substr(7, r.size() - 8));
+    if (!in) return OUTPOST_E_NOT_FOUND;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out = ss.str();
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    return OUTPOST_OK;
+  }
+  if (r == std::string(ref) && !cfg_.credentials.count(r)) return OUTPOST_E_NOT_FOUND;
+  out = r;
+  return OUTPOST_OK;
+}
+
+PipelineStats Engine::pipeline_stats() const { return pipeline_ ? pipeline_->stats() : PipelineStats{}; }
+SchedulerStats Engine::scheduler_stats() const { return scheduler_ ? scheduler_->stats() : SchedulerStats{}; }
+std::vector<TargetStatus> Engine::targets() const { return scheduler_ ? scheduler_->targets() : std::vector<TargetStatus>{}; }
+
+Batch Engine::self_metrics() const {
+  Batch b;
+  const int64_t t = wall_ns();
+  const auto ps = pipeline_stats();
+  const auto ss = scheduler_stats();
+  b.add_metric("outpost_queue_depth", {}, static_cast<double>(ps.depth), t, OUTPOST_METRIC_GAUGE);
+  b.add_metric("outpost_queue_capacity", {}, static_cast<double>(ps.capacity), t, OUTPOST_METRIC_GAUGE);
+  b.add_metric("outpost_pipeline_accepted_total", {}, static_cast<double>(ps.accepted), t, OUTPOST_METRIC_COUNTER);
+  b.add_metric("outpost_pipeline_delivered_total", {}, static_cast<double>(ps.delivered), t, OUTPOST_METRIC_COUNTER);
+  for (const auto& [reason, n] : ps.dropped)
+    b.add_metric("outpost_pipeline_dropped_total", {{"reason", reason}}, static_cast<double>(n), t, OUTPOST_METRIC_COUNTER);
+  for (const auto& [sink, s] : ps.sinks) {
+    b.add_metric("outpost_sink_written_total", {{"sink", sink}}, static_cast<double>(s.written), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_sink_failures_total", {{"sink", sink}}, static_cast<double>(s.failures), t, OUTPOST_METRIC_COUNTER);
+  }
+  b.add_metric("outpost_targets_in_flight", {}, static_cast<double>(ss.in_flight), t, OUTPOST_METRIC_GAUGE);
+  for (const auto& [inst, s] : ss.instances) {
+    for (const auto& [st, n] : s.results)
+      b.add_metric("outpost_poll_results_total", {{"plugin", inst}, {"status", status_label(st)}},
+                   static_cast<double>(n), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_poll_duration_seconds_sum", {{"plugin", inst}}, s.duration_sum_s, t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_poll_duration_seconds_count", {{"plugin", inst}}, static_cast<double>(s.duration_count), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_poll_batches_total", {{"plugin", inst}}, static_cast<double>(s.polls), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_late_completions_total", {{"plugin", inst}}, static_cast<double>(s.late), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_targets", {{"plugin", inst}, {"state", "ok"}}, static_cast<double>(s.targets_ok), t, OUTPOST_METRIC_GAUGE);
+    b.add_metric("outpost_targets", {{"plugin", inst}, {"state", "failing"}}, static_cast<double>(s.targets_failing), t, OUTPOST_METRIC_GAUGE);
+  }
+  auto per_instance = [&](const InstanceMap& m) {
+    for (const auto& [name, inst] : m) {
+      const auto st = inst->stats();
+      for (const auto& [code, n] : st.errors)
+        b.add_metric("outpost_plugin_errors_total", {{"plugin", name}, {"status", status_label(code)}},
+                     static_cast<double>(n), t, OUTPOST_METRIC_COUNTER);
+      b.add_metric("outpost_plugin_emitted_total", {{"plugin", name}}, static_cast<double>(st.emitted), t, OUTPOST_METRIC_COUNTER);
+    }
+  };
+  per_instance(pollers_);
+  per_instance(sinks_);
+  return b;
+}
+
+std::string Engine::summary_line() const {
+  const auto ss = scheduler_stats();
+  const auto ps = pipeline_stats();
+  std::size_t ok = 0, failing = 0, total = 0;
+  std::string per;
+  for (const auto& [inst, s] : ss.instances) {
+    ok += s.targets_ok;
+    failing += s.targets_failing;
+    total += s.targets;
+    const double avg_ms = s.duration_count ? 1000.0 * s.duration_sum_s / static_cast<double>(s.duration_count) : 0.0;
+    per += fmt::format(" | {} {}/{} ok, avg {:.1f} ms", inst, s.targets_ok, s.targets, avg_ms);
+  }
+  uint64_t dropped = 0;
+  for (const auto& [r, n] : ps.dropped) dropped += n;
+  return fmt::format("targets {}: {} ok, {} failing{} | queue {} | stored {} | dropped {}", total, ok,
+                     failing, per, ps.depth, ps.delivered, dropped);
+}
+
+void Engine::run(double run_for_s, const std::function<ParseResult()>& reread) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          logf(LogLevel::info, "SIGHUP: reloading the configuration");
+          ParseResult r = reread();
+          if (!r.config) {
+            for (const auto& e : r.errors) logf(LogLevel::error, "{}", e.str());
+            logf(LogLevel::error, "reload refused: the running configuration stays");
+          } else {
+            reload(*r.config);
+          }
+          signals.async_wait(on_signal);
+          return;
+        }
+        logf(LogLevel::info, "signal {}: stopping", sig);
+        io.stop();
+      };
+  signals.async_wait(on_signal);
+
+  auto every = [&io](double seconds, std::function<void()> fn) {
+    auto timer = std::make_shared<asio::steady_timer>(io);
+    auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+    auto loop = std::make_shared<std::function<void()>>();
+    *loop = [timer, period, fn, loop_w = std::weak_ptr<std::function<void()>>(loop)] {
+      timer->expires_after(period);
+      timer->async_wait([fn, loop_w](const boost::system::error_code& ec) {
+        if (ec) return;
+        fn();
+        if (auto l = loop_w.lock()) (*l)();
+      });
+    };
+    (*loop)();
+    return loop;
+  };
+  std::vector<std::shared_ptr<std::function<void()>>> loops;
+  if (cfg_.engine.summary_interval_s > 0)
+    loops.push_back(every(cfg_.engine.summary_interval_s, [this] {
+      std::printf("%s\n", summary_line().c_str());
+      std::fflush(stdout);
+    }));
+  loops.push_back(every(cfg_.engine.self_metrics_interval_s, [this] { pipeline_->submit(self_metrics()); }));
+  asio::steady_timer deadline(io);
+  if (run_for_s > 0) {
+    deadline.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(run_for_s)));
+    deadline.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) io.stop();
+    });
+  }
+  io.run();
+  if (cfg_.engine.summary_interval_s > 0) {
+    std::printf("%s\n", summary_line().c_str());
+    std::fflush(stdout);
+  }
+  stop();
+}
+
+}  // namespace outpost::core

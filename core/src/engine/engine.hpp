@@ -1,0 +1,71 @@
+// The engine: builds plugin instances, sinks, the pipeline and the scheduler from a validated
+// configuration, serves the host API, and applies reloads.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "engine/instance.hpp"
+#include "loader/loader.hpp"
+#include "pipeline/pipeline.hpp"
+#include "scheduler/scheduler.hpp"
+
+namespace outpost::core {
+
+// Checks a parsed configuration against the loaded plugins: every instance's plugin exists and
+// is of the right kind, every setting and monitor parameter is one the plugin declares.
+std::vector<ConfigError> validate_config(const Config& cfg, const PluginRegistry& registry);
+
+class Engine : public HostServices {
+ public:
+  explicit Engine(const PluginRegistry& registry);
+  ~Engine() override;
+
+  // Validates, creates and starts everything. False (with errors logged) when nothing runs.
+  bool start(const Config& cfg);
+  // Validates `next` first; on any error keeps the running configuration and returns false.
+  bool reload(const Config& next);
+  // Stops polling, stops plugins (no emit after), drains the pipeline into the sinks.
+  void stop();
+
+  // Runs until SIGINT/SIGTERM (or run_for_s > 0 elapsed); SIGHUP calls `reread` and reloads.
+  void run(double run_for_s, const std::function<ParseResult()>& reread);
+
+  Batch self_metrics() const;
+  std::string summary_line() const;
+  PipelineStats pipeline_stats() const;
+  SchedulerStats scheduler_stats() const;
+  std::vector<TargetStatus> targets() const;
+  const Config& config() const { return cfg_; }
+
+  // HostServices
+  outpost_status emit(PluginInstance& from, const outpost_batch& batch) override;
+  void complete(PluginInstance& from, uint64_t poll_id, uint64_t target_id, outpost_status status,
+                std::string_view detail) override;
+  outpost_status secret(std::string_view ref, std::string& out) override;
+
+ private:
+  using InstanceMap = std::map<std::string, std::shared_ptr<PluginInstance>>;
+  bool build_instances(const std::vector<InstanceSpec>& specs, InstanceMap& keep, InstanceMap& out,
+                       bool sinks);
+  std::vector<TaskSpec> build_tasks(const Config& cfg, const InstanceMap& pollers) const;
+  void install_sinks();
+
+  const PluginRegistry& registry_;
+  Config cfg_;
+  InstanceMap pollers_;
+  InstanceMap sinks_;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<Scheduler> scheduler_;
+  bool running_ = false;
+};
+
+// Poller instances a configuration uses: its plugins section plus instances named only by
+// monitors (an instance of the plugin of that name with default settings).
+std::vector<InstanceSpec> poller_specs(const Config& cfg);
+
+}  // namespace outpost::core

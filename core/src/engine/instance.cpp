@@ -1,0 +1,215 @@
+#include "engine/instance.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <exception>
+
+#include "util/log.hpp"
+
+namespace outpost::core {
+namespace {
+
+constexpr double kCreateTimeout = 10.0;
+constexpr double kStopTimeout = 3.0;
+
+std::string_view sv(outpost_str s) { return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view(); }
+
+int64_t wall_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+int64_t mono_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+outpost_status api_emit(outpost_host* h, const outpost_batch* b) {
+  PluginInstance* p = PluginInstance::from(h);
+  if (p == nullptr || b == nullptr) return OUTPOST_E_INVALID_ARGUMENT;
+  if (!p->accepting()) {
+    p->note_emit(false, b->metric_count + b->event_count + b->flow_count);
+    return OUTPOST_E_UNAVAILABLE;
+  }
+  return p->services().emit(*p, *b);
+}
+int api_log_enabled(outpost_host*, uint32_t level) {
+  return log_enabled(static_cast<LogLevel>(level)) ? 1 : 0;
+}
+void api_log(outpost_host* h, uint32_t level, outpost_str msg) {
+  PluginInstance* p = PluginInstance::from(h);
+  LogLevel l = level >= 40 ? LogLevel::error : level >= 30 ? LogLevel::warn : level >= 20 ? LogLevel::info : LogLevel::debug;
+  logf(l, "[{}] {}", p ? p->name() : "?", sv(msg));
+}
+void api_report_error(outpost_host* h, outpost_status s, outpost_str detail) {
+  PluginInstance* p = PluginInstance::from(h);
+  if (p == nullptr) return;
+  p->note_error(s);
+  logf(LogLevel::warn, "[{}] error {:#x}: {}", p->name(), s, sv(detail));
+}
+outpost_status api_get_secret(outpost_host* h, outpost_str ref, char* buf, size_t cap, size_t* len) {
+  PluginInstance* p = PluginInstance::from(h);
+  if (p == nullptr || len == nullptr) return OUTPOST_E_INVALID_ARGUMENT;
+  std::string value;
+  const outpost_status s = p->services().secret(sv(ref), value);
+  if (s != OUTPOST_OK) return s;
+  *len = value.size();
+  if (buf != nullptr && cap > 0) std::memcpy(buf, value.data(), std::min(cap, value.size()));
+  return OUTPOST_OK;
+}
+int64_t api_now(outpost_host*) { return wall_ns(); }
+int64_t api_mono(outpost_host*) { return mono_ns(); }
+void api_complete(outpost_host* h, uint64_t poll_id, uint64_t target_id, outpost_status s,
+                  outpost_str detail) {
+  PluginInstance* p = PluginInstance::from(h);
+  if (p != nullptr) p->services().complete(*p, poll_id, target_id, s, sv(detail));
+}
+outpost_status api_reply(outpost_host*, uint64_t, const outpost_sockaddr*, const uint8_t*, size_t) {
+  return OUTPOST_E_UNSUPPORTED;  // no listener sockets in this engine yet
+}
+
+const outpost_host_api kApi = {
+    sizeof(outpost_host_api), OUTPOST_ABI_VERSION, api_emit, api_log_enabled, api_log,
+    api_report_error, api_get_secret, api_now, api_mono, api_complete, api_reply,
+};
+
+}  // namespace
+
+const outpost_host_api* host_api_table() { return &kApi; }
+
+PluginInstance* PluginInstance::from(outpost_host* h) {
+  return h == nullptr ? nullptr : reinterpret_cast<HostHandle*>(h)->self;
+}
+
+PluginInstance::PluginInstance(HostServices& services, const LoadedPlugin& plugin, InstanceSpec spec)
+    : services_(services), plugin_(plugin), spec_(std::move(spec)) {}
+
+PluginInstance::~PluginInstance() {
+  stop();
+  destroy();
+  runner_.shutdown(abandoned_ ? 0.0 : 5.0);
+}
+
+template <typename F>
+outpost_status PluginInstance::guard(const char* hook, F&& f) {
+  // The SDK catches exceptions at the boundary; this catches plugins that do not use it.
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    logf(LogLevel::error, "[{}] {} hook threw: {}", name(), hook, e.what());
+  } catch (...) {
+    logf(LogLevel::error, "[{}] {} hook threw an unknown exception", name(), hook);
+  }
+  note_error(OUTPOST_E_INTERNAL);
+  return OUTPOST_E_INTERNAL;
+}
+
+bool PluginInstance::create(const EngineSpec& engine, std::string& why) {
+  std::vector<std::string> values;
+  values.reserve(spec_.settings.size());
+  for (const auto& s : spec_.settings) values.push_back(expand_vars(s.value, engine));
+  std::vector<outpost_kv> kv;
+  for (std::size_t i = 0; i < spec_.settings.size(); ++i)
+    kv.push_back(outpost_kv{{spec_.settings[i].key.data(), spec_.settings[i].key.size()},
+                            {values[i].data(), values[i].size()}});
+  outpost_status st = OUTPOST_E_INTERNAL;
+  const bool finished = runner_.run_sync(
+      [&] {
+        st = guard("create", [&] {
+          return plugin_.desc.create(host_api_table(), reinterpret_cast<outpost_host*>(&host_),
+                                     kv.data(), kv.size(), &handle_);
+        });
+      },
+      kCreateTimeout);
+  if (!finished) {
+    abandoned_ = true;
+    why = "create did not return within 10 s";
+    return false;
+  }
+  if (st != OUTPOST_OK || handle_ == nullptr) {
+    handle_ = nullptr;
+    why = "create failed with status " + fmt::format("{:#x}", st);
+    return false;
+  }
+  accepting_ = true;
+  return true;
+}
+
+bool PluginInstance::start(std::string& why) {
+  if (handle_ == nullptr) {
+    why = "not created";
+    return false;
+  }
+  if (plugin_.desc.start == nullptr) return true;
+  outpost_status st = OUTPOST_E_INTERNAL;
+  if (!runner_.run_sync([&] { st = guard("start", [&] { return plugin_.desc.start(handle_); }); }, kCreateTimeout)) {
+    abandoned_ = true;
+    why = "start did not return within 10 s";
+    return false;
+  }
+  if (st != OUTPOST_OK) {
+    why = fmt::format("start failed with status {:#x}", st);
+    return false;
+  }
+  return true;
+}
+
+void PluginInstance::stop() {
+  if (handle_ == nullptr || abandoned_) {
+    accepting_ = false;
+    return;
+  }
+  if (accepting_.exchange(false) == false && plugin_.desc.stop == nullptr) return;
+  if (plugin_.desc.stop != nullptr) {
+    if (!runner_.run_sync([&] { guard("stop", [&] { return plugin_.desc.stop(handle_); }); }, kStopTimeout)) {
+      logf(LogLevel::error, "[{}] stop did not return within 10 s; instance abandoned", name());
+      abandoned_ = true;
+    }
+  }
+  accepting_ = false;
+}
+
+void PluginInstance::destroy() {
+  if (handle_ == nullptr) return;
+  if (abandoned_ || runner_.stuck(1.0)) {
+    logf(LogLevel::warn, "[{}] a hook is still running; not destroyed", name());
+    abandoned_ = true;
+    return;
+  }
+  outpost_instance* h = handle_;
+  handle_ = nullptr;
+  if (!runner_.run_sync([&] { guard("destroy", [&] { plugin_.desc.destroy(h); return OUTPOST_OK; }); }, kStopTimeout))
+    abandoned_ = true;
+}
+
+outpost_status PluginInstance::call_poll(const outpost_poll_request& req) {
+  if (handle_ == nullptr) return OUTPOST_E_UNAVAILABLE;
+  return guard("poll", [&] { return plugin_.desc.poll(handle_, &req); });
+}
+
+outpost_status PluginInstance::call_write(const outpost_batch& batch) {
+  if (handle_ == nullptr) return OUTPOST_E_UNAVAILABLE;
+  return guard("write", [&] { return plugin_.desc.write(handle_, &batch); });
+}
+
+outpost_status PluginInstance::call_flush() {
+  if (handle_ == nullptr || plugin_.desc.flush == nullptr) return OUTPOST_OK;
+  return guard("flush", [&] { return plugin_.desc.flush(handle_); });
+}
+
+void PluginInstance::note_error(outpost_status s) {
+  std::lock_guard g(mu_);
+  stats_.errors[s]++;
+}
+
+void PluginInstance::note_emit(bool accepted, std::size_t items) {
+  std::lock_guard g(mu_);
+  if (accepted) stats_.emitted += items;
+  else stats_.emits_refused++;
+}
+
+InstanceStats PluginInstance::stats() const {
+  std::lock_guard g(mu_);
+  return stats_;
+}
+
+}  // namespace outpost::core

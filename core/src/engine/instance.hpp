@@ -1,0 +1,91 @@
+// One configured instance of a plugin: its handle, its hook thread, and the host API table
+// the plugin sees.
+#pragma once
+
+#include <outpost/plugin.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "engine/hook_runner.hpp"
+#include "loader/loader.hpp"
+
+
+namespace outpost::core {
+
+class PluginInstance;
+
+// What the host API calls reach in the engine.
+class HostServices {
+ public:
+  virtual ~HostServices() = default;
+  virtual outpost_status emit(PluginInstance& from, const outpost_batch& batch) = 0;
+  virtual void complete(PluginInstance& from, uint64_t poll_id, uint64_t target_id,
+                        outpost_status status, std::string_view detail) = 0;
+  virtual outpost_status secret(std::string_view ref, std::string& out) = 0;
+};
+
+struct InstanceStats {
+  std::map<outpost_status, uint64_t> errors;  // report_error and failed hooks, by status
+  uint64_t emitted = 0;                       // items accepted from this instance
+  uint64_t emits_refused = 0;                 // emit calls refused (after stop, queue full)
+};
+
+class PluginInstance {
+ public:
+  PluginInstance(HostServices& services, const LoadedPlugin& plugin, InstanceSpec spec);
+  ~PluginInstance();
+  PluginInstance(const PluginInstance&) = delete;
+  PluginInstance& operator=(const PluginInstance&) = delete;
+
+  // Each returns false (with a reason) when the hook failed, threw or overran its timeout.
+  bool create(const EngineSpec& engine, std::string& why);
+  bool start(std::string& why);
+  void stop();     // no emit is accepted after this returns
+  void destroy();  // skipped when a hook of this instance is stuck
+
+  // Runs the poll hook on this instance's thread. False when the instance cannot take it.
+  bool post(std::function<void()> job) { return runner_.post(std::move(job)); }
+  outpost_status call_poll(const outpost_poll_request& req);
+  outpost_status call_write(const outpost_batch& batch);
+  outpost_status call_flush();
+
+  const std::string& name() const { return spec_.name; }
+  const InstanceSpec& spec() const { return spec_; }
+  const LoadedPlugin& plugin() const { return plugin_; }
+  bool accepting() const { return accepting_.load(); }
+  bool created() const { return handle_ != nullptr; }
+  void note_error(outpost_status s);
+  void note_emit(bool accepted, std::size_t items);
+  InstanceStats stats() const;
+  HostServices& services() { return services_; }
+
+  static PluginInstance* from(outpost_host* h);
+
+ private:
+  template <typename F>
+  outpost_status guard(const char* hook, F&& f);
+
+  struct HostHandle {
+    PluginInstance* self;
+  };
+  HostServices& services_;
+  const LoadedPlugin plugin_;
+  const InstanceSpec spec_;
+  HostHandle host_{this};
+  outpost_instance* handle_ = nullptr;
+  std::atomic<bool> accepting_{false};
+  bool abandoned_ = false;
+  HookRunner runner_;
+  mutable std::mutex mu_;
+  InstanceStats stats_;
+};
+
+const outpost_host_api* host_api_table();
+
+}  // namespace outpost::core

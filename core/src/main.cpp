@@ -1,0 +1,251 @@
+// The outpost command line: run, check-config, plugins, query, default-config, version.
+#include <fmt/core.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <outpost/sdk.hpp>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "engine/engine.hpp"
+#include "loader/loader.hpp"
+#include "store/query.hpp"
+#include "util/log.hpp"
+#include "version.hpp"
+
+namespace core = outpost::core;
+
+namespace {
+
+const char* kUsage = R"(usage: outpost [COMMAND] [OPTIONS]
+
+commands:
+  run                 run the engine (the default command)
+  check-config [FILE] check a configuration (the embedded default when no FILE)
+  plugins             list the plugins found: name, version, kinds, ABI, path
+  query [WHAT]        read the local store: summary (default), series, samples, events
+  default-config      print the embedded default configuration
+  version             print the version
+
+options:
+  -c, --config FILE   configuration file (default: the embedded demo configuration)
+  --plugin-dir DIR    look for plugins in DIR first (repeatable)
+  --for DURATION      run: stop after DURATION (e.g. 30s)
+  --fields            plugins: also list each plugin's settings and monitor parameters
+  --db PATH           query: the store to read (default: the sqlite sink's path in the config)
+  --name NAME         query samples: metric name
+  --match TEXT        query: only names/labels/messages containing TEXT
+  --since DURATION    query: only the last DURATION (e.g. 10m)
+  --limit N           query: at most N rows (default 50)
+  --json              query: JSON lines
+)";
+
+struct Args {
+  std::string command = "run";
+  std::string config;
+  std::vector<std::string> plugin_dirs;
+  double run_for = 0;
+  bool fields = false;
+  core::QueryOptions query;
+  std::vector<std::string> positional;
+};
+
+std::optional<Args> parse_args(int argc, char** argv) {
+  Args a;
+  int i = 1;
+  if (i < argc && argv[i][0] != '-') a.command = argv[i++];
+  auto value = [&](const char* opt) -> std::optional<std::string> {
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "outpost: %s needs a value\n", opt);
+      return std::nullopt;
+    }
+    return std::string(argv[++i]);
+  };
+  for (; i < argc; ++i) {
+    const std::string o = argv[i];
+    std::optional<std::string> v;
+    if (o == "-h" || o == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (o == "-c" || o == "--config") {
+      if (!(v = value("--config"))) return std::nullopt;
+      a.config = *v;
+    } else if (o == "--plugin-dir") {
+      if (!(v = value("--plugin-dir"))) return std::nullopt;
+      a.plugin_dirs.push_back(*v);
+    } else if (o == "--for" || o == "--since") {
+      if (!(v = value(o.c_str()))) return std::nullopt;
+      auto d = outpost::parse_duration_seconds(*v);
+      if (!d) {
+        std::fprintf(stderr, "outpost: %s: not a duration: %s\n", o.c_str(), v->c_str());
+        return std::nullopt;
+      }
+      if (o == "--for") a.run_for = *d;
+      else {
+        const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::system_clock::now().time_since_epoch()).count();
+        a.query.since_ns = now - static_cast<int64_t>(*d * 1e9);
+      }
+    } else if (o == "--fields") {
+      a.fields = true;
+    } else if (o == "--db") {
+      if (!(v = value("--db"))) return std::nullopt;
+      a.query.db_path = *v;
+    } else if (o == "--name") {
+      if (!(v = value("--name"))) return std::nullopt;
+      a.query.name = *v;
+    } else if (o == "--match") {
+      if (!(v = value("--match"))) return std::nullopt;
+      a.query.match = *v;
+    } else if (o == "--limit") {
+      if (!(v = value("--limit"))) return std::nullopt;
+      a.query.limit = std::atoi(v->c_str());
+      if (a.query.limit <= 0) {
+        std::fprintf(stderr, "outpost: --limit: expected a positive number\n");
+        return std::nullopt;
+      }
+    } else if (o == "--json") {
+      a.query.json = true;
+    } else if (!o.empty() && o[0] == '-') {
+      std::fprintf(stderr, "outpost: unknown option %s\n%s", o.c_str(), kUsage);
+      return std::nullopt;
+    } else {
+      a.positional.push_back(o);
+    }
+  }
+  return a;
+}
+
+core::ParseResult load_config(const std::string& path) {
+  return path.empty() ? core::parse_config_text(core::embedded_default_config(), "<embedded default>")
+                      : core::parse_config_file(path);
+}
+
+std::vector<std::string> plugin_dirs(const Args& a, const core::Config* cfg) {
+  std::vector<std::string> dirs = a.plugin_dirs;
+  if (cfg) dirs.insert(dirs.end(), cfg->engine.plugin_dirs.begin(), cfg->engine.plugin_dirs.end());
+  for (auto& d : core::default_plugin_dirs()) dirs.push_back(d);
+  return dirs;
+}
+
+int print_errors(const std::vector<core::ConfigError>& errors) {
+  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+  return 1;
+}
+
+int cmd_check(const Args& a) {
+  const std::string file = !a.positional.empty() ? a.positional[0] : a.config;
+  auto r = load_config(file);
+  if (!r.config) return print_errors(r.errors);
+  core::PluginRegistry reg;
+  reg.load_dirs(plugin_dirs(a, &*r.config));
+  auto errors = core::validate_config(*r.config, reg);
+  if (!errors.empty()) return print_errors(errors);
+  std::size_t monitors = 0;
+  for (const auto& d : r.config->devices) monitors += d.monitors.size();
+  std::printf("%s: ok (%zu devices, %zu monitors, %zu sinks)\n", r.config->source.c_str(),
+              r.config->devices.size(), monitors, r.config->sinks.size());
+  return 0;
+}
+
+const char* field_type(uint32_t t) {
+  static const char* names[] = {"string", "int", "double", "bool", "duration", "secret", "list"};
+  return t < 7 ? names[t] : "?";
+}
+
+int cmd_plugins(const Args& a) {
+  std::optional<core::Config> cfg;
+  if (!a.config.empty()) {
+    auto r = load_config(a.config);
+    if (!r.config) return print_errors(r.errors);
+    cfg = r.config;
+  }
+  core::PluginRegistry reg;
+  reg.load_dirs(plugin_dirs(a, cfg ? &*cfg : nullptr));
+  std::printf("%-12s %-9s %-16s %-5s %s\n", "NAME", "VERSION", "KINDS", "ABI", "PATH");
+  for (const auto& [name, p] : reg.plugins()) {
+    std::printf("%-12s %-9.*s %-16s %-5s %s\n", name.c_str(), static_cast<int>(p.desc.version.len),
+                p.desc.version.ptr, core::kinds_string(p.desc.kinds).c_str(),
+                core::abi_string(p.plugin_abi).c_str(), p.path.c_str());
+    if (!a.fields) continue;
+    std::printf("    %.*s\n", static_cast<int>(p.desc.description.len), p.desc.description.ptr);
+    auto list = [](const char* title, const outpost_field* f, std::size_t n) {
+      if (n == 0) return;
+      std::printf("    %s:\n", title);
+      for (std::size_t i = 0; i < n; ++i)
+        std::printf("      %-18.*s %-8s%s %.*s%s%.*s\n", static_cast<int>(f[i].name.len), f[i].name.ptr,
+                    field_type(f[i].type), (f[i].flags & OUTPOST_FIELD_REQUIRED) ? " required" : "",
+                    static_cast<int>(f[i].description.len), f[i].description.ptr,
+                    f[i].default_value.len ? " (default: " : "", static_cast<int>(f[i].default_value.len),
+                    f[i].default_value.ptr);
+    };
+    list("settings", p.desc.config_fields, p.desc.config_field_count);
+    list("monitor parameters", p.desc.target_fields, p.desc.target_field_count);
+  }
+  for (const auto& r : reg.refusals()) std::printf("refused: %s: %s\n", r.path.c_str(), r.reason.c_str());
+  return 0;
+}
+
+int cmd_query(Args& a) {
+  if (!a.positional.empty()) a.query.what = a.positional[0];
+  if (a.query.db_path.empty()) {
+    auto r = load_config(a.config);
+    if (!r.config) return print_errors(r.errors);
+    for (const auto& s : r.config->sinks) {
+      if (s.plugin != "sqlite") continue;
+      a.query.db_path = "outpost.db";
+      for (const auto& kv : s.settings)
+        if (kv.key == "path") a.query.db_path = core::expand_vars(kv.value, r.config->engine);
+      break;
+    }
+    if (a.query.db_path.empty()) {
+      std::fprintf(stderr, "outpost: the configuration has no sqlite sink; use --db PATH\n");
+      return 1;
+    }
+  }
+  return core::run_query(a.query, std::cout, std::cerr);
+}
+
+int cmd_run(const Args& a) {
+  auto r = load_config(a.config);
+  if (!r.config) return print_errors(r.errors);
+  core::LogLevel lvl;
+  if (core::parse_log_level(r.config->engine.log_level, lvl)) core::set_log_level(lvl);
+  core::logf(core::LogLevel::info, "outpost {} starting with {}", core::version(), r.config->source);
+  core::PluginRegistry reg;
+  reg.load_dirs(plugin_dirs(a, &*r.config));
+  for (const auto& [n, p] : reg.plugins())
+    core::logf(core::LogLevel::debug, "plugin {} from {}", n, p.path);
+  core::Engine engine(reg);
+  if (!engine.start(*r.config)) return 1;
+  const std::string path = a.config;
+  engine.run(a.run_for, [&path] { return load_config(path); });
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto args = parse_args(argc, argv);
+  if (!args) return 2;
+  const std::string& c = args->command;
+  if (c == "run") return cmd_run(*args);
+  if (c == "check-config") return cmd_check(*args);
+  if (c == "plugins") return cmd_plugins(*args);
+  if (c == "query") return cmd_query(*args);
+  if (c == "default-config") {
+    std::fputs(core::embedded_default_config().c_str(), stdout);
+    return 0;
+  }
+  if (c == "version") {
+    std::printf("outpost %s (%s), plugin ABI %s\n", core::version(), core::build_type(),
+                core::abi_string(OUTPOST_ABI_VERSION).c_str());
+    return 0;
+  }
+  std::fprintf(stderr, "outpost: unknown command '%s'\n%s", c.c_str(), kUsage);
+  return 2;
+}

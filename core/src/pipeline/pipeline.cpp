@@ -1,0 +1,162 @@
+#include "pipeline/pipeline.hpp"
+
+#include <chrono>
+
+#include "util/log.hpp"
+
+namespace outpost::core {
+
+Pipeline::Pipeline(PipelineOptions options) : opt_(options) { stats_.capacity = opt_.capacity; }
+
+Pipeline::~Pipeline() { stop(); }
+
+void Pipeline::set_sinks(std::vector<std::shared_ptr<SinkPort>> sinks) {
+  std::lock_guard g(mu_);
+  sinks_ = std::move(sinks);
+}
+
+void Pipeline::start() {
+  std::lock_guard g(mu_);
+  if (started_) return;
+  started_ = true;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Pipeline::stop() {
+  {
+    std::lock_guard g(mu_);
+    if (!started_) {
+      stopping_ = true;
+      return;
+    }
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard g(mu_);
+  started_ = false;
+}
+
+outpost_status Pipeline::submit(Batch&& batch) {
+  const std::size_t n = batch.items();
+  if (n == 0) return OUTPOST_OK;
+  {
+    std::lock_guard g(mu_);
+    if (stopping_) {
+      stats_.dropped["after_stop"] += n;
+      return OUTPOST_E_UNAVAILABLE;
+    }
+    if (queued_items_ + n > opt_.capacity) {
+      stats_.dropped["queue_full"] += n;
+      return OUTPOST_E_BUSY;
+    }
+    queued_items_ += n;
+    stats_.accepted += n;
+    queue_.push_back(std::move(batch));
+  }
+  cv_.notify_one();
+  return OUTPOST_OK;
+}
+
+void Pipeline::count_drop(const std::string& reason, uint64_t items) {
+  std::lock_guard g(mu_);
+  stats_.dropped[reason] += items;
+}
+
+PipelineStats Pipeline::stats() const {
+  std::lock_guard g(mu_);
+  PipelineStats s = stats_;
+  s.depth = queued_items_;
+  return s;
+}
+
+void Pipeline::run() {
+  using clock = std::chrono::steady_clock;
+  const auto flush_every = std::chrono::duration_cast<clock::duration>(
+      std::chrono::duration<double>(opt_.flush_interval_s));
+  std::deque<Batch> taken;
+  auto last_flush = clock::now();
+  for (;;) {
+    std::size_t items = 0;
+    bool stopping = false;
+    {
+      std::unique_lock lk(mu_);
+      // A full batch goes at once; a partial one waits for the flush interval.
+      cv_.wait_until(lk, last_flush + flush_every,
+                     [&] { return stopping_ || queued_items_ >= opt_.batch_size; });
+      stopping = stopping_;
+      while (!queue_.empty() && (items == 0 || items + queue_.front().items() <= opt_.batch_size)) {
+        items += queue_.front().items();
+        taken.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      queued_items_ -= items;
+    }
+    if (items > 0) {
+      std::vector<const Batch*> ptrs;
+      ptrs.reserve(taken.size());
+      for (const auto& b : taken) ptrs.push_back(&b);
+      deliver(ptrs, items);
+      taken.clear();
+    }
+    const bool more = [&] {
+      std::lock_guard g(mu_);
+      return !queue_.empty();
+    }();
+    if (!more) last_flush = clock::now();
+    if (stopping && !more) break;
+  }
+  std::vector<std::shared_ptr<SinkPort>> sinks;
+  {
+    std::lock_guard g(mu_);
+    sinks = sinks_;
+  }
+  for (auto& s : sinks) {
+    const outpost_status st = s->flush();
+    if (st != OUTPOST_OK) logf(LogLevel::warn, "sink {}: flush failed with status {:#x}", s->name(), st);
+  }
+}
+
+void Pipeline::deliver(const std::vector<const Batch*>& batches, std::size_t items) {
+  view_.build(batches);
+  const outpost_batch cb = view_.c_batch();
+  std::vector<std::shared_ptr<SinkPort>> sinks;
+  bool stopping = false;
+  {
+    std::lock_guard g(mu_);
+    sinks = sinks_;
+    stopping = stopping_;
+  }
+  for (auto& sink : sinks) {
+    outpost_status st = OUTPOST_E_INTERNAL;
+    int attempt = 0;
+    double backoff = opt_.retry_backoff_s;
+    uint64_t retries = 0;
+    for (;;) {
+      st = sink->write(cb);
+      if (st == OUTPOST_OK || OUTPOST_STATUS_CLASS(st) != OUTPOST_CLASS_RETRY) break;
+      // While stopping, one retry at most: shutdown must not hang on a dead destination.
+      if (attempt >= (stopping ? 1 : opt_.max_retries)) break;
+      ++attempt;
+      ++retries;
+      std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
+      backoff *= 2;
+    }
+    std::lock_guard g(mu_);
+    auto& ss = stats_.sinks[sink->name()];
+    ss.writes++;
+    ss.retries += retries;
+    ss.last_status = st;
+    if (st == OUTPOST_OK) {
+      ss.written += items;
+    } else {
+      ss.failures++;
+      stats_.dropped["sink_error:" + sink->name()] += items;
+    }
+  }
+  std::lock_guard g(mu_);
+  stats_.delivered += items;
+}
+
+}  // namespace outpost::core

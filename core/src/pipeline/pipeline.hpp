@@ -1,0 +1,89 @@
+// The one common sink path: every plugin's metrics, events and flows go through one bounded
+// queue, are merged into batches and handed to every sink. What cannot be kept is counted by
+// reason, never silently lost.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pipeline/batch.hpp"
+
+namespace outpost::core {
+
+class SinkPort {
+ public:
+  virtual ~SinkPort() = default;
+  virtual const std::string& name() const = 0;
+  virtual outpost_status write(const outpost_batch& batch) = 0;
+  virtual outpost_status flush() = 0;
+};
+
+struct PipelineOptions {
+  std::size_t capacity = 100000;  // items queued, all kinds
+  std::size_t batch_size = 2000;  // items per sink write
+  double flush_interval_s = 1.0;  // a partial batch waits at most this long
+  int max_retries = 3;            // per write, for retry-class statuses
+  double retry_backoff_s = 0.2;   // doubled each retry
+};
+
+struct SinkStats {
+  uint64_t written = 0;  // items
+  uint64_t writes = 0;
+  uint64_t failures = 0;
+  uint64_t retries = 0;
+  outpost_status last_status = 0;
+};
+
+struct PipelineStats {
+  std::size_t depth = 0;
+  std::size_t capacity = 0;
+  uint64_t accepted = 0;  // items
+  uint64_t delivered = 0;  // items handed to the sinks (once per item, not per sink)
+  std::map<std::string, uint64_t> dropped;  // reason -> items
+  std::map<std::string, SinkStats> sinks;
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(PipelineOptions options);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  void set_sinks(std::vector<std::shared_ptr<SinkPort>> sinks);
+  void start();
+  // Refuses new data, delivers everything queued, flushes every sink, joins.
+  void stop();
+
+  // Thread-safe. OUTPOST_E_BUSY when the queue is full, OUTPOST_E_UNAVAILABLE after stop; the
+  // batch's items are counted as dropped in both cases.
+  outpost_status submit(Batch&& batch);
+  void count_drop(const std::string& reason, uint64_t items);
+
+  PipelineStats stats() const;
+
+ private:
+  void run();
+  void deliver(const std::vector<const Batch*>& batches, std::size_t items);
+
+  PipelineOptions opt_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> queue_;
+  std::size_t queued_items_ = 0;
+  bool stopping_ = false;
+  bool started_ = false;
+  std::vector<std::shared_ptr<SinkPort>> sinks_;
+  PipelineStats stats_;
+  BatchView view_;  // dispatcher thread only
+  std::thread thread_;
+};
+
+}  // namespace outpost::core

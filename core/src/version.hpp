@@ -1,0 +1,6 @@
+#pragma once
+
+namespace outpost::core {
+const char* version();
+const char* build_type();
+}  // namespace outpost::core

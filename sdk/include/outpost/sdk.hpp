@@ -1,0 +1,478 @@
+// Outpost C++ plugin SDK: header-only, compiled into each plugin. Nothing C++ crosses the ABI:
+// every hook below is a noexcept trampoline that turns exceptions into a status plus a
+// report_error detail.
+//
+//   class MyMonitor : public outpost::Poller {
+//    public:
+//     MyMonitor(outpost::Host host, const outpost::Config& cfg);
+//     void poll(const outpost::PollRequest& req) override;
+//   };
+//   OUTPOST_PLUGIN(MyMonitor, "my_monitor", "1.0.0", "What it checks")
+//
+// Optional static members of the class: `static std::vector<outpost_field> config_fields()` and
+// `static std::vector<outpost_field> target_fields()`; `static constexpr uint32_t flags`.
+#pragma once
+
+#include <outpost/plugin.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <new>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace outpost {
+
+inline outpost_str to_c(std::string_view s) noexcept { return outpost_str{s.data(), s.size()}; }
+inline std::string_view view(outpost_str s) noexcept {
+  return s.ptr == nullptr ? std::string_view{} : std::string_view{s.ptr, s.len};
+}
+
+// Thrown inside a plugin to end a hook with a given status; any other exception becomes
+// OUTPOST_E_INTERNAL.
+class Error : public std::runtime_error {
+ public:
+  Error(outpost_status status, const std::string& what) : std::runtime_error(what), status_(status) {}
+  outpost_status status() const noexcept { return status_; }
+
+ private:
+  outpost_status status_;
+};
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// Owned data a C++ plugin builds; converted to the C structs only at emit time.
+struct Metric {
+  std::string name;
+  Labels labels;
+  double value = 0;
+  int64_t time_ns = 0;
+  uint32_t type = OUTPOST_METRIC_GAUGE;
+};
+
+struct Event {
+  std::string kind;
+  std::string source;
+  std::string message;
+  uint32_t severity = OUTPOST_SEV_INFO;
+  Labels attributes;
+  int64_t time_ns = 0;
+};
+
+// Parses "250ms", "2s", "1.5m", "1h", "7d" or a bare number of seconds. nullopt when invalid.
+inline std::optional<double> parse_duration_seconds(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  std::size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  if (i == 0) return std::nullopt;
+  const std::string num(s.substr(0, i));
+  char* end = nullptr;
+  const double v = std::strtod(num.c_str(), &end);
+  if (end != num.c_str() + num.size() || v < 0) return std::nullopt;
+  const std::string_view unit = s.substr(i);
+  if (unit.empty() || unit == "s") return v;
+  if (unit == "ms") return v / 1000.0;
+  if (unit == "us") return v / 1e6;
+  if (unit == "m") return v * 60.0;
+  if (unit == "h") return v * 3600.0;
+  if (unit == "d") return v * 86400.0;
+  return std::nullopt;
+}
+
+// A read-only view of key/value settings (a plugin's config or a target's parameters). The
+// host has already checked keys and types against the plugin's field table.
+class Config {
+ public:
+  Config() = default;
+  Config(const outpost_kv* kv, std::size_t n) : kv_(kv), n_(n) {}
+
+  std::optional<std::string_view> find(std::string_view key) const noexcept {
+    for (std::size_t i = 0; i < n_; ++i)
+      if (view(kv_[i].key) == key) return view(kv_[i].value);
+    return std::nullopt;
+  }
+  bool has(std::string_view key) const noexcept { return find(key).has_value(); }
+  std::string get(std::string_view key, std::string_view dflt = {}) const {
+    auto v = find(key);
+    return std::string(v ? *v : dflt);
+  }
+  int64_t get_int(std::string_view key, int64_t dflt) const {
+    auto v = find(key);
+    if (!v) return dflt;
+    int64_t out = 0;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+    if (ec != std::errc{} || p != v->data() + v->size())
+      throw Error(OUTPOST_E_CONFIG, std::string(key) + ": not an integer: " + std::string(*v));
+    return out;
+  }
+  double get_double(std::string_view key, double dflt) const {
+    auto v = find(key);
+    if (!v) return dflt;
+    const std::string s(*v);
+    char* end = nullptr;
+    const double d = std::strtod(s.c_str(), &end);
+    if (end != s.c_str() + s.size())
+      throw Error(OUTPOST_E_CONFIG, std::string(key) + ": not a number: " + s);
+    return d;
+  }
+  bool get_bool(std::string_view key, bool dflt) const {
+    auto v = find(key);
+    if (!v) return dflt;
+    if (*v == "true" || *v == "yes" || *v == "1" || *v == "on") return true;
+    if (*v == "false" || *v == "no" || *v == "0" || *v == "off") return false;
+    throw Error(OUTPOST_E_CONFIG, std::string(key) + ": not a boolean: " + std::string(*v));
+  }
+  double get_seconds(std::string_view key, double dflt) const {
+    auto v = find(key);
+    if (!v) return dflt;
+    auto d = parse_duration_seconds(*v);
+    if (!d) throw Error(OUTPOST_E_CONFIG, std::string(key) + ": not a duration: " + std::string(*v));
+    return *d;
+  }
+  // A list is passed as key.0, key.1, ...
+  std::vector<std::string> get_list(std::string_view key) const {
+    std::vector<std::string> out;
+    for (std::size_t i = 0;; ++i) {
+      auto v = find(std::string(key) + "." + std::to_string(i));
+      if (!v) break;
+      out.emplace_back(*v);
+    }
+    return out;
+  }
+  std::size_t size() const noexcept { return n_; }
+  const outpost_kv* data() const noexcept { return kv_; }
+
+ private:
+  const outpost_kv* kv_ = nullptr;
+  std::size_t n_ = 0;
+};
+
+// A polled target, borrowed for the duration of poll(). Copy what an asynchronous poll keeps.
+class Target {
+ public:
+  explicit Target(const outpost_target* t) : t_(t) {}
+  uint64_t id() const noexcept { return t_->id; }
+  std::string_view device() const noexcept { return view(t_->device); }
+  std::string_view address() const noexcept { return view(t_->address); }
+  Config params() const noexcept { return Config(t_->params, t_->param_count); }
+  Labels tags() const {
+    Labels out;
+    for (std::size_t i = 0; i < t_->tag_count; ++i)
+      out.emplace_back(std::string(view(t_->tags[i].key)), std::string(view(t_->tags[i].value)));
+    return out;
+  }
+
+ private:
+  const outpost_target* t_;
+};
+
+class PollRequest {
+ public:
+  explicit PollRequest(const outpost_poll_request* r) : r_(r) {}
+  uint64_t id() const noexcept { return r_->poll_id; }
+  int64_t deadline_ns() const noexcept { return r_->deadline_ns; }
+  std::size_t size() const noexcept { return r_->target_count; }
+  Target operator[](std::size_t i) const noexcept {
+    auto* base = reinterpret_cast<const char*>(r_->targets);
+    return Target(reinterpret_cast<const outpost_target*>(base + i * r_->target_size));
+  }
+
+ private:
+  const outpost_poll_request* r_;
+};
+
+// The plugin's handle on the host. Cheap to copy; valid until destroy.
+class Host {
+ public:
+  Host() = default;
+  Host(const outpost_host_api* api, outpost_host* host) : api_(api), host_(host) {}
+
+  const outpost_host_api* api() const noexcept { return api_; }
+  outpost_host* raw() const noexcept { return host_; }
+
+  outpost_status emit(std::span<const Metric> metrics, std::span<const Event> events = {},
+                      std::span<const outpost_flow> flows = {}) const {
+    std::vector<outpost_kv> kv;
+    std::size_t n_kv = 0;
+    for (const auto& m : metrics) n_kv += m.labels.size();
+    for (const auto& e : events) n_kv += e.attributes.size();
+    kv.reserve(n_kv);
+    auto add_labels = [&kv](const Labels& l) {
+      const outpost_kv* first = kv.data() + kv.size();
+      for (const auto& [k, v] : l) kv.push_back(outpost_kv{to_c(k), to_c(v)});
+      return first;
+    };
+    std::vector<outpost_metric> cm;
+    cm.reserve(metrics.size());
+    for (const auto& m : metrics) {
+      const outpost_kv* labels = add_labels(m.labels);
+      cm.push_back(outpost_metric{to_c(m.name), labels, m.labels.size(), m.value, m.time_ns,
+                                  m.type, 0});
+    }
+    std::vector<outpost_event> ce;
+    ce.reserve(events.size());
+    for (const auto& e : events) {
+      const outpost_kv* attrs = add_labels(e.attributes);
+      ce.push_back(outpost_event{e.time_ns, e.severity, 0, to_c(e.source), to_c(e.kind),
+                                 to_c(e.message), attrs, e.attributes.size()});
+    }
+    outpost_batch b{};
+    b.struct_size = sizeof(outpost_batch);
+    b.metric_size = sizeof(outpost_metric);
+    b.event_size = sizeof(outpost_event);
+    b.flow_size = sizeof(outpost_flow);
+    b.metrics = cm.data();
+    b.metric_count = cm.size();
+    b.events = ce.data();
+    b.event_count = ce.size();
+    b.flows = flows.data();
+    b.flow_count = flows.size();
+    return api_->emit(host_, &b);
+  }
+  outpost_status emit(const Metric& m) const { return emit(std::span<const Metric>(&m, 1)); }
+  outpost_status emit(const Event& e) const { return emit({}, std::span<const Event>(&e, 1)); }
+
+  bool log_enabled(uint32_t level) const noexcept { return api_->log_enabled(host_, level) != 0; }
+  void log(uint32_t level, std::string_view msg) const noexcept { api_->log(host_, level, to_c(msg)); }
+  void report_error(outpost_status s, std::string_view detail) const noexcept {
+    api_->report_error(host_, s, to_c(detail));
+  }
+  int64_t now_ns() const noexcept { return api_->now_ns(host_); }
+  int64_t monotonic_ns() const noexcept { return api_->monotonic_ns(host_); }
+  void complete(uint64_t poll_id, uint64_t target_id, outpost_status s,
+                std::string_view detail = {}) const noexcept {
+    api_->complete(host_, poll_id, target_id, s, to_c(detail));
+  }
+  // Resolves a credential reference; throws Error(OUTPOST_E_NOT_FOUND/...) when it cannot.
+  std::string secret(std::string_view ref) const {
+    std::string buf(256, '\0');
+    for (int i = 0; i < 2; ++i) {
+      std::size_t len = 0;
+      const outpost_status s = api_->get_secret(host_, to_c(ref), buf.data(), buf.size(), &len);
+      if (s != OUTPOST_OK) throw Error(s, "secret '" + std::string(ref) + "' unavailable");
+      if (len <= buf.size()) {
+        buf.resize(len);
+        return buf;
+      }
+      buf.assign(len, '\0');
+    }
+    throw Error(OUTPOST_E_INTERNAL, "secret changed size while read");
+  }
+  outpost_status reply(uint64_t socket_id, const outpost_sockaddr& to,
+                       std::span<const uint8_t> data) const noexcept {
+    return api_->reply(host_, socket_id, &to, data.data(), data.size());
+  }
+
+ private:
+  const outpost_host_api* api_ = nullptr;
+  outpost_host* host_ = nullptr;
+};
+
+// Bases. A plugin class derives from one or more; the kinds mask follows from them.
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+  virtual void start() {}
+  virtual void stop() {}
+};
+class Poller : public virtual Plugin {
+ public:
+  // Report every target through host.complete(), now or later from any thread.
+  virtual void poll(const PollRequest& request) = 0;
+};
+class Listener : public virtual Plugin {
+ public:
+  virtual void receive(std::span<const outpost_datagram> datagrams) = 0;
+};
+class Processor : public virtual Plugin {
+ public:
+  virtual void process(const outpost_batch& batch) = 0;
+};
+class Sink : public virtual Plugin {
+ public:
+  virtual void write(const outpost_batch& batch) = 0;
+  virtual void flush() {}
+};
+
+// Element access for batches whose element size travels with them.
+template <typename T>
+inline const T& element(const T* base, uint32_t elem_size, std::size_t i) noexcept {
+  return *reinterpret_cast<const T*>(reinterpret_cast<const char*>(base) + i * elem_size);
+}
+
+inline outpost_field field(const char* name, uint32_t type, const char* description,
+                           const char* dflt = "", uint32_t flags = 0) {
+  std::string_view n(name), d(description), v(dflt);
+  return outpost_field{to_c(n), type, flags, to_c(v), to_c(d)};
+}
+
+namespace detail {
+
+struct Instance {
+  Host host;
+  Plugin* plugin;
+};
+
+template <typename F>
+outpost_status guarded(const Host& host, F&& f) noexcept {
+  try {
+    f();
+    return OUTPOST_OK;
+  } catch (const Error& e) {
+    host.report_error(e.status(), e.what());
+    return e.status();
+  } catch (const std::bad_alloc&) {
+    host.report_error(OUTPOST_E_INTERNAL, "out of memory");
+    return OUTPOST_E_INTERNAL;
+  } catch (const std::exception& e) {
+    host.report_error(OUTPOST_E_INTERNAL, e.what());
+    return OUTPOST_E_INTERNAL;
+  } catch (...) {
+    host.report_error(OUTPOST_E_INTERNAL, "unknown exception");
+    return OUTPOST_E_INTERNAL;
+  }
+}
+
+inline Instance* self(outpost_instance* i) noexcept { return reinterpret_cast<Instance*>(i); }
+
+template <typename T>
+concept HasConfigFields = requires { T::config_fields(); };
+template <typename T>
+concept HasTargetFields = requires { T::target_fields(); };
+template <typename T>
+concept HasFlags = requires { T::flags; };
+
+template <typename T>
+struct Trampolines {
+  static outpost_status create(const outpost_host_api* api, outpost_host* h, const outpost_kv* kv,
+                               std::size_t n, outpost_instance** out) noexcept {
+    if (api == nullptr || out == nullptr) return OUTPOST_E_INVALID_ARGUMENT;
+    Host host(api, h);
+    *out = nullptr;
+    return guarded(host, [&] {
+      auto* inst = new Instance{host, nullptr};
+      try {
+        inst->plugin = new T(host, Config(kv, n));
+      } catch (...) {
+        delete inst;
+        throw;
+      }
+      *out = reinterpret_cast<outpost_instance*>(inst);
+    });
+  }
+  static void destroy(outpost_instance* i) noexcept {
+    if (i == nullptr) return;
+    Instance* inst = self(i);
+    guarded(inst->host, [&] { delete inst->plugin; });
+    delete inst;
+  }
+  static outpost_status start(outpost_instance* i) noexcept {
+    return guarded(self(i)->host, [&] { self(i)->plugin->start(); });
+  }
+  static outpost_status stop(outpost_instance* i) noexcept {
+    return guarded(self(i)->host, [&] { self(i)->plugin->stop(); });
+  }
+  static outpost_status poll(outpost_instance* i, const outpost_poll_request* r) noexcept {
+    return guarded(self(i)->host, [&] {
+      dynamic_cast<Poller*>(self(i)->plugin)->poll(PollRequest(r));
+    });
+  }
+  static outpost_status receive(outpost_instance* i, const outpost_datagram* d, std::size_t n,
+                                std::size_t dsize) noexcept {
+    return guarded(self(i)->host, [&] {
+      if (dsize == sizeof(outpost_datagram)) {
+        dynamic_cast<Listener*>(self(i)->plugin)->receive(std::span(d, n));
+      } else {  // another layout: copy what both know into our own
+        std::vector<outpost_datagram> v(n);
+        const std::size_t c = dsize < sizeof(outpost_datagram) ? dsize : sizeof(outpost_datagram);
+        for (std::size_t k = 0; k < n; ++k)
+          std::memcpy(&v[k], reinterpret_cast<const char*>(d) + k * dsize, c);
+        dynamic_cast<Listener*>(self(i)->plugin)->receive(std::span(v));
+      }
+    });
+  }
+  static outpost_status process(outpost_instance* i, const outpost_batch* b) noexcept {
+    return guarded(self(i)->host, [&] { dynamic_cast<Processor*>(self(i)->plugin)->process(*b); });
+  }
+  static outpost_status write(outpost_instance* i, const outpost_batch* b) noexcept {
+    return guarded(self(i)->host, [&] { dynamic_cast<Sink*>(self(i)->plugin)->write(*b); });
+  }
+  static outpost_status flush(outpost_instance* i) noexcept {
+    return guarded(self(i)->host, [&] { dynamic_cast<Sink*>(self(i)->plugin)->flush(); });
+  }
+
+  static const outpost_plugin_descriptor* descriptor(const char* name, const char* version,
+                                                     const char* description) {
+    static const std::vector<outpost_field> cfg = [] {
+      if constexpr (HasConfigFields<T>) return std::vector<outpost_field>(T::config_fields());
+      else return std::vector<outpost_field>{};
+    }();
+    static const std::vector<outpost_field> tgt = [] {
+      if constexpr (HasTargetFields<T>) return std::vector<outpost_field>(T::target_fields());
+      else return std::vector<outpost_field>{};
+    }();
+    static const outpost_plugin_descriptor d = [&] {
+      outpost_plugin_descriptor x{};
+      x.magic = OUTPOST_PLUGIN_MAGIC;
+      x.abi_version = OUTPOST_ABI_VERSION;
+      x.struct_size = sizeof(outpost_plugin_descriptor);
+      x.name = to_c(name);
+      x.version = to_c(version);
+      x.description = to_c(description);
+      x.config_fields = cfg.data();
+      x.config_field_count = cfg.size();
+      x.target_fields = tgt.data();
+      x.target_field_count = tgt.size();
+      if constexpr (HasFlags<T>) x.flags = T::flags;
+      x.create = &create;
+      x.destroy = &destroy;
+      x.start = &start;
+      x.stop = &stop;
+      if constexpr (std::is_base_of_v<Poller, T>) {
+        x.kinds |= OUTPOST_KIND_POLLER;
+        x.poll = &poll;
+      }
+      if constexpr (std::is_base_of_v<Listener, T>) {
+        x.kinds |= OUTPOST_KIND_LISTENER;
+        x.receive = &receive;
+      }
+      if constexpr (std::is_base_of_v<Processor, T>) {
+        x.kinds |= OUTPOST_KIND_PROCESSOR;
+        x.process = &process;
+      }
+      if constexpr (std::is_base_of_v<Sink, T>) {
+        x.kinds |= OUTPOST_KIND_SINK;
+        x.write = &write;
+        x.flush = &flush;
+      }
+      return x;
+    }();
+    return &d;
+  }
+};
+
+}  // namespace detail
+}  // namespace outpost
+
+// Defines the plugin's one exported symbol. Use once per plugin library.
+#define OUTPOST_PLUGIN(Class, name, version, description)                                  \
+  extern "C" OUTPOST_EXPORT const outpost_plugin_descriptor* outpost_plugin_entry(         \
+      uint32_t host_abi_version) {                                                         \
+    if (OUTPOST_ABI_MAJOR_OF(host_abi_version) != OUTPOST_ABI_MAJOR) return nullptr;       \
+    try {                                                                                  \
+      return ::outpost::detail::Trampolines<Class>::descriptor(name, version, description); \
+    } catch (...) {                                                                        \
+      return nullptr;                                                                      \
+    }                                                                                      \
+  }

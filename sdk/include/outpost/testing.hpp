@@ -1,0 +1,246 @@
+// A fake host for plugin tests: it hands a plugin a real outpost_host_api table and records
+// everything the plugin emits, reports, logs and completes. Works with any plugin, C or C++,
+// either linked in (pass its descriptor) or opened from a shared library (FakeHost::open).
+#pragma once
+
+#include <dlfcn.h>
+#include <outpost/plugin.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace outpost::testing {
+
+inline std::string str(outpost_str s) { return s.ptr ? std::string(s.ptr, s.len) : std::string(); }
+
+struct RecordedMetric {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+  int64_t time_ns = 0;
+  uint32_t type = 0;
+};
+struct RecordedEvent {
+  std::string source, kind, message;
+  uint32_t severity = 0;
+  std::map<std::string, std::string> attributes;
+};
+struct RecordedCompletion {
+  uint64_t poll_id = 0, target_id = 0;
+  outpost_status status = 0;
+  std::string detail;
+};
+
+// Loads a plugin library the way the engine does (one symbol) and keeps it loaded.
+inline const outpost_plugin_descriptor* open_plugin(const std::string& path) {
+  void* h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (h == nullptr) throw std::runtime_error(std::string("dlopen: ") + ::dlerror());
+  auto fn = reinterpret_cast<outpost_plugin_entry_fn>(::dlsym(h, OUTPOST_ENTRY_SYMBOL));
+  if (fn == nullptr) throw std::runtime_error("no " OUTPOST_ENTRY_SYMBOL " in " + path);
+  return fn(OUTPOST_ABI_VERSION);
+}
+
+class FakeHost {
+ public:
+  explicit FakeHost(const outpost_plugin_descriptor* d) : desc_(d) {
+    api_.struct_size = sizeof(api_);
+    api_.abi_version = OUTPOST_ABI_VERSION;
+    api_.emit = &FakeHost::emit_cb;
+    api_.log_enabled = [](outpost_host*, uint32_t) -> int { return 1; };
+    api_.log = &FakeHost::log_cb;
+    api_.report_error = &FakeHost::error_cb;
+    api_.get_secret = &FakeHost::secret_cb;
+    api_.now_ns = [](outpost_host*) -> int64_t {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    api_.monotonic_ns = [](outpost_host*) -> int64_t { return mono(); };
+    api_.complete = &FakeHost::complete_cb;
+    api_.reply = &FakeHost::reply_cb;
+  }
+  ~FakeHost() { destroy(); }
+  FakeHost(const FakeHost&) = delete;
+  FakeHost& operator=(const FakeHost&) = delete;
+
+  static int64_t mono() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  const outpost_plugin_descriptor* descriptor() const { return desc_; }
+  const outpost_host_api* api() const { return &api_; }
+  outpost_instance* instance() const { return inst_; }
+  void set_secret(std::string ref, std::string value) { secrets_[std::move(ref)] = std::move(value); }
+
+  outpost_status create(const std::vector<std::pair<std::string, std::string>>& config = {}) {
+    std::vector<outpost_kv> kv;
+    for (const auto& [k, v] : config) kv.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
+    return desc_->create(&api_, reinterpret_cast<outpost_host*>(this), kv.data(), kv.size(), &inst_);
+  }
+  outpost_status start() { return desc_->start ? desc_->start(inst_) : OUTPOST_OK; }
+  outpost_status stop() { return desc_->stop ? desc_->stop(inst_) : OUTPOST_OK; }
+  void destroy() {
+    if (inst_ != nullptr) desc_->destroy(inst_);
+    inst_ = nullptr;
+  }
+
+  struct TargetSpec {
+    std::string device, address;
+    std::vector<std::pair<std::string, std::string>> params;
+  };
+  // Polls the targets (ids 1..n) and waits until each completed or timeout_ms passed.
+  outpost_status poll(const std::vector<TargetSpec>& targets, int timeout_ms) {
+    std::vector<std::vector<outpost_kv>> kvs;
+    std::vector<outpost_target> ts;
+    kvs.reserve(targets.size());
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      auto& kv = kvs.emplace_back();
+      for (const auto& [k, v] : targets[i].params)
+        kv.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
+      outpost_target t{};
+      t.id = i + 1;
+      t.device = {targets[i].device.data(), targets[i].device.size()};
+      t.address = {targets[i].address.data(), targets[i].address.size()};
+      t.params = kv.data();
+      t.param_count = kv.size();
+      ts.push_back(t);
+    }
+    outpost_poll_request r{};
+    r.struct_size = sizeof(r);
+    r.target_size = sizeof(outpost_target);
+    r.poll_id = ++poll_id_;
+    r.deadline_ns = mono() + int64_t{timeout_ms} * 1000000;
+    r.targets = ts.data();
+    r.target_count = ts.size();
+    const std::size_t before = completions_for(r.poll_id);
+    (void)before;
+    const outpost_status s = desc_->poll(inst_, &r);
+    std::unique_lock lk(mu_);
+    cv_.wait_until(lk, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms + 2000),
+                   [&] { return count_locked(r.poll_id) >= targets.size(); });
+    return s;
+  }
+  uint64_t last_poll_id() const { return poll_id_; }
+
+  // Thread-safe snapshots.
+  std::vector<RecordedMetric> metrics() const { std::lock_guard g(mu_); return metrics_; }
+  std::vector<RecordedEvent> events() const { std::lock_guard g(mu_); return events_; }
+  std::vector<RecordedCompletion> completions() const { std::lock_guard g(mu_); return completions_; }
+  std::vector<std::pair<outpost_status, std::string>> errors() const { std::lock_guard g(mu_); return errors_; }
+  std::vector<std::string> logs() const { std::lock_guard g(mu_); return logs_; }
+  std::vector<outpost_flow> flows() const { std::lock_guard g(mu_); return flows_; }
+  std::vector<std::vector<uint8_t>> replies() const { std::lock_guard g(mu_); return replies_; }
+  void clear() {
+    std::lock_guard g(mu_);
+    metrics_.clear(); events_.clear(); completions_.clear(); errors_.clear(); logs_.clear();
+    flows_.clear();
+  }
+  // Metrics named `name` whose labels include every given pair.
+  std::vector<RecordedMetric> find(std::string_view name,
+                                   const std::map<std::string, std::string>& labels = {}) const {
+    std::vector<RecordedMetric> out;
+    for (const auto& m : metrics()) {
+      if (m.name != name) continue;
+      bool ok = true;
+      for (const auto& [k, v] : labels) {
+        auto it = m.labels.find(k);
+        if (it == m.labels.end() || it->second != v) ok = false;
+      }
+      if (ok) out.push_back(m);
+    }
+    return out;
+  }
+
+ private:
+  static FakeHost* self(outpost_host* h) { return reinterpret_cast<FakeHost*>(h); }
+  std::size_t count_locked(uint64_t poll_id) const {
+    std::size_t n = 0;
+    for (const auto& c : completions_) n += c.poll_id == poll_id;
+    return n;
+  }
+  std::size_t completions_for(uint64_t poll_id) const { std::lock_guard g(mu_); return count_locked(poll_id); }
+
+  static outpost_status emit_cb(outpost_host* h, const outpost_batch* b) {
+    FakeHost* me = self(h);
+    std::lock_guard g(me->mu_);
+    for (std::size_t i = 0; i < b->metric_count; ++i) {
+      auto& m = *reinterpret_cast<const outpost_metric*>(reinterpret_cast<const char*>(b->metrics) +
+                                                          i * b->metric_size);
+      RecordedMetric r{str(m.name), {}, m.value, m.time_ns, m.type};
+      for (std::size_t k = 0; k < m.label_count; ++k) r.labels[str(m.labels[k].key)] = str(m.labels[k].value);
+      me->metrics_.push_back(std::move(r));
+    }
+    for (std::size_t i = 0; i < b->event_count; ++i) {
+      auto& e = *reinterpret_cast<const outpost_event*>(reinterpret_cast<const char*>(b->events) +
+                                                         i * b->event_size);
+      RecordedEvent r{str(e.source), str(e.kind), str(e.message), e.severity, {}};
+      for (std::size_t k = 0; k < e.attribute_count; ++k)
+        r.attributes[str(e.attributes[k].key)] = str(e.attributes[k].value);
+      me->events_.push_back(std::move(r));
+    }
+    for (std::size_t i = 0; i < b->flow_count; ++i) {
+      outpost_flow f{};
+      std::memcpy(&f, reinterpret_cast<const char*>(b->flows) + i * b->flow_size,
+                  b->flow_size < sizeof(f) ? b->flow_size : sizeof(f));
+      me->flows_.push_back(f);
+    }
+    return OUTPOST_OK;
+  }
+  static void log_cb(outpost_host* h, uint32_t, outpost_str m) {
+    std::lock_guard g(self(h)->mu_);
+    self(h)->logs_.push_back(str(m));
+  }
+  static void error_cb(outpost_host* h, outpost_status s, outpost_str d) {
+    std::lock_guard g(self(h)->mu_);
+    self(h)->errors_.emplace_back(s, str(d));
+  }
+  static outpost_status secret_cb(outpost_host* h, outpost_str ref, char* buf, size_t cap, size_t* len) {
+    auto it = self(h)->secrets_.find(str(ref));
+    if (it == self(h)->secrets_.end()) return OUTPOST_E_NOT_FOUND;
+    *len = it->second.size();
+    std::memcpy(buf, it->second.data(), it->second.size() < cap ? it->second.size() : cap);
+    return OUTPOST_OK;
+  }
+  static void complete_cb(outpost_host* h, uint64_t poll_id, uint64_t target_id, outpost_status s,
+                          outpost_str d) {
+    FakeHost* me = self(h);
+    {
+      std::lock_guard g(me->mu_);
+      me->completions_.push_back({poll_id, target_id, s, str(d)});
+    }
+    me->cv_.notify_all();
+  }
+  static outpost_status reply_cb(outpost_host* h, uint64_t, const outpost_sockaddr*, const uint8_t* d,
+                                 size_t n) {
+    std::lock_guard g(self(h)->mu_);
+    self(h)->replies_.emplace_back(d, d + n);
+    return OUTPOST_OK;
+  }
+
+  const outpost_plugin_descriptor* desc_;
+  outpost_host_api api_{};
+  outpost_instance* inst_ = nullptr;
+  uint64_t poll_id_ = 0;
+  std::map<std::string, std::string> secrets_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<RecordedMetric> metrics_;
+  std::vector<RecordedEvent> events_;
+  std::vector<RecordedCompletion> completions_;
+  std::vector<std::pair<outpost_status, std::string>> errors_;
+  std::vector<std::string> logs_;
+  std::vector<outpost_flow> flows_;
+  std::vector<std::vector<uint8_t>> replies_;
+};
+
+}  // namespace outpost::testing

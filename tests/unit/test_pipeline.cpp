@@ -1,0 +1,136 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "pipeline/pipeline.hpp"
+
+using namespace outpost::core;
+
+namespace {
+class RecordingSink : public SinkPort {
+ public:
+  explicit RecordingSink(std::string n) : name_(std::move(n)) {}
+  const std::string& name() const override { return name_; }
+  outpost_status write(const outpost_batch& b) override {
+    std::lock_guard g(mu);
+    ++writes;
+    if (fail_next > 0) {
+      --fail_next;
+      return fail_status;
+    }
+    for (std::size_t i = 0; i < b.metric_count; ++i) {
+      const auto& m = b.metrics[i];
+      std::string label = m.label_count ? std::string(m.labels[0].value.ptr, m.labels[0].value.len) : "";
+      names.push_back(std::string(m.name.ptr, m.name.len) + "/" + label);
+    }
+    events += b.event_count;
+    flows += b.flow_count;
+    max_batch = std::max(max_batch, b.metric_count + b.event_count + b.flow_count);
+    return OUTPOST_OK;
+  }
+  outpost_status flush() override {
+    ++flushes;
+    return OUTPOST_OK;
+  }
+  std::mutex mu;
+  std::vector<std::string> names;
+  std::size_t events = 0, flows = 0, writes = 0, max_batch = 0;
+  int fail_next = 0;
+  outpost_status fail_status = OUTPOST_E_UNAVAILABLE;
+  std::atomic<int> flushes{0};
+
+ private:
+  std::string name_;
+};
+
+Batch metrics(int n, const std::string& tag) {
+  Batch b;
+  for (int i = 0; i < n; ++i) b.add_metric("m" + std::to_string(i), {{"tag", tag}}, i, 1, OUTPOST_METRIC_GAUGE);
+  return b;
+}
+}  // namespace
+
+TEST_CASE("everything submitted reaches every sink, in batches, and is flushed on stop") {
+  PipelineOptions o;
+  o.batch_size = 100;
+  o.flush_interval_s = 0.05;
+  Pipeline p(o);
+  auto a = std::make_shared<RecordingSink>("a"), b = std::make_shared<RecordingSink>("b");
+  p.set_sinks({a, b});
+  p.start();
+  for (int i = 0; i < 50; ++i) REQUIRE(p.submit(metrics(7, std::to_string(i))) == OUTPOST_OK);
+  Batch e;
+  e.add_event("dev", "syslog", "hello", OUTPOST_SEV_INFO, 1, {{"k", "v"}});
+  outpost_flow f{};
+  e.add_flow(f);
+  REQUIRE(p.submit(std::move(e)) == OUTPOST_OK);
+  p.stop();
+  CHECK(a->names.size() == 350);
+  CHECK(b->names.size() == 350);
+  CHECK(a->names[7] == "m0/1");  // labels survive the copy
+  CHECK(a->events == 1);
+  CHECK(a->flows == 1);
+  CHECK(a->max_batch <= 100);
+  CHECK(a->flushes == 1);
+  const auto s = p.stats();
+  CHECK(s.accepted == 352);
+  CHECK(s.delivered == 352);
+  CHECK(s.sinks.at("a").written == 352);
+  CHECK(s.dropped.empty());
+}
+
+TEST_CASE("a full queue refuses and counts; nothing is accepted after stop") {
+  PipelineOptions o;
+  o.capacity = 10;
+  Pipeline p(o);  // not started: nothing drains
+  CHECK(p.submit(metrics(8, "x")) == OUTPOST_OK);
+  CHECK(p.submit(metrics(5, "y")) == OUTPOST_E_BUSY);
+  CHECK(p.stats().dropped.at("queue_full") == 5);
+  CHECK(p.stats().depth == 8);
+  p.stop();
+  CHECK(p.submit(metrics(1, "z")) == OUTPOST_E_UNAVAILABLE);
+  CHECK(p.stats().dropped.at("after_stop") == 1);
+}
+
+TEST_CASE("retry-class failures are retried; others are dropped and counted per sink") {
+  PipelineOptions o;
+  o.retry_backoff_s = 0.01;
+  o.flush_interval_s = 0.02;
+  Pipeline p(o);
+  auto flaky = std::make_shared<RecordingSink>("flaky"), broken = std::make_shared<RecordingSink>("broken");
+  flaky->fail_next = 2;  // two refusals, then fine
+  broken->fail_next = 1;
+  broken->fail_status = OUTPOST_E_CONFIG;  // not retryable
+  p.set_sinks({flaky, broken});
+  p.start();
+  REQUIRE(p.submit(metrics(3, "a")) == OUTPOST_OK);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(p.submit(metrics(2, "b")) == OUTPOST_OK);
+  p.stop();
+  CHECK(flaky->names.size() == 5);
+  CHECK(broken->names.size() == 2);
+  const auto s = p.stats();
+  CHECK(s.sinks.at("flaky").retries == 2);
+  CHECK(s.sinks.at("broken").failures == 1);
+  CHECK(s.dropped.at("sink_error:broken") == 3);
+}
+
+TEST_CASE("concurrent producers lose nothing below capacity") {
+  PipelineOptions o;
+  o.capacity = 1000000;
+  Pipeline p(o);
+  auto sink = std::make_shared<RecordingSink>("s");
+  p.set_sinks({sink});
+  p.start();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&p, t] {
+      for (int i = 0; i < 500; ++i) p.submit(metrics(4, std::to_string(t)));
+    });
+  for (auto& t : ts) t.join();
+  p.stop();
+  CHECK(sink->names.size() == 8000);
+}
