@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -230,6 +231,8 @@ int cmd_run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A sink writing to a closed pipe gets EPIPE and reports it; it must not kill the engine.
+  std::signal(SIGPIPE, SIG_IGN);
   auto args = parse_args(argc, argv);
   if (!args) return 2;
   const std::string& c = args->command;

@@ -1,0 +1,29 @@
+# Helpers for the shell-level integration tests. Each test sources this file.
+set -euo pipefail
+BUILD=${1:?usage: $0 BUILD_DIR}
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+OUTPOST=$BUILD/outpost
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+FAILS=0
+pass() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+check() { # description, command...
+  local what=$1; shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+finish() {
+  if [ "$FAILS" -ne 0 ]; then echo "$FAILS check(s) failed"; exit 1; fi
+  echo "all checks passed"
+}
+# A free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# query DB KIND [args] -> JSON lines on stdout
+query() { local db=$1; shift; "$OUTPOST" query --db "$db" "$@" --json --limit 100000; }
+# jq-like check with python: series JSON lines on stdin; expression over list `rows`
+pycheck() { /usr/bin/python3 -c "import json,sys; rows=[json.loads(l) for l in sys.stdin if l.strip()]; sys.exit(0 if ($1) else 1)"; }
