@@ -60,7 +60,7 @@ TEST_CASE("errors carry file, line, column and key path") {
                                               "log_level, pipeline, plugin_dirs, scheduler, self_metrics_interval, "
                                               "summary_interval)");
   CHECK(first_error("engine: {summary_interval: soon}\n").find("t.yaml:1:28: engine.summary_interval: not a valid duration") == 0);
-  CHECK(first_error("listeners: {}\n").find("t.yaml:1:1: listeners: unknown key") == 0);
+  CHECK(first_error("uplinks: {}\n").find("t.yaml:1:1: uplinks: unknown key") == 0);
   CHECK(first_error("inventory:\n  devices:\n    - name: a\n      monitors:\n        - {interval: 5s}\n")
             .find("t.yaml:5:11: inventory.devices[0].monitors[0]: missing key 'plugin'") == 0);
   CHECK(first_error("sinks:\n  x: {path: y}\n").find("t.yaml:2:3: sinks.x: missing key 'plugin'") == 0);
@@ -89,20 +89,20 @@ TEST_CASE("plugin settings are checked against the plugin's field table") {
     validate_settings(s, fields, 4, "m", Location{"f", 1, 1}, errors);
     return errors;
   };
-  Location l{"f", 3, 5};
-  CHECK(check({{"port", "22", l}, {"timeout", "2s", l}, {"tls", "yes", l}, {"hosts.0", "a", l}}).empty());
-  auto e = check({{"port", "http", l}});
+  Location l{"f", 3, 5};  // value and key at the same place here
+  CHECK(check({{"port", "22", l, l}, {"timeout", "2s", l, l}, {"tls", "yes", l, l}, {"hosts.0", "a", l, l}}).empty());
+  auto e = check({{"port", "http", l, l}});
   REQUIRE(e.size() == 1);
   CHECK(e[0].str() == "f:3:5: m.port: expected an integer, got 'http'");
-  e = check({{"port", "1", l}, {"colour", "red", l}});
+  e = check({{"port", "1", l, l}, {"colour", "red", l, l}});
   REQUIRE(e.size() == 1);
   CHECK(e[0].str().find("m.colour: unknown key (expected one of: port, timeout, tls, hosts)") != std::string::npos);
   e = check({});
   REQUIRE(e.size() == 1);
   CHECK(e[0].str() == "f:1:1: m: missing required key 'port'");
-  e = check({{"port", "1", l}, {"timeout", "forever", l}, {"tls", "maybe", l}, {"port.0", "1", l}});
+  e = check({{"port", "1", l, l}, {"timeout", "forever", l, l}, {"tls", "maybe", l, l}, {"port.0", "1", l, l}});
   CHECK(e.size() == 3);
-  e = check({{"port", "1", l}, {"hosts", "a", l}});
+  e = check({{"port", "1", l, l}, {"hosts", "a", l, l}});
   REQUIRE(e.size() == 1);
   CHECK(e[0].message == "expected a list");
 }

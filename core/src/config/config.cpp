@@ -117,22 +117,23 @@ class Reader {
   }
 
   // Flattens a plugin's settings (or a monitor's parameters) into dotted keys.
-  void flatten(const YAML::Node& n, const std::string& key, const std::string& path, Settings& out) {
+  void flatten(const YAML::Node& n, const std::string& key, const std::string& path, Settings& out,
+               const Location& key_where) {
     if (n.IsScalar()) {
-      out.push_back(Setting{key, n.Scalar(), at(n)});
+      out.push_back(Setting{key, n.Scalar(), at(n), key_where});
     } else if (n.IsNull()) {
-      out.push_back(Setting{key, "", at(n)});
+      out.push_back(Setting{key, "", key_where, key_where});
     } else if (n.IsSequence()) {
       std::size_t i = 0;
       for (const auto& item : n) {
         const std::string k = key + "." + std::to_string(i);
-        flatten(item, k, path + "[" + std::to_string(i) + "]", out);
+        flatten(item, k, path + "[" + std::to_string(i) + "]", out, key_where);
         ++i;
       }
     } else if (n.IsMap()) {
       for (auto it = n.begin(); it != n.end(); ++it) {
         const std::string sub = it->first.as<std::string>("");
-        flatten(it->second, key.empty() ? sub : key + "." + sub, join(path, sub), out);
+        flatten(it->second, key.empty() ? sub : key + "." + sub, join(path, sub), out, at(it->first));
       }
     }
   }
@@ -208,7 +209,7 @@ class Reader {
             has_plugin = scalar(kv->second, join(spec.path, "plugin"), spec.plugin);
             continue;
           }
-          flatten(kv->second, key, join(spec.path, key), spec.settings);
+          flatten(kv->second, key, join(spec.path, key), spec.settings, at(kv->first));
         }
       }
       if (plugin_required && !has_plugin) {
@@ -288,7 +289,7 @@ class Reader {
         duration_key(m, "timeout", p, mon.timeout_s);
         timeout_set = true;
       } else {
-        flatten(kv->second, key, join(p, key), mon.params);
+        flatten(kv->second, key, join(p, key), mon.params, at(kv->first));
       }
     }
     if (mon.instance.empty()) {
@@ -317,13 +318,72 @@ class Reader {
       error(root, "", "the configuration must be a mapping");
       return;
     }
-    check_keys(root, "", {"engine", "inventory", "credentials", "plugins", "sinks"});
+    check_keys(root, "", {"engine", "inventory", "credentials", "plugins", "sinks", "listeners"});
     // engine first: its defaults apply to monitors.
     if (const YAML::Node e = root["engine"]) engine(e, cfg.engine);
     if (const YAML::Node c = root["credentials"]) credentials(c, cfg);
     if (const YAML::Node p = root["plugins"]) instances(p, "plugins", cfg.plugins, false);
     if (const YAML::Node s = root["sinks"]) instances(s, "sinks", cfg.sinks, true);
     if (const YAML::Node i = root["inventory"]) inventory(i, cfg);
+    if (const YAML::Node l = root["listeners"]) listeners(l, cfg);
+  }
+
+  void listeners(const YAML::Node& n, Config& cfg) {
+    if (!n.IsSequence()) {
+      error(n, "listeners", "expected a list of listeners");
+      return;
+    }
+    std::size_t i = 0;
+    for (const auto& l : n) {
+      const std::string p = "listeners[" + std::to_string(i++) + "]";
+      if (!l.IsMap()) {
+        error(l, p, "expected a mapping (plugin, udp)");
+        continue;
+      }
+      check_keys(l, p, {"plugin", "udp", "recv_buffer", "batch"});
+      ListenerSpec spec;
+      spec.where = at(l);
+      spec.path = p;
+      string_key(l, "plugin", p, spec.instance);
+      if (spec.instance.empty()) {
+        error(l, p, "missing key 'plugin' (which listener plugin gets the datagrams)");
+        continue;
+      }
+      std::string addr;
+      string_key(l, "udp", p, addr);
+      if (addr.empty()) {
+        error(l, p, "missing key 'udp' (address:port to bind, e.g. 0.0.0.0:2055 or [::]:162)");
+        continue;
+      }
+      if (!split_host_port(addr, spec.host, spec.port)) {
+        error(l["udp"], p + ".udp", "expected address:port, got '" + addr + "'");
+        continue;
+      }
+      size_key(l, "recv_buffer", p, spec.recv_buffer);
+      size_key(l, "batch", p, spec.batch);
+      cfg.listeners.push_back(std::move(spec));
+    }
+  }
+
+  static bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
+    std::string h, ps;
+    if (!s.empty() && s[0] == '[') {
+      const auto close = s.find(']');
+      if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') return false;
+      h = s.substr(1, close - 1);
+      ps = s.substr(close + 2);
+    } else {
+      const auto colon = s.rfind(':');
+      if (colon == std::string::npos || s.find(':') != colon) return false;
+      h = s.substr(0, colon);
+      ps = s.substr(colon + 1);
+    }
+    unsigned v = 0;
+    auto [ptr, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), v);
+    if (ec != std::errc{} || ptr != ps.data() + ps.size() || v > 65535 || h.empty()) return false;
+    host = h;
+    port = static_cast<uint16_t>(v);
+    return true;
   }
 
  private:
@@ -395,7 +455,7 @@ void validate_settings(const Settings& settings, const outpost_field* fields, st
     if (f == nullptr) {
       std::string known;
       for (std::size_t i = 0; i < count; ++i) known += (i ? ", " : "") + std::string(view(fields[i].name));
-      errors.push_back({s.where, path + "." + s.key,
+      errors.push_back({s.key_where, path + "." + s.key,
                         "unknown key" + (known.empty() ? std::string(" (this plugin takes no settings here)")
                                                        : " (expected one of: " + known + ")")});
       continue;

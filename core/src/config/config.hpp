@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <map>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,7 +31,8 @@ struct ConfigError {
 struct Setting {
   std::string key;
   std::string value;
-  Location where;
+  Location where;      // of the value
+  Location key_where;  // of the key (unknown-key errors point here)
 };
 using Settings = std::vector<Setting>;
 using Tags = std::vector<std::pair<std::string, std::string>>;
@@ -61,6 +63,17 @@ struct InstanceSpec {
   bool operator==(const InstanceSpec& o) const;
 };
 
+// A socket the core binds and owns; its datagrams go to a listener plugin instance in batches.
+struct ListenerSpec {
+  std::string instance;  // listener plugin instance name
+  std::string host;      // address to bind: 0.0.0.0, ::, 127.0.0.1 ...
+  uint16_t port = 0;     // 0 = any free port (tests)
+  std::size_t recv_buffer = 8u << 20;  // SO_RCVBUF bytes
+  std::size_t batch = 64;              // datagrams per receive hook call at most
+  Location where;
+  std::string path;
+};
+
 struct EngineSpec {
   std::string id = "outpost";
   std::string data_dir = "outpost-data";
@@ -85,6 +98,7 @@ struct Config {
   std::vector<InstanceSpec> plugins;
   std::vector<InstanceSpec> sinks;
   std::vector<DeviceSpec> devices;
+  std::vector<ListenerSpec> listeners;
 
   const InstanceSpec* find_plugin(const std::string& name) const;
 };

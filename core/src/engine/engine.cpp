@@ -42,15 +42,17 @@ std::vector<InstanceSpec> poller_specs(const Config& cfg) {
   std::vector<InstanceSpec> out = cfg.plugins;
   std::set<std::string> names;
   for (const auto& p : out) names.insert(p.name);
+  auto implicit = [&](const std::string& name, const Location& where, const std::string& path) {
+    if (!names.insert(name).second) return;
+    InstanceSpec s;
+    s.name = s.plugin = name;
+    s.where = where;
+    s.path = path + ".plugin";
+    out.push_back(s);
+  };
   for (const auto& d : cfg.devices)
-    for (const auto& m : d.monitors)
-      if (names.insert(m.instance).second) {
-        InstanceSpec s;
-        s.name = s.plugin = m.instance;
-        s.where = m.where;
-        s.path = m.path + ".plugin";
-        out.push_back(s);
-      }
+    for (const auto& m : d.monitors) implicit(m.instance, m.where, m.path);
+  for (const auto& l : cfg.listeners) implicit(l.instance, l.where, l.path);
   return out;
 }
 
@@ -75,15 +77,25 @@ std::vector<ConfigError> validate_config(const Config& cfg, const PluginRegistry
     validate_settings(spec.settings, p->desc.config_fields, p->desc.config_field_count, spec.path, spec.where, errors);
     return p;
   };
-  std::map<std::string, const LoadedPlugin*> pollers;
-  for (const auto& spec : poller_specs(cfg)) pollers[spec.name] = check_instance(spec, OUTPOST_KIND_POLLER);
+  std::map<std::string, const LoadedPlugin*> instances;
+  const uint32_t any_source = OUTPOST_KIND_POLLER | OUTPOST_KIND_LISTENER | OUTPOST_KIND_PROCESSOR;
+  for (const auto& spec : poller_specs(cfg)) instances[spec.name] = check_instance(spec, any_source);
   for (const auto& spec : cfg.sinks) check_instance(spec, OUTPOST_KIND_SINK);
-  for (const auto& d : cfg.devices)
-    for (const auto& m : d.monitors) {
-      const LoadedPlugin* p = pollers[m.instance];
-      if (p == nullptr) continue;  // reported above
-      validate_settings(m.params, p->desc.target_fields, p->desc.target_field_count, m.path, m.where, errors);
+  auto used_as = [&](const std::string& inst, uint32_t kind, const Location& where, const std::string& path) {
+    const LoadedPlugin* p = instances[inst];
+    if (p == nullptr) return p;  // reported above
+    if (!(p->desc.kinds & kind)) {
+      errors.push_back({where, path + ".plugin", "plugin instance '" + inst + "' is a " + kinds_string(p->desc.kinds) +
+                                                     ", not a " + kinds_string(kind)});
+      return static_cast<const LoadedPlugin*>(nullptr);
     }
+    return p;
+  };
+  for (const auto& d : cfg.devices)
+    for (const auto& m : d.monitors)
+      if (const LoadedPlugin* p = used_as(m.instance, OUTPOST_KIND_POLLER, m.where, m.path))
+        validate_settings(m.params, p->desc.target_fields, p->desc.target_field_count, m.path, m.where, errors);
+  for (const auto& l : cfg.listeners) used_as(l.instance, OUTPOST_KIND_LISTENER, l.where, l.path);
   return errors;
 }
 
@@ -120,7 +132,7 @@ std::vector<TaskSpec> Engine::build_tasks(const Config& cfg, const InstanceMap& 
   for (const auto& d : cfg.devices)
     for (const auto& m : d.monitors) {
       auto it = pollers.find(m.instance);
-      if (it == pollers.end()) continue;  // its instance failed to start: reported already
+      if (it == pollers.end() || !(it->second->plugin().desc.kinds & OUTPOST_KIND_POLLER)) continue;
       TaskSpec t;
       t.instance = it->second.get();
       t.device = d.name;
@@ -170,6 +182,7 @@ bool Engine::start(const Config& cfg) {
   scheduler_ = std::make_unique<Scheduler>(so, [this](Batch&& b) { pipeline_->submit(std::move(b)); });
   scheduler_->set_tasks(build_tasks(cfg_, pollers_));
   scheduler_->start();
+  open_listeners();
   running_ = true;
   logf(LogLevel::info, "engine '{}' running: {} devices, {} monitors, {} plugin instances, {} sinks; data in {}",
        cfg_.engine.id, cfg_.devices.size(), scheduler_->stats().tasks, pollers_.size(), sinks_.size(),
@@ -185,6 +198,7 @@ bool Engine::reload(const Config& next) {
     return false;
   }
   if (!running_) return start(next);
+  close_listeners();
   scheduler_->stop();
   const Config old = cfg_;
   cfg_ = next;
@@ -199,6 +213,7 @@ bool Engine::reload(const Config& next) {
   install_sinks();
   scheduler_->set_tasks(build_tasks(cfg_, pollers_));
   scheduler_->start();
+  open_listeners();
   LogLevel lvl;
   if (parse_log_level(cfg_.engine.log_level, lvl)) set_log_level(lvl);
   logf(LogLevel::info, "configuration reloaded from {}: {} monitors", cfg_.source, scheduler_->stats().tasks);
@@ -208,10 +223,12 @@ bool Engine::reload(const Config& next) {
 void Engine::stop() {
   if (!running_) return;
   running_ = false;
+  for (auto& l : listeners_) l->stop();  // no datagram reaches a plugin after this
   scheduler_->stop();
   for (auto& [n, inst] : pollers_) inst->stop();
   // Engine's own last words (self-metrics) go in before the pipeline closes.
   pipeline_->submit(self_metrics());
+  close_listeners();
   pipeline_->stop();
   const auto ps = pipeline_->stats();
   uint64_t dropped = 0;
@@ -260,6 +277,51 @@ outpost_status Engine::secret(std::string_view ref, std::string& out) {
   return OUTPOST_OK;
 }
 
+void Engine::open_listeners() {
+  for (const auto& spec : cfg_.listeners) {
+    auto it = pollers_.find(spec.instance);
+    if (it == pollers_.end()) continue;  // its instance failed to start: reported already
+    auto l = std::make_unique<UdpListener>(spec, it->second.get(), next_socket_id_++);
+    std::string why;
+    if (!l->open(why)) {
+      logf(LogLevel::error, "{}: {} ({})", spec.path, why, spec.instance);
+      continue;
+    }
+    l->start();
+    logf(LogLevel::info, "listening on {} for '{}'", l->name(), spec.instance);
+    listeners_.push_back(std::move(l));
+  }
+}
+
+void Engine::close_listeners() {
+  for (auto& l : listeners_) l->stop();
+  listeners_.clear();
+}
+
+outpost_status Engine::reply(uint64_t socket_id, const outpost_sockaddr& to, const uint8_t* data, std::size_t len) {
+  for (auto& l : listeners_)
+    if (l->socket_id() == socket_id) return l->send(to, data, len);
+  return OUTPOST_E_NOT_FOUND;
+}
+
+outpost_status Engine::feed(const std::string& instance, const outpost_datagram* d, std::size_t n) {
+  auto it = pollers_.find(instance);
+  if (it == pollers_.end()) return OUTPOST_E_NOT_FOUND;
+  return it->second->call_receive(d, n);
+}
+
+std::vector<std::pair<std::string, uint16_t>> Engine::listener_ports() const {
+  std::vector<std::pair<std::string, uint16_t>> out;
+  for (const auto& l : listeners_) out.emplace_back(l->spec().instance, l->bound_port());
+  return out;
+}
+
+std::vector<std::pair<std::string, ListenerStats>> Engine::listener_stats() const {
+  std::vector<std::pair<std::string, ListenerStats>> out;
+  for (const auto& l : listeners_) out.emplace_back(l->name(), l->stats());
+  return out;
+}
+
 PipelineStats Engine::pipeline_stats() const { return pipeline_ ? pipeline_->stats() : PipelineStats{}; }
 SchedulerStats Engine::scheduler_stats() const { return scheduler_ ? scheduler_->stats() : SchedulerStats{}; }
 std::vector<TargetStatus> Engine::targets() const { return scheduler_ ? scheduler_->targets() : std::vector<TargetStatus>{}; }
@@ -302,6 +364,15 @@ Batch Engine::self_metrics() const {
   };
   per_instance(pollers_);
   per_instance(sinks_);
+  for (const auto& l : listeners_) {
+    const auto st = l->stats();
+    const std::string name = l->name(), inst = l->spec().instance;
+    b.add_metric("outpost_listener_datagrams_total", {{"listener", name}, {"plugin", inst}}, static_cast<double>(st.datagrams), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_listener_bytes_total", {{"listener", name}, {"plugin", inst}}, static_cast<double>(st.bytes), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_listener_dropped_total", {{"listener", name}, {"plugin", inst}, {"reason", "socket_overflow"}}, static_cast<double>(st.kernel_drops), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_listener_dropped_total", {{"listener", name}, {"plugin", inst}, {"reason", "truncated"}}, static_cast<double>(st.truncated), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_listener_hook_failures_total", {{"listener", name}, {"plugin", inst}}, static_cast<double>(st.hook_failures), t, OUTPOST_METRIC_COUNTER);
+  }
   return b;
 }
 

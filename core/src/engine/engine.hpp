@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "engine/instance.hpp"
+#include "listeners/udp_listener.hpp"
 #include "loader/loader.hpp"
 #include "pipeline/pipeline.hpp"
 #include "scheduler/scheduler.hpp"
@@ -47,6 +48,15 @@ class Engine : public HostServices {
   void complete(PluginInstance& from, uint64_t poll_id, uint64_t target_id, outpost_status status,
                 std::string_view detail) override;
   outpost_status secret(std::string_view ref, std::string& out) override;
+  outpost_status reply(uint64_t socket_id, const outpost_sockaddr& to, const uint8_t* data,
+                       std::size_t len) override;
+
+  // Hands datagrams to a listener instance as one of its sockets would (replay mode).
+  outpost_status feed(const std::string& instance, const outpost_datagram* datagrams, std::size_t count);
+
+  // Bound listener sockets, e.g. to learn the port of a listener configured with port 0.
+  std::vector<std::pair<std::string, uint16_t>> listener_ports() const;
+  std::vector<std::pair<std::string, ListenerStats>> listener_stats() const;
 
  private:
   using InstanceMap = std::map<std::string, std::shared_ptr<PluginInstance>>;
@@ -54,18 +64,22 @@ class Engine : public HostServices {
                        bool sinks);
   std::vector<TaskSpec> build_tasks(const Config& cfg, const InstanceMap& pollers) const;
   void install_sinks();
+  void open_listeners();
+  void close_listeners();
 
   const PluginRegistry& registry_;
   Config cfg_;
-  InstanceMap pollers_;
+  InstanceMap pollers_;  // every non-sink instance: pollers and listeners
+  std::vector<std::unique_ptr<UdpListener>> listeners_;
+  uint64_t next_socket_id_ = 1;
   InstanceMap sinks_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<Scheduler> scheduler_;
   bool running_ = false;
 };
 
-// Poller instances a configuration uses: its plugins section plus instances named only by
-// monitors (an instance of the plugin of that name with default settings).
+// The non-sink instances a configuration uses: its plugins section plus instances named only by
+// monitors or listeners (an instance of the plugin of that name with default settings).
 std::vector<InstanceSpec> poller_specs(const Config& cfg);
 
 }  // namespace outpost::core

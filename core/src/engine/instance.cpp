@@ -63,8 +63,11 @@ void api_complete(outpost_host* h, uint64_t poll_id, uint64_t target_id, outpost
   PluginInstance* p = PluginInstance::from(h);
   if (p != nullptr) p->services().complete(*p, poll_id, target_id, s, sv(detail));
 }
-outpost_status api_reply(outpost_host*, uint64_t, const outpost_sockaddr*, const uint8_t*, size_t) {
-  return OUTPOST_E_UNSUPPORTED;  // no listener sockets in this engine yet
+outpost_status api_reply(outpost_host* h, uint64_t socket_id, const outpost_sockaddr* to,
+                         const uint8_t* data, size_t len) {
+  PluginInstance* p = PluginInstance::from(h);
+  if (p == nullptr || to == nullptr || (data == nullptr && len > 0)) return OUTPOST_E_INVALID_ARGUMENT;
+  return p->services().reply(socket_id, *to, data, len);
 }
 
 const outpost_host_api kApi = {
@@ -189,6 +192,14 @@ outpost_status PluginInstance::call_poll(const outpost_poll_request& req) {
 outpost_status PluginInstance::call_write(const outpost_batch& batch) {
   if (handle_ == nullptr) return OUTPOST_E_UNAVAILABLE;
   return guard("write", [&] { return plugin_.desc.write(handle_, &batch); });
+}
+
+outpost_status PluginInstance::call_receive(const outpost_datagram* d, std::size_t n) {
+  if (handle_ == nullptr || plugin_.desc.receive == nullptr) return OUTPOST_E_UNAVAILABLE;
+  if (plugin_.desc.flags & OUTPOST_FLAG_CONCURRENT_HOOKS)
+    return guard("receive", [&] { return plugin_.desc.receive(handle_, d, n, sizeof(outpost_datagram)); });
+  std::lock_guard g(receive_mu_);
+  return guard("receive", [&] { return plugin_.desc.receive(handle_, d, n, sizeof(outpost_datagram)); });
 }
 
 outpost_status PluginInstance::call_flush() {

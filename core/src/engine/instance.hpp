@@ -28,6 +28,8 @@ class HostServices {
   virtual void complete(PluginInstance& from, uint64_t poll_id, uint64_t target_id,
                         outpost_status status, std::string_view detail) = 0;
   virtual outpost_status secret(std::string_view ref, std::string& out) = 0;
+  virtual outpost_status reply(uint64_t socket_id, const outpost_sockaddr& to, const uint8_t* data,
+                               std::size_t len) = 0;
 };
 
 struct InstanceStats {
@@ -53,6 +55,9 @@ class PluginInstance {
   bool post(std::function<void()> job) { return runner_.post(std::move(job)); }
   outpost_status call_poll(const outpost_poll_request& req);
   outpost_status call_write(const outpost_batch& batch);
+  // Listener sockets call this from their threads; calls are serialised unless the plugin
+  // declares OUTPOST_FLAG_CONCURRENT_HOOKS.
+  outpost_status call_receive(const outpost_datagram* datagrams, std::size_t count);
   outpost_status call_flush();
 
   const std::string& name() const { return spec_.name; }
@@ -83,6 +88,7 @@ class PluginInstance {
   bool abandoned_ = false;
   HookRunner runner_;
   mutable std::mutex mu_;
+  std::mutex receive_mu_;
   InstanceStats stats_;
 };
 

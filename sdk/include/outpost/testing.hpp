@@ -122,8 +122,6 @@ class FakeHost {
     r.deadline_ns = mono() + int64_t{timeout_ms} * 1000000;
     r.targets = ts.data();
     r.target_count = ts.size();
-    const std::size_t before = completions_for(r.poll_id);
-    (void)before;
     const outpost_status s = desc_->poll(inst_, &r);
     std::unique_lock lk(mu_);
     cv_.wait_until(lk, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms + 2000),
@@ -143,6 +141,7 @@ class FakeHost {
   void clear() {
     std::lock_guard g(mu_);
     metrics_.clear(); events_.clear(); completions_.clear(); errors_.clear(); logs_.clear();
+    per_poll_.clear();
     flows_.clear();
   }
   // Metrics named `name` whose labels include every given pair.
@@ -164,11 +163,9 @@ class FakeHost {
  private:
   static FakeHost* self(outpost_host* h) { return reinterpret_cast<FakeHost*>(h); }
   std::size_t count_locked(uint64_t poll_id) const {
-    std::size_t n = 0;
-    for (const auto& c : completions_) n += c.poll_id == poll_id;
-    return n;
+    auto it = per_poll_.find(poll_id);
+    return it == per_poll_.end() ? 0 : it->second;
   }
-  std::size_t completions_for(uint64_t poll_id) const { std::lock_guard g(mu_); return count_locked(poll_id); }
 
   static outpost_status emit_cb(outpost_host* h, const outpost_batch* b) {
     FakeHost* me = self(h);
@@ -217,6 +214,7 @@ class FakeHost {
     {
       std::lock_guard g(me->mu_);
       me->completions_.push_back({poll_id, target_id, s, str(d)});
+      me->per_poll_[poll_id]++;
     }
     me->cv_.notify_all();
   }
@@ -237,6 +235,7 @@ class FakeHost {
   std::vector<RecordedMetric> metrics_;
   std::vector<RecordedEvent> events_;
   std::vector<RecordedCompletion> completions_;
+  std::map<uint64_t, std::size_t> per_poll_;
   std::vector<std::pair<outpost_status, std::string>> errors_;
   std::vector<std::string> logs_;
   std::vector<outpost_flow> flows_;
