@@ -68,6 +68,12 @@ std::string check_descriptor(const outpost_plugin_descriptor* d, const std::stri
     return "descriptor name '" + name + "' differs from the file's name '" + manifest_name + "'";
   if (d->kinds == 0 || (d->kinds & ~0xFu) != 0) return "invalid kinds mask " + std::to_string(d->kinds);
   if (d->create == nullptr || d->destroy == nullptr) return "missing create or destroy hook";
+  // A monitor's plugin, interval and timeout belong to the core; a plugin cannot take them.
+  for (std::size_t i = 0; d->target_fields != nullptr && i < d->target_field_count; ++i) {
+    const std::string f = sv(d->target_fields[i].name);
+    if (f == "plugin" || f == "interval" || f == "timeout")
+      return "declares monitor parameter '" + f + "', which is the core's";
+  }
   struct HookCheck {
     uint32_t kind;
     bool present;

@@ -1,8 +1,6 @@
 // TCP availability poller: connect to a port, optionally send a line and wait for an expected
 // answer. One epoll thread drives every socket, so a poll of thousands of targets costs one
 // file descriptor per in-flight connect, not one thread per target.
-#include <outpost/sdk.hpp>
-
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -17,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <outpost/sdk.hpp>
 #include <queue>
 #include <thread>
 #include <unordered_map>
@@ -26,8 +25,10 @@ namespace {
 using outpost::Error;
 
 // Bounds what an expect check buffers: a banner or a status line is found well before this.
-constexpr std::size_t kReadLimit = 64 * 1024;
+constexpr std::size_t kReadLimit = std::size_t{64} * 1024;
 constexpr int64_t kMs = 1'000'000;
+// Longer timeouts are pointless (the poll deadline cuts them) and would overflow nanoseconds.
+constexpr double kMaxTimeoutSeconds = 86400.0;
 
 class Fd {
  public:
@@ -86,13 +87,23 @@ std::string unescape(std::string_view s) {
     }
     const char c = s[++i];
     switch (c) {
-      case 'r': out += '\r'; break;
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case '0': out += '\0'; break;
-      case '\\': out += '\\'; break;
+      case 'r':
+        out += '\r';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case '0':
+        out += '\0';
+        break;
+      case '\\':
+        out += '\\';
+        break;
       case 'x':
-        if (i + 2 < s.size() + 0 && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        if (i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
             std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
           out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
           i += 2;
@@ -156,7 +167,7 @@ struct Job {
   std::size_t next_addr = 0;
   std::string last_error;
   Fd fd;
-  int64_t started_ns = 0, attempt_ns = 0, connected_ns = 0, expiry_ns = 0;
+  int64_t queued_ns = 0, started_ns = 0, attempt_ns = 0, connected_ns = 0, expiry_ns = 0;
   std::size_t sent = 0;
   std::string received;
 };
@@ -181,11 +192,12 @@ class TcpMonitor final : public outpost::Poller {
       throw Error(OUTPOST_E_CONFIG, "max_concurrent must be between 1 and 1000000");
     max_concurrent_ = static_cast<std::size_t>(mc);
     const int64_t rt = cfg.get_int("resolver_threads", 4);
-    if (rt < 1 || rt > 64) throw Error(OUTPOST_E_CONFIG, "resolver_threads must be between 1 and 64");
+    if (rt < 1 || rt > 64)
+      throw Error(OUTPOST_E_CONFIG, "resolver_threads must be between 1 and 64");
     resolver_threads_ = static_cast<int>(rt);
-    const double t = cfg.get_seconds("timeout", 5.0);
+    const double t = cfg.get_seconds("connect_timeout", 5.0);
     if (t <= 0) throw Error(OUTPOST_E_CONFIG, "timeout must be positive");
-    default_timeout_ns_ = static_cast<int64_t>(t * 1e9);
+    default_timeout_ns_ = static_cast<int64_t>(std::min(t, kMaxTimeoutSeconds) * 1e9);
     if (auto src = cfg.find("source_address"); src && !src->empty()) {
       int err = 0;
       auto a = resolve(strip_brackets(*src), true, err);
@@ -208,7 +220,7 @@ class TcpMonitor final : public outpost::Poller {
     return {
         field("max_concurrent", OUTPOST_FIELD_INT,
               "Connections in flight at once; further targets wait for a free slot", "256"),
-        field("timeout", OUTPOST_FIELD_DURATION,
+        field("connect_timeout", OUTPOST_FIELD_DURATION,
               "Connect and exchange timeout of monitors that set none (the poll deadline still "
               "bounds it)",
               "5s"),
@@ -223,7 +235,7 @@ class TcpMonitor final : public outpost::Poller {
     return {
         field("port", OUTPOST_FIELD_INT, "TCP port to connect to (1-65535)", "",
               OUTPOST_FIELD_REQUIRED),
-        field("timeout", OUTPOST_FIELD_DURATION,
+        field("connect_timeout", OUTPOST_FIELD_DURATION,
               "Time allowed for connect plus send/expect; default: the plugin's timeout"),
         field("send", OUTPOST_FIELD_STRING,
               "Bytes to send once connected; \\r \\n \\t \\\\ \\xHH are understood"),
@@ -234,8 +246,10 @@ class TcpMonitor final : public outpost::Poller {
   }
 
   void start() override {
-    std::lock_guard g(mu_);
-    if (running_) return;
+    {
+      std::lock_guard g(mu_);
+      if (running_) return;
+    }
     Fd ep(::epoll_create1(EPOLL_CLOEXEC));
     if (!ep) throw Error(OUTPOST_E_INTERNAL, "epoll_create1: " + errno_text(errno));
     Fd ev(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -245,22 +259,21 @@ class TcpMonitor final : public outpost::Poller {
     e.data.u64 = 0;  // job sequence numbers start at 1, so 0 marks the wake-up eventfd
     if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ev.get(), &e) != 0)
       throw Error(OUTPOST_E_INTERNAL, "epoll_ctl: " + errno_text(errno));
-    epoll_ = std::move(ep);
-    wake_ = std::move(ev);
-    stopping_ = false;
+    {
+      std::lock_guard g(mu_);
+      epoll_ = std::move(ep);
+      wake_ = std::move(ev);
+      stopping_ = false;
+      running_ = true;
+    }
     try {
       io_ = std::thread([this] { io_loop(); });
-      for (int i = 0; i < resolver_threads_; ++i) resolvers_.emplace_back([this] { resolver_loop(); });
+      for (int i = 0; i < resolver_threads_; ++i)
+        resolvers_.emplace_back([this] { resolver_loop(); });
     } catch (...) {
-      stopping_ = true;
-      cv_dns_.notify_all();
-      wake();
-      mu_.unlock();  // the threads need the lock to see stopping_ and leave
-      join_all();
-      mu_.lock();
+      stop();  // joins whichever threads did start
       throw;
     }
-    running_ = true;
   }
 
   void stop() override {
@@ -316,9 +329,10 @@ class TcpMonitor final : public outpost::Poller {
       port = p.get_int("port", 0);
       if (port < 1 || port > 65535)
         throw Error(OUTPOST_E_CONFIG, "port " + std::to_string(port) + " out of range 1-65535");
-      const double timeout = p.get_seconds("timeout", static_cast<double>(default_timeout_ns_) / 1e9);
+      const double timeout =
+          p.get_seconds("connect_timeout", static_cast<double>(default_timeout_ns_) / 1e9);
       if (timeout <= 0) throw Error(OUTPOST_E_CONFIG, "timeout must be positive");
-      j.timeout_ns = static_cast<int64_t>(timeout * 1e9);
+      j.timeout_ns = static_cast<int64_t>(std::min(timeout, kMaxTimeoutSeconds) * 1e9);
     } catch (const Error& e) {
       throw Error(OUTPOST_E_CONFIG, e.what());  // a bad value is the operator's to fix
     }
@@ -337,7 +351,9 @@ class TcpMonitor final : public outpost::Poller {
 
   void wake() const noexcept {
     const uint64_t one = 1;
-    if (wake_) [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+    if (wake_) {
+      [[maybe_unused]] const ssize_t n = ::write(wake_.get(), &one, sizeof one);
+    }
   }
 
   void join_all() {
@@ -371,8 +387,8 @@ class TcpMonitor final : public outpost::Poller {
     bool stopping = false;
     while (!stopping) {
       try {
-        const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()),
-                                   wait_ms());
+        const int n =
+            ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), wait_ms());
         for (int i = 0; i < n; ++i) {
           const auto& e = events[static_cast<std::size_t>(i)];
           if (e.data.u64 == 0) {
@@ -397,7 +413,8 @@ class TcpMonitor final : public outpost::Poller {
     {
       std::lock_guard g(mu_);
       for (auto& j : incoming_)
-        completions_.push_back({j.poll_id, j.target_id, OUTPOST_E_UNAVAILABLE, "tcp plugin stopped"});
+        completions_.push_back(
+            {j.poll_id, j.target_id, OUTPOST_E_UNAVAILABLE, "tcp plugin stopped"});
       incoming_.clear();
       dns_queue_.clear();
       dns_results_.clear();
@@ -476,20 +493,25 @@ class TcpMonitor final : public outpost::Poller {
       return finish(seq, j, OUTPOST_E_NOT_FOUND,
                     "cannot resolve '" + j.host + "': " + ::gai_strerror(gai_error));
     if (source_) {
-      std::erase_if(addrs, [&](const Address& a) { return a.ss.ss_family != source_->ss.ss_family; });
+      std::erase_if(addrs,
+                    [&](const Address& a) { return a.ss.ss_family != source_->ss.ss_family; });
       if (addrs.empty())
         return finish(seq, j, OUTPOST_E_NOT_FOUND,
                       "'" + j.host + "' has no " +
                           (source_->ss.ss_family == AF_INET ? "IPv4" : "IPv6") +
                           " address to reach from source_address");
     }
-    if (addrs.empty()) return finish(seq, j, OUTPOST_E_NOT_FOUND, "'" + j.host + "' has no address");
+    if (addrs.empty())
+      return finish(seq, j, OUTPOST_E_NOT_FOUND, "'" + j.host + "' has no address");
     for (auto& a : addrs) {
-      if (a.ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&a.ss)->sin_port = htons(j.port);
-      else reinterpret_cast<sockaddr_in6*>(&a.ss)->sin6_port = htons(j.port);
+      if (a.ss.ss_family == AF_INET)
+        reinterpret_cast<sockaddr_in*>(&a.ss)->sin_port = htons(j.port);
+      else
+        reinterpret_cast<sockaddr_in6*>(&a.ss)->sin6_port = htons(j.port);
     }
     j.addrs = std::move(addrs);
     j.phase = Phase::kWaiting;
+    j.queued_ns = host_.monotonic_ns();
     waiting_.push_back(seq);
   }
 
@@ -513,11 +535,17 @@ class TcpMonitor final : public outpost::Poller {
           break;
         case Phase::kWaiting:
           finish(seq, j, OUTPOST_E_TIMEOUT,
-                 "no connection slot before the deadline (max_concurrent " +
-                     std::to_string(max_concurrent_) + ")");
+                 saturated_ns_ >= j.queued_ns
+                     ? "no connection slot free before the deadline (max_concurrent " +
+                           std::to_string(max_concurrent_) + ")"
+                     : std::string("deadline reached before connecting"));
           break;
-        case Phase::kConnecting: finish(seq, j, OUTPOST_E_TIMEOUT, after); break;
-        case Phase::kSending: finish(seq, j, OUTPOST_E_TIMEOUT, after + " sending"); break;
+        case Phase::kConnecting:
+          finish(seq, j, OUTPOST_E_TIMEOUT, after);
+          break;
+        case Phase::kSending:
+          finish(seq, j, OUTPOST_E_TIMEOUT, after + " sending");
+          break;
         case Phase::kReading:
           finish(seq, j, OUTPOST_E_TIMEOUT, after + " waiting for '" + j.expect_raw + "'");
           break;
@@ -538,9 +566,12 @@ class TcpMonitor final : public outpost::Poller {
       set_expiry(seq, j, std::min(j.deadline_ns, j.started_ns + j.timeout_ns));
       if (!connect_next(seq, j)) {
         waiting_.push_front(seq);
+        saturated_ns_ = host_.monotonic_ns();
         return;
       }
     }
+    // Remembered so a target that times out in the queue can say the slots were the reason.
+    if (!waiting_.empty()) saturated_ns_ = host_.monotonic_ns();
   }
 
   // Tries the job's addresses in order until one connects or is in progress. False only when
@@ -559,7 +590,16 @@ class TcpMonitor final : public outpost::Poller {
         j.last_error = "socket: " + errno_text(err);
         continue;
       }
-      if (source_ && ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&source_->ss), source_->len) != 0) {
+      if (source_) {
+#ifdef IP_BIND_ADDRESS_NO_PORT
+        // Defers the port choice to connect(), so thousands of binds do not use up ports that
+        // only differ by destination.
+        const int one = 1;
+        ::setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+#endif
+      }
+      if (source_ &&
+          ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&source_->ss), source_->len) != 0) {
         finish(seq, j, OUTPOST_E_CONFIG, "source_address: " + errno_text(errno));
         return true;
       }
@@ -613,12 +653,15 @@ class TcpMonitor final : public outpost::Poller {
                         "timed out after " + format_seconds(host_.monotonic_ns() - j.started_ns));
         j.last_error = errno_text(err);
         release(j);
-        connect_next(seq, j);  // another address of the name may answer
+        if (!connect_next(seq, j)) waiting_.push_front(seq);  // another address may answer
         return;
       }
-      case Phase::kSending: return do_send(seq, j);
-      case Phase::kReading: return do_read(seq, j);
-      default: return;
+      case Phase::kSending:
+        return do_send(seq, j);
+      case Phase::kReading:
+        return do_read(seq, j);
+      default:
+        return;
     }
   }
 
@@ -666,11 +709,11 @@ class TcpMonitor final : public outpost::Poller {
                       "expect '" + j.expect_raw + "' not found (connection closed after " +
                           std::to_string(j.received.size()) + " bytes)");
       // Search only the new bytes plus the tail an earlier chunk may have started a match in.
-      const std::size_t from = j.received.size() >= j.expect.size() - 1
-                                   ? j.received.size() - (j.expect.size() - 1)
-                                   : 0;
+      const std::size_t from =
+          j.received.size() >= j.expect.size() - 1 ? j.received.size() - (j.expect.size() - 1) : 0;
       j.received.append(buf, static_cast<std::size_t>(n));
-      if (j.received.find(j.expect, from) != std::string::npos) return finish(seq, j, OUTPOST_OK, {});
+      if (j.received.find(j.expect, from) != std::string::npos)
+        return finish(seq, j, OUTPOST_OK, {});
       if (j.received.size() >= kReadLimit)
         return finish(seq, j, OUTPOST_E_UNAVAILABLE,
                       "expect '" + j.expect_raw + "' not found in the first " +
@@ -735,6 +778,7 @@ class TcpMonitor final : public outpost::Poller {
       timers_;
   uint64_t next_seq_ = 1;
   std::size_t active_ = 0;
+  int64_t saturated_ns_ = INT64_MIN;
   std::vector<outpost::Metric> metrics_;
   std::vector<Completion> completions_;
 };
