@@ -71,11 +71,7 @@ double run_pipeline(SinkPort& sink_ref, std::shared_ptr<SinkPort> sink, long tot
       labels[2 * k + 1] = {{"ifIndex", 7}, {ifidx[k].data(), ifidx[k].size()}};
       ms[k] = {{ifname.data(), ifname.size()}, &labels[2 * k], 2, static_cast<double>(sent + i), 0, OUTPOST_METRIC_COUNTER, 0};
     }
-    outpost_batch b{};
-    b.struct_size = sizeof b;
-    b.metric_size = sizeof(outpost_metric);
-    b.event_size = sizeof(outpost_event);
-    b.flow_size = sizeof(outpost_flow);
+    outpost_batch b = outpost_batch_make();
     b.metrics = ms.data();
     b.metric_count = ms.size();
     Batch owned;

@@ -76,12 +76,7 @@ static outpost_status m_poll(outpost_instance* inst, const outpost_poll_request*
       ms[i].time_ns = now;
       ms[i].type = OUTPOST_METRIC_GAUGE;
     }
-    outpost_batch b;
-    memset(&b, 0, sizeof b);
-    b.struct_size = sizeof b;
-    b.metric_size = sizeof(outpost_metric);
-    b.event_size = sizeof(outpost_event);
-    b.flow_size = sizeof(outpost_flow);
+    outpost_batch b = outpost_batch_make();
     b.metrics = ms;
     b.metric_count = count;
     m->api->emit(m->host, &b);

@@ -128,11 +128,7 @@ TEST_CASE("every plugin follows the lifecycle and boundary rules") {
       FakeHost h(d);
       REQUIRE(h.create(cfg) == OUTPOST_OK);
       REQUIRE(h.start() == OUTPOST_OK);
-      outpost_batch b{};
-      b.struct_size = sizeof b;
-      b.metric_size = sizeof(outpost_metric);
-      b.event_size = sizeof(outpost_event);
-      b.flow_size = sizeof(outpost_flow);
+      outpost_batch b = outpost_batch_make();
       CHECK(d->write(h.instance(), &b) == OUTPOST_OK);
       outpost_kv label{{"k", 1}, {"v", 1}};
       outpost_metric m{{"conformance_metric", 18}, &label, 1, 42.0, 0, OUTPOST_METRIC_GAUGE, 0};

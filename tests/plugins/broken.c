@@ -44,12 +44,7 @@ static outpost_status p_poll(outpost_instance* i, const outpost_poll_request* r)
     m.labels = &label;
     m.label_count = 1;
     m.value = 1;
-    outpost_batch b;
-    memset(&b, 0, sizeof b);
-    b.struct_size = sizeof b;
-    b.metric_size = sizeof m;
-    b.event_size = sizeof(outpost_event);
-    b.flow_size = sizeof(outpost_flow);
+    outpost_batch b = outpost_batch_make();
     b.metrics = &m;
     b.metric_count = 1;
     s->api->emit(s->host, &b);

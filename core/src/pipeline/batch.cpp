@@ -101,11 +101,7 @@ void BatchView::build(const std::vector<const Batch*>& batches) {
 }
 
 outpost_batch BatchView::c_batch() const {
-  outpost_batch b{};
-  b.struct_size = sizeof b;
-  b.metric_size = sizeof(outpost_metric);
-  b.event_size = sizeof(outpost_event);
-  b.flow_size = sizeof(outpost_flow);
+  outpost_batch b = outpost_batch_make();
   b.metrics = metrics_.data();
   b.metric_count = metrics_.size();
   b.events = events_.data();

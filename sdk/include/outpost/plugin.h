@@ -175,6 +175,22 @@ typedef struct outpost_batch {
   size_t flow_count;
 } outpost_batch;
 
+/* An empty batch with this header's element sizes: start every batch from it. */
+static inline outpost_batch outpost_batch_make(void) {
+  outpost_batch b;
+  b.struct_size = (uint32_t)sizeof(outpost_batch);
+  b.metric_size = (uint32_t)sizeof(outpost_metric);
+  b.event_size = (uint32_t)sizeof(outpost_event);
+  b.flow_size = (uint32_t)sizeof(outpost_flow);
+  b.metrics = NULL;
+  b.metric_count = 0;
+  b.events = NULL;
+  b.event_count = 0;
+  b.flows = NULL;
+  b.flow_count = 0;
+  return b;
+}
+
 /* ---- polling -------------------------------------------------------------------------- */
 
 /* One (device, monitor) pair that is due. */

@@ -227,11 +227,7 @@ class Host {
       ce.push_back(outpost_event{e.time_ns, e.severity, 0, to_c(e.source), to_c(e.kind),
                                  to_c(e.message), attrs, e.attributes.size()});
     }
-    outpost_batch b{};
-    b.struct_size = sizeof(outpost_batch);
-    b.metric_size = sizeof(outpost_metric);
-    b.event_size = sizeof(outpost_event);
-    b.flow_size = sizeof(outpost_flow);
+    outpost_batch b = outpost_batch_make();
     b.metrics = cm.data();
     b.metric_count = cm.size();
     b.events = ce.data();
