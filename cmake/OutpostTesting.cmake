@@ -7,7 +7,7 @@ if(NOT TARGET outpost_test_main)
   add_library(outpost_test_main STATIC ${CMAKE_CURRENT_LIST_DIR}/../tests/support/test_main.cpp)
   target_link_libraries(outpost_test_main PUBLIC Catch2::Catch2 outpost_sdk Threads::Threads)
   # gcc 12 at -O2 under ASan warns falsely inside <regex>, which Catch2's main pulls in.
-  target_compile_options(outpost_test_main PRIVATE -Wno-maybe-uninitialized)
+  target_compile_options(outpost_test_main PRIVATE $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
   target_include_directories(outpost_test_main PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../tests/support)
   target_compile_definitions(outpost_test_main PUBLIC
     OUTPOST_TEST_PLUGIN_DIR="${OUTPOST_PLUGIN_OUTPUT_DIR}"

@@ -161,7 +161,15 @@ class Reader {
     duration_key(n, "self_metrics_interval", p, e.self_metrics_interval_s);
     if (const YAML::Node pl = n["pipeline"]; pl && expect_map(pl, p + ".pipeline")) {
       const std::string pp = p + ".pipeline";
-      check_keys(pl, pp, {"queue_capacity", "batch_size", "flush_interval"});
+      check_keys(pl, pp, {"queue_capacity", "batch_size", "flush_interval", "raw_flows"});
+      if (const YAML::Node rf = pl["raw_flows"]) {
+        std::string v;
+        if (scalar(rf, pp + ".raw_flows", v)) {
+          if (v == "true" || v == "yes" || v == "on") e.raw_flows = true;
+          else if (v == "false" || v == "no" || v == "off") e.raw_flows = false;
+          else error(rf, pp + ".raw_flows", "expected true or false, got '" + v + "'");
+        }
+      }
       size_key(pl, "queue_capacity", pp, e.queue_capacity);
       size_key(pl, "batch_size", pp, e.batch_size);
       duration_key(pl, "flush_interval", pp, e.flush_interval_s);
@@ -213,7 +221,7 @@ class Reader {
         }
       }
       if (plugin_required && !has_plugin) {
-        error(it->first, spec.path, "missing key 'plugin' (which sink plugin to use)");
+        error(it->first, spec.path, "missing key 'plugin' (which " + std::string(section == "sinks" ? "sink" : "processor") + " plugin to use)");
         continue;
       }
       out.push_back(std::move(spec));
@@ -318,12 +326,13 @@ class Reader {
       error(root, "", "the configuration must be a mapping");
       return;
     }
-    check_keys(root, "", {"engine", "inventory", "credentials", "plugins", "sinks", "listeners"});
+    check_keys(root, "", {"engine", "inventory", "credentials", "plugins", "sinks", "listeners", "processors"});
     // engine first: its defaults apply to monitors.
     if (const YAML::Node e = root["engine"]) engine(e, cfg.engine);
     if (const YAML::Node c = root["credentials"]) credentials(c, cfg);
     if (const YAML::Node p = root["plugins"]) instances(p, "plugins", cfg.plugins, false);
     if (const YAML::Node s = root["sinks"]) instances(s, "sinks", cfg.sinks, true);
+    if (const YAML::Node s = root["processors"]) instances(s, "processors", cfg.processors, true);
     if (const YAML::Node i = root["inventory"]) inventory(i, cfg);
     if (const YAML::Node l = root["listeners"]) listeners(l, cfg);
   }

@@ -84,6 +84,7 @@ struct EngineSpec {
   std::size_t queue_capacity = 100000;  // items waiting for the sinks
   std::size_t batch_size = 2000;        // items per sink write
   double flush_interval_s = 1;
+  bool raw_flows = false;  // deliver flow records to sinks even when a processor consumes them
   std::size_t max_in_flight = 20000;  // targets being polled at once, all plugins
   std::size_t max_batch_targets = 5000;
   double jitter = 0.1;  // fraction of the interval the first run is spread over
@@ -97,6 +98,7 @@ struct Config {
   std::map<std::string, std::string> credentials;  // name -> reference or value
   std::vector<InstanceSpec> plugins;
   std::vector<InstanceSpec> sinks;
+  std::vector<InstanceSpec> processors;
   std::vector<DeviceSpec> devices;
   std::vector<ListenerSpec> listeners;
 

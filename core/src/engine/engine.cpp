@@ -35,6 +35,17 @@ class PluginSink final : public SinkPort {
   std::shared_ptr<PluginInstance> inst_;
 };
 
+class PluginProcessor final : public ProcessorPort {
+ public:
+  explicit PluginProcessor(std::shared_ptr<PluginInstance> inst) : inst_(std::move(inst)) {}
+  const std::string& name() const override { return inst_->name(); }
+  outpost_status process(const outpost_batch& b) override { return inst_->call_process(b); }
+  bool consumes_flows() const override { return (inst_->plugin().desc.flags & OUTPOST_FLAG_CONSUMES_FLOWS) != 0; }
+
+ private:
+  std::shared_ptr<PluginInstance> inst_;
+};
+
 std::string status_label(outpost_status s) { return fmt::format("{:#x}", s); }
 }  // namespace
 
@@ -81,6 +92,7 @@ std::vector<ConfigError> validate_config(const Config& cfg, const PluginRegistry
   const uint32_t any_source = OUTPOST_KIND_POLLER | OUTPOST_KIND_LISTENER | OUTPOST_KIND_PROCESSOR;
   for (const auto& spec : poller_specs(cfg)) instances[spec.name] = check_instance(spec, any_source);
   for (const auto& spec : cfg.sinks) check_instance(spec, OUTPOST_KIND_SINK);
+  for (const auto& spec : cfg.processors) check_instance(spec, OUTPOST_KIND_PROCESSOR);
   auto used_as = [&](const std::string& inst, uint32_t kind, const Location& where, const std::string& path) {
     const LoadedPlugin* p = instances[inst];
     if (p == nullptr) return p;  // reported above
@@ -104,7 +116,8 @@ Engine::Engine(const PluginRegistry& registry) : registry_(registry) {}
 Engine::~Engine() { stop(); }
 
 bool Engine::build_instances(const std::vector<InstanceSpec>& specs, InstanceMap& keep,
-                             InstanceMap& out, bool sinks) {
+                             InstanceMap& out, Role role) {
+  const char* what = role == Role::sink ? "sink" : role == Role::processor ? "processor" : "plugin instance";
   bool all = true;
   for (const auto& spec : specs) {
     if (auto it = keep.find(spec.name); it != keep.end() && it->second->spec() == spec) {
@@ -114,13 +127,14 @@ bool Engine::build_instances(const std::vector<InstanceSpec>& specs, InstanceMap
     const LoadedPlugin* p = registry_.find(spec.plugin);
     if (p == nullptr) continue;
     auto inst = std::make_shared<PluginInstance>(*this, *p, spec);
+    inst->set_processor(role == Role::processor);
     std::string why;
     if (!inst->create(cfg_.engine, why) || !inst->start(why)) {
-      logf(LogLevel::error, "{} '{}' (plugin {}): {}", sinks ? "sink" : "plugin instance", spec.name, spec.plugin, why);
+      logf(LogLevel::error, "{} '{}' (plugin {}): {}", what, spec.name, spec.plugin, why);
       all = false;
       continue;
     }
-    logf(LogLevel::info, "{} '{}' started (plugin {} {})", sinks ? "sink" : "plugin instance", spec.name,
+    logf(LogLevel::info, "{} '{}' started (plugin {} {})", what, spec.name,
          spec.plugin, std::string(p->desc.version.ptr, p->desc.version.len));
     out[spec.name] = std::move(inst);
   }
@@ -150,6 +164,9 @@ void Engine::install_sinks() {
   std::vector<std::shared_ptr<SinkPort>> ports;
   for (auto& [n, inst] : sinks_) ports.push_back(std::make_shared<PluginSink>(inst));
   pipeline_->set_sinks(std::move(ports));
+  std::vector<std::shared_ptr<ProcessorPort>> procs;
+  for (auto& [n, inst] : processors_) procs.push_back(std::make_shared<PluginProcessor>(inst));
+  pipeline_->set_processors(std::move(procs));
 }
 
 bool Engine::start(const Config& cfg) {
@@ -169,12 +186,14 @@ bool Engine::start(const Config& cfg) {
   po.capacity = cfg_.engine.queue_capacity;
   po.batch_size = cfg_.engine.batch_size;
   po.flush_interval_s = cfg_.engine.flush_interval_s;
+  po.raw_flows = cfg_.engine.raw_flows;
   pipeline_ = std::make_unique<Pipeline>(po);
   InstanceMap none;
-  build_instances(cfg_.sinks, none, sinks_, true);
+  build_instances(cfg_.sinks, none, sinks_, Role::sink);
+  build_instances(cfg_.processors, none, processors_, Role::processor);
   install_sinks();
   pipeline_->start();
-  build_instances(poller_specs(cfg_), none, pollers_, false);
+  build_instances(poller_specs(cfg_), none, pollers_, Role::source);
   SchedulerOptions so;
   so.max_in_flight = cfg_.engine.max_in_flight;
   so.max_batch_targets = cfg_.engine.max_batch_targets;
@@ -203,13 +222,15 @@ bool Engine::reload(const Config& next) {
   const Config old = cfg_;
   cfg_ = next;
   cfg_.engine.data_dir = old.engine.data_dir;  // the data directory needs a restart to move
-  InstanceMap pollers, sinks;
-  build_instances(poller_specs(cfg_), pollers_, pollers, false);
-  build_instances(cfg_.sinks, sinks_, sinks, true);
+  InstanceMap pollers, sinks, processors;
+  build_instances(poller_specs(cfg_), pollers_, pollers, Role::source);
+  build_instances(cfg_.sinks, sinks_, sinks, Role::sink);
+  build_instances(cfg_.processors, processors_, processors, Role::processor);
   for (auto& [n, inst] : pollers_)
     if (!pollers.count(n) || pollers[n] != inst) inst->stop();
   pollers_.swap(pollers);
   sinks_.swap(sinks);
+  processors_.swap(processors);
   install_sinks();
   scheduler_->set_tasks(build_tasks(cfg_, pollers_));
   scheduler_->start();
@@ -226,6 +247,11 @@ void Engine::stop() {
   for (auto& l : listeners_) l->stop();  // no datagram reaches a plugin after this
   scheduler_->stop();
   for (auto& [n, inst] : pollers_) inst->stop();
+  // Processors see everything the sources sent, then emit their last summaries on stop.
+  if (!processors_.empty()) {
+    pipeline_->drain(10.0);
+    for (auto& [n, inst] : processors_) inst->stop();
+  }
   // Engine's own last words (self-metrics) go in before the pipeline closes.
   pipeline_->submit(self_metrics());
   close_listeners();
@@ -237,12 +263,14 @@ void Engine::stop() {
        ps.delivered, dropped);
   for (auto& [n, inst] : sinks_) inst->stop();
   pollers_.clear();
+  processors_.clear();
   sinks_.clear();
 }
 
 outpost_status Engine::emit(PluginInstance& from, const outpost_batch& batch) {
   Batch b;
   b.add_c_batch(batch, wall_ns());
+  b.from_processor = from.processor();
   const std::size_t n = b.items();
   const outpost_status st = pipeline_ ? pipeline_->submit(std::move(b)) : OUTPOST_E_UNAVAILABLE;
   from.note_emit(st == OUTPOST_OK, n);
@@ -364,6 +392,7 @@ Batch Engine::self_metrics() const {
   };
   per_instance(pollers_);
   per_instance(sinks_);
+  per_instance(processors_);
   for (const auto& l : listeners_) {
     const auto st = l->stats();
     const std::string name = l->name(), inst = l->spec().instance;

@@ -60,8 +60,9 @@ class Engine : public HostServices {
 
  private:
   using InstanceMap = std::map<std::string, std::shared_ptr<PluginInstance>>;
+  enum class Role { source, sink, processor };
   bool build_instances(const std::vector<InstanceSpec>& specs, InstanceMap& keep, InstanceMap& out,
-                       bool sinks);
+                       Role role);
   std::vector<TaskSpec> build_tasks(const Config& cfg, const InstanceMap& pollers) const;
   void install_sinks();
   void open_listeners();
@@ -73,6 +74,7 @@ class Engine : public HostServices {
   std::vector<std::unique_ptr<UdpListener>> listeners_;
   uint64_t next_socket_id_ = 1;
   InstanceMap sinks_;
+  InstanceMap processors_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<Scheduler> scheduler_;
   bool running_ = false;

@@ -202,6 +202,11 @@ outpost_status PluginInstance::call_receive(const outpost_datagram* d, std::size
   return guard("receive", [&] { return plugin_.desc.receive(handle_, d, n, sizeof(outpost_datagram)); });
 }
 
+outpost_status PluginInstance::call_process(const outpost_batch& batch) {
+  if (handle_ == nullptr || plugin_.desc.process == nullptr) return OUTPOST_E_UNAVAILABLE;
+  return guard("process", [&] { return plugin_.desc.process(handle_, &batch); });
+}
+
 outpost_status PluginInstance::call_flush() {
   if (handle_ == nullptr || plugin_.desc.flush == nullptr) return OUTPOST_OK;
   return guard("flush", [&] { return plugin_.desc.flush(handle_); });

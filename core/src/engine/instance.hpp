@@ -64,6 +64,10 @@ class PluginInstance {
   const InstanceSpec& spec() const { return spec_; }
   const LoadedPlugin& plugin() const { return plugin_; }
   bool accepting() const { return accepting_.load(); }
+  // Configured under processors: what it emits bypasses processors on its way to the sinks.
+  void set_processor(bool p) { processor_ = p; }
+  bool processor() const { return processor_; }
+  outpost_status call_process(const outpost_batch& batch);
   bool created() const { return handle_ != nullptr; }
   void note_error(outpost_status s);
   void note_emit(bool accepted, std::size_t items);
@@ -86,6 +90,7 @@ class PluginInstance {
   outpost_instance* handle_ = nullptr;
   std::atomic<bool> accepting_{false};
   bool abandoned_ = false;
+  bool processor_ = false;
   HookRunner runner_;
   mutable std::mutex mu_;
   std::mutex receive_mu_;

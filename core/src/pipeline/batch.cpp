@@ -78,7 +78,7 @@ void Batch::add_c_batch(const outpost_batch& b, int64_t now_ns) {
   }
 }
 
-void BatchView::build(const std::vector<const Batch*>& batches) {
+void BatchView::build(const std::vector<const Batch*>& batches, bool with_flows) {
   kvs_.clear();
   metrics_.clear();
   events_.clear();
@@ -96,7 +96,8 @@ void BatchView::build(const std::vector<const Batch*>& batches) {
       events_.push_back(outpost_event{e.time_ns, e.severity, 0, b->c_str(e.source), b->c_str(e.kind),
                                       b->c_str(e.message), kvs_.data() + base + e.attr_begin,
                                       e.attr_count});
-    flows_.insert(flows_.end(), b->flows().begin(), b->flows().end());
+    // Flows a processor consumed reach the sinks only as the processor's own output.
+    if (with_flows || b->from_processor) flows_.insert(flows_.end(), b->flows().begin(), b->flows().end());
   }
 }
 

@@ -59,6 +59,9 @@ class Batch {
   std::size_t items() const { return metrics_.size() + events_.size() + flows_.size(); }
   bool empty() const { return items() == 0; }
 
+  // Emitted by a processor: goes to the sinks only, never through processors again.
+  bool from_processor = false;
+
   const std::vector<MetricRec>& metrics() const { return metrics_; }
   const std::vector<EventRec>& events() const { return events_; }
   const std::vector<outpost_flow>& flows() const { return flows_; }
@@ -79,7 +82,7 @@ class Batch {
 class BatchView {
  public:
   // Rebuilds the views over `batches` (reusing this object's storage).
-  void build(const std::vector<const Batch*>& batches);
+  void build(const std::vector<const Batch*>& batches, bool with_flows = true);
   outpost_batch c_batch() const;
   std::size_t items() const { return metrics_.size() + events_.size() + flows_.size(); }
 

@@ -15,6 +15,21 @@ void Pipeline::set_sinks(std::vector<std::shared_ptr<SinkPort>> sinks) {
   sinks_ = std::move(sinks);
 }
 
+void Pipeline::set_processors(std::vector<std::shared_ptr<ProcessorPort>> processors) {
+  std::lock_guard g(mu_);
+  processors_ = std::move(processors);
+}
+
+bool Pipeline::drain(double timeout_s) {
+  std::unique_lock lk(mu_);
+  ++drainers_;
+  cv_.notify_all();
+  const bool idle = idle_cv_.wait_for(lk, std::chrono::duration<double>(timeout_s),
+                                      [&] { return !started_ || (queue_.empty() && !delivering_); });
+  --drainers_;
+  return idle;
+}
+
 void Pipeline::start() {
   std::lock_guard g(mu_);
   if (started_) return;
@@ -82,9 +97,9 @@ void Pipeline::run() {
     bool stopping = false;
     {
       std::unique_lock lk(mu_);
-      // A full batch goes at once; a partial one waits for the flush interval.
+      // A full batch goes at once; a partial one waits for the flush interval (or a drain).
       cv_.wait_until(lk, last_flush + flush_every,
-                     [&] { return stopping_ || queued_items_ >= opt_.batch_size; });
+                     [&] { return stopping_ || queued_items_ >= opt_.batch_size || (drainers_ > 0 && !queue_.empty()); });
       stopping = stopping_;
       while (!queue_.empty() && (items == 0 || items + queue_.front().items() <= opt_.batch_size)) {
         items += queue_.front().items();
@@ -92,6 +107,7 @@ void Pipeline::run() {
         queue_.pop_front();
       }
       queued_items_ -= items;
+      delivering_ = items > 0;
     }
     if (items > 0) {
       std::vector<const Batch*> ptrs;
@@ -102,6 +118,8 @@ void Pipeline::run() {
     }
     const bool more = [&] {
       std::lock_guard g(mu_);
+      delivering_ = false;
+      if (queue_.empty()) idle_cv_.notify_all();
       return !queue_.empty();
     }();
     if (!more) last_flush = clock::now();
@@ -119,15 +137,34 @@ void Pipeline::run() {
 }
 
 void Pipeline::deliver(const std::vector<const Batch*>& batches, std::size_t items) {
-  view_.build(batches);
-  const outpost_batch cb = view_.c_batch();
   std::vector<std::shared_ptr<SinkPort>> sinks;
+  std::vector<std::shared_ptr<ProcessorPort>> processors;
   bool stopping = false;
   {
     std::lock_guard g(mu_);
     sinks = sinks_;
+    processors = processors_;
     stopping = stopping_;
   }
+  bool flows_consumed = false;
+  if (!processors.empty()) {
+    std::vector<const Batch*> fresh;
+    for (const Batch* b : batches)
+      if (!b->from_processor) fresh.push_back(b);
+    if (!fresh.empty()) {
+      processor_view_.build(fresh);
+      const outpost_batch pb = processor_view_.c_batch();
+      for (auto& p : processors) {
+        flows_consumed = flows_consumed || p->consumes_flows();
+        if (p->process(pb) != OUTPOST_OK) {
+          std::lock_guard g(mu_);
+          stats_.processor_failures[p->name()]++;
+        }
+      }
+    }
+  }
+  view_.build(batches, opt_.raw_flows || !flows_consumed);
+  const outpost_batch cb = view_.c_batch();
   for (auto& sink : sinks) {
     outpost_status st = OUTPOST_E_INTERNAL;
     int attempt = 0;

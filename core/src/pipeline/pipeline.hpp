@@ -25,12 +25,21 @@ class SinkPort {
   virtual outpost_status flush() = 0;
 };
 
+class ProcessorPort {
+ public:
+  virtual ~ProcessorPort() = default;
+  virtual const std::string& name() const = 0;
+  virtual outpost_status process(const outpost_batch& batch) = 0;
+  virtual bool consumes_flows() const = 0;
+};
+
 struct PipelineOptions {
   std::size_t capacity = 100000;  // items queued, all kinds
   std::size_t batch_size = 2000;  // items per sink write
   double flush_interval_s = 1.0;  // a partial batch waits at most this long
   int max_retries = 3;            // per write, for retry-class statuses
   double retry_backoff_s = 0.2;   // doubled each retry
+  bool raw_flows = false;         // flows go to sinks even when a processor consumes them
 };
 
 struct SinkStats {
@@ -48,6 +57,7 @@ struct PipelineStats {
   uint64_t delivered = 0;  // items handed to the sinks (once per item, not per sink)
   std::map<std::string, uint64_t> dropped;  // reason -> items
   std::map<std::string, SinkStats> sinks;
+  std::map<std::string, uint64_t> processor_failures;
 };
 
 class Pipeline {
@@ -58,9 +68,12 @@ class Pipeline {
   Pipeline& operator=(const Pipeline&) = delete;
 
   void set_sinks(std::vector<std::shared_ptr<SinkPort>> sinks);
+  void set_processors(std::vector<std::shared_ptr<ProcessorPort>> processors);
   void start();
   // Refuses new data, delivers everything queued, flushes every sink, joins.
   void stop();
+  // Waits until everything queued now has been delivered (still accepting), up to timeout_s.
+  bool drain(double timeout_s);
 
   // Thread-safe. OUTPOST_E_BUSY when the queue is full, OUTPOST_E_UNAVAILABLE after stop; the
   // batch's items are counted as dropped in both cases.
@@ -81,6 +94,11 @@ class Pipeline {
   bool stopping_ = false;
   bool started_ = false;
   std::vector<std::shared_ptr<SinkPort>> sinks_;
+  std::vector<std::shared_ptr<ProcessorPort>> processors_;
+  bool delivering_ = false;
+  int drainers_ = 0;
+  std::condition_variable idle_cv_;
+  BatchView processor_view_;  // dispatcher thread only
   PipelineStats stats_;
   BatchView view_;  // dispatcher thread only
   std::thread thread_;

@@ -7,6 +7,8 @@
 // target exactly once, before the request's deadline.
 #include <outpost/sdk.hpp>
 
+#include "icmp_packet.hpp"
+
 #include <arpa/inet.h>
 #include <linux/errqueue.h>
 #include <netdb.h>
@@ -37,15 +39,11 @@
 namespace outpost::icmp {
 namespace {
 
-constexpr uint8_t kEchoReply4 = 0, kUnreach4 = 3, kEchoRequest4 = 8, kTimeExceeded4 = 11;
-constexpr uint8_t kUnreach6 = 1, kTimeExceeded6 = 3, kEchoRequest6 = 128, kEchoReply6 = 129;
 // ICMP_FILTER and its struct live in <linux/icmp.h>, which clashes with glibc's ICMP headers.
 constexpr int kIcmpFilter = 1;
 struct IcmpFilter {
   uint32_t data;
 };
-constexpr std::size_t kHeader = 8;
-constexpr std::size_t kToken = 8;  // cookie + probe key, first in every payload
 constexpr int kMaxCount = 1000;
 constexpr std::size_t kMaxPayload = 1400;  // stays clear of fragmentation on common MTUs
 constexpr int kMaxReadsPerWake = 2048;     // keeps sends flowing while replies pour in
@@ -58,8 +56,6 @@ int64_t clock_ns(clockid_t id) {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-uint32_t get32(const uint8_t* p) { return (uint32_t{get16(p)} << 16) | get16(p + 2); }
 void put16(uint8_t* p, uint32_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);
@@ -67,14 +63,6 @@ void put16(uint8_t* p, uint32_t v) {
 void put32(uint8_t* p, uint32_t v) {
   put16(p, v >> 16);
   put16(p + 2, v & 0xFFFFu);
-}
-
-uint16_t internet_checksum(const uint8_t* p, std::size_t n) {
-  uint32_t sum = 0;
-  for (std::size_t i = 0; i + 1 < n; i += 2) sum += get16(p + i);
-  if (n % 2 != 0) sum += uint32_t{p[n - 1]} << 8;
-  while (sum >> 16) sum = (sum & 0xFFFFu) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
 }
 
 std::string ip_text(int family, const void* ip) {
@@ -747,56 +735,29 @@ class IcmpPoller final : public Poller {
 
   void on_packet(int family, bool raw, const uint8_t* p, std::size_t n, bool truncated,
                  const sockaddr_storage& from, int64_t rx_real) {
-    const bool v4 = family == AF_INET;
-    if (v4 && raw) {  // raw IPv4 sockets hand over the IP header too
-      if (n < 20 || (p[0] >> 4) != 4) return void(++malformed_);
-      const std::size_t ihl = std::size_t{p[0] & 0x0Fu} * 4;
-      if (ihl < 20 || n < ihl) return void(++malformed_);
-      p += ihl;
-      n -= ihl;
-    }
-    if (n < kHeader) return void(++malformed_);
-    if (v4 && raw && !truncated && internet_checksum(p, n) != 0) return void(++malformed_);
-    const uint8_t type = p[0];
-    if (type == (v4 ? kEchoReply4 : kEchoReply6)) return on_echo_reply(family, raw, p, n, rx_real);
-    const bool ttl = type == (v4 ? kTimeExceeded4 : kTimeExceeded6);
-    if (!ttl && type != (v4 ? kUnreach4 : kUnreach6)) return void(++foreign_);
-    // The error quotes our original packet: its IP header, then our echo request.
-    const uint8_t* inner = p + kHeader;
-    std::size_t m = n - kHeader;
-    const uint8_t* orig_dst = nullptr;
-    if (v4) {
-      if (m < 20 || (inner[0] >> 4) != 4) return void(++malformed_);
-      const std::size_t ihl = std::size_t{inner[0] & 0x0Fu} * 4;
-      if (ihl < 20 || m < ihl) return void(++malformed_);
-      if (inner[9] != IPPROTO_ICMP) return void(++foreign_);
-      orig_dst = inner + 16;
-      inner += ihl;
-      m -= ihl;
-    } else {
-      if (m < 40 || (inner[0] >> 4) != 6) return void(++malformed_);
-      if (inner[6] != IPPROTO_ICMPV6) return void(++foreign_);
-      orig_dst = inner + 24;
-      inner += 40;
-      m -= 40;
-    }
-    on_error(family, raw, inner, m, orig_dst, ttl ? Outcome::ttl_exceeded : Outcome::unreachable,
-             type, p[1], sockaddr_text(from));
+    const Parsed r = parse_icmp(family, raw, p, n, truncated, cookie_);
+    if (r.kind == Kind::echo_reply) return on_echo_reply(family, r.key, rx_real);
+    if (r.kind == Kind::error) return on_error(family, r, from);
+    ++(r.kind == Kind::malformed ? malformed_ : foreign_);
   }
 
   void on_queued_error(int family, const sock_extended_err* ee, const uint8_t* p, std::size_t n,
                        const sockaddr_storage& orig) {
     if (ee == nullptr || (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6))
       return;  // local errors (e.g. EMSGSIZE) already failed the send
-    const bool v4 = family == AF_INET;
-    Outcome o = Outcome::none;
-    if (ee->ee_type == (v4 ? kTimeExceeded4 : kTimeExceeded6)) o = Outcome::ttl_exceeded;
-    if (ee->ee_type == (v4 ? kUnreach4 : kUnreach6)) o = Outcome::unreachable;
-    if (o == Outcome::none) return;
+    const ErrorKind ek = error_kind(family, ee->ee_type);
+    if (ek == ErrorKind::none) return;
     sockaddr_storage offender{};
     const auto* off = SO_EE_OFFENDER(ee);
     std::memcpy(&offender, off, off->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
-    on_error(family, false, p, n, ip_of(orig), o, ee->ee_type, ee->ee_code, sockaddr_text(offender));
+    // The kernel strips the IP headers and gives the error's type and code out of band.
+    Parsed r = parse_quoted(family, false, p, n, cookie_);
+    if (r.kind != Kind::error) return void(++(r.kind == Kind::malformed ? malformed_ : foreign_));
+    r.error = ek;
+    r.type = ee->ee_type;
+    r.code = ee->ee_code;
+    r.orig_dst = ip_of(orig);
+    on_error(family, r, offender);
   }
 
   // The probe a reply or error belongs to, taken out of flight; nullptr when it is not ours.
@@ -826,12 +787,7 @@ class IcmpPoller final : public Poller {
     return &p;
   }
 
-  void on_echo_reply(int family, bool raw, const uint8_t* p, std::size_t n, int64_t rx_real) {
-    if (n < kHeader + kToken) return void(++malformed_);
-    if (get32(p + 8) != cookie_) return void(++foreign_);  // another pinger's reply
-    const uint32_t key = get32(p + 12);
-    const uint32_t seq_id = (uint32_t{get16(p + 4)} << 16) | get16(p + 6);
-    if (raw ? seq_id != key : get16(p + 6) != (key & 0xFFFFu)) return void(++malformed_);
+  void on_echo_reply(int family, uint32_t key, int64_t rx_real) {
     Job* j = nullptr;
     uint32_t ti = 0;
     Probe* pr = take_probe(key, family, nullptr, true, j, ti);
@@ -843,30 +799,18 @@ class IcmpPoller final : public Poller {
     maybe_finish(*j, ti);
   }
 
-  void on_error(int family, bool raw, const uint8_t* orig, std::size_t m, const uint8_t* orig_dst,
-                Outcome o, uint8_t type, uint8_t code, const std::string& from) {
-    if (m < kHeader) return void(++malformed_);
-    if (orig[0] != (family == AF_INET ? kEchoRequest4 : kEchoRequest6)) return void(++foreign_);
-    // Routers may quote only 8 bytes of our packet; the token is checked when it is there.
-    const bool has_token = m >= kHeader + kToken;
-    if (has_token && get32(orig + 8) != cookie_) return void(++foreign_);
-    uint32_t key = (uint32_t{get16(orig + 4)} << 16) | get16(orig + 6);
-    if (!raw) {
-      if (!has_token) return void(++malformed_);  // the kernel replaced our identifier
-      key = get32(orig + 12);
-    } else if (has_token && get32(orig + 12) != key) {
-      return void(++foreign_);
-    }
+  // `r` is a parsed error quoting one of our requests; `from` sent it.
+  void on_error(int family, const Parsed& r, const sockaddr_storage& from) {
     Job* j = nullptr;
     uint32_t ti = 0;
-    if (take_probe(key, family, orig_dst, has_token, j, ti) == nullptr) return;
+    if (take_probe(r.key, family, r.orig_dst, r.has_token, j, ti) == nullptr) return;
     TargetState& t = j->targets[ti];
     ++t.errors;
-    t.outcome = o;
-    t.err_type = type;
-    t.err_code = code;
-    t.err_from = from;
-    t.err_detail = error_text(family, o, code) + " from " + from;
+    t.outcome = r.error == ErrorKind::ttl_exceeded ? Outcome::ttl_exceeded : Outcome::unreachable;
+    t.err_type = r.type;
+    t.err_code = r.code;
+    t.err_from = sockaddr_text(from);
+    t.err_detail = error_text(family, t.outcome, r.code) + " from " + t.err_from;
     maybe_finish(*j, ti);
   }
 

@@ -287,6 +287,9 @@ typedef struct outpost_field {
 
 /* The plugin's hooks of one instance never run concurrently unless it sets this flag. */
 #define OUTPOST_FLAG_CONCURRENT_HOOKS 0x1u
+/* A processor that turns flow records into summaries: the flows it is given go to the sinks
+ * only when the engine is told to keep raw flows (engine.pipeline.raw_flows). */
+#define OUTPOST_FLAG_CONSUMES_FLOWS 0x2u
 
 typedef struct outpost_plugin_descriptor {
   uint32_t magic;       /* OUTPOST_PLUGIN_MAGIC */
@@ -320,7 +323,8 @@ typedef struct outpost_plugin_descriptor {
    * sizeof(outpost_datagram) as the host compiled it. */
   outpost_status (*receive)(outpost_instance* instance, const outpost_datagram* datagrams,
                             size_t count, size_t dgram_size);
-  /* Processor: transform a batch; emit the result through host_api->emit. */
+  /* Processor: sees every batch bound for the sinks (except what processors emitted); emits
+   * its results through host_api->emit. */
   outpost_status (*process)(outpost_instance* instance, const outpost_batch* batch);
   /* Sink: write a batch to its destination. A retry-class status asks the host to retry. */
   outpost_status (*write)(outpost_instance* instance, const outpost_batch* batch);
