@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -133,4 +134,62 @@ TEST_CASE("concurrent producers lose nothing below capacity") {
   for (auto& t : ts) t.join();
   p.stop();
   CHECK(sink->names.size() == 8000);
+}
+
+namespace {
+class CountingProcessor : public ProcessorPort {
+ public:
+  CountingProcessor(Pipeline& p, bool consumes) : p_(p), consumes_(consumes) {}
+  const std::string& name() const override { return name_; }
+  bool consumes_flows() const override { return consumes_; }
+  outpost_status process(const outpost_batch& b) override {
+    flows_seen += b.flow_count;
+    metrics_seen += b.metric_count;
+    if (b.flow_count > 0) {  // a summary of what it consumed, as a processor emits it
+      Batch out;
+      out.from_processor = true;
+      out.add_metric("summary_flows", {}, static_cast<double>(b.flow_count), 1, OUTPOST_METRIC_GAUGE);
+      p_.submit(std::move(out));
+    }
+    return OUTPOST_OK;
+  }
+  std::size_t flows_seen = 0, metrics_seen = 0;
+
+ private:
+  Pipeline& p_;
+  bool consumes_;
+  std::string name_ = "proc";
+};
+
+void run_with_processor(bool raw_flows, std::shared_ptr<RecordingSink> sink, std::shared_ptr<CountingProcessor>& proc) {
+  PipelineOptions o;
+  o.flush_interval_s = 0.02;
+  o.raw_flows = raw_flows;
+  Pipeline p(o);
+  proc = std::make_shared<CountingProcessor>(p, true);
+  p.set_sinks({sink});
+  p.set_processors({proc});
+  p.start();
+  Batch b = metrics(2, "x");
+  outpost_flow f{};
+  for (int i = 0; i < 5; ++i) b.add_flow(f);
+  REQUIRE(p.submit(std::move(b)) == OUTPOST_OK);
+  REQUIRE(p.drain(5.0));
+  p.stop();
+}
+}  // namespace
+
+TEST_CASE("processors see sources' data once; consumed flows reach sinks only as summaries") {
+  auto sink = std::make_shared<RecordingSink>("s");
+  std::shared_ptr<CountingProcessor> proc;
+  run_with_processor(false, sink, proc);
+  CHECK(proc->flows_seen == 5);
+  CHECK(proc->metrics_seen == 2);  // its own summary is not fed back to it
+  CHECK(sink->flows == 0);
+  CHECK(sink->names.size() == 3);  // 2 metrics + the summary
+  CHECK(std::find(sink->names.begin(), sink->names.end(), "summary_flows/") != sink->names.end());
+
+  auto raw = std::make_shared<RecordingSink>("raw");
+  run_with_processor(true, raw, proc);
+  CHECK(raw->flows == 5);  // engine.pipeline.raw_flows keeps the records too
 }
