@@ -161,7 +161,9 @@ void PluginInstance::stop() {
     accepting_ = false;
     return;
   }
-  if (accepting_.exchange(false) == false && plugin_.desc.stop == nullptr) return;
+  if (!accepting_.load()) return;  // stopped already, or never created
+  // Emits during stop are accepted (a processor's last summary, a listener's final counters);
+  // after stop returns, none are.
   if (plugin_.desc.stop != nullptr) {
     if (!runner_.run_sync([&] { guard("stop", [&] { return plugin_.desc.stop(handle_); }); }, kStopTimeout)) {
       logf(LogLevel::error, "[{}] stop did not return within 10 s; instance abandoned", name());

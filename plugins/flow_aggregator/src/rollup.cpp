@@ -27,6 +27,9 @@ std::size_t Rollup::AddrHash::operator()(const Addr& a) const noexcept {
 std::size_t Rollup::PairHash::operator()(const std::pair<Addr, Addr>& p) const noexcept {
   return AddrHash{}(p.first) * 31 + AddrHash{}(p.second);
 }
+std::size_t Rollup::IfHash::operator()(const IfKey& k) const noexcept {
+  return AddrHash{}(k.exporter) * 31 + (std::size_t{k.ifindex} << 1) + (k.out ? 1 : 0);
+}
 std::size_t Rollup::TupleHash::operator()(const TupleKey& k) const noexcept {
   return (AddrHash{}(k.src) * 31 + AddrHash{}(k.dst)) ^ (std::size_t{k.sport} << 24) ^
          (std::size_t{k.dport} << 8) ^ k.proto;
@@ -80,9 +83,8 @@ void Rollup::add(const outpost_flow& f) {
     if (it == seen_.end() && seen_.size() < opt_.max_keys) seen_.emplace(key, here);
   }
   exporters_[exp].add(f);
-  const std::string e = addr_text(exp);
-  slot(interfaces_, e + "|" + std::to_string(f.input_if) + "|in", other_interfaces_)->add(f);
-  slot(interfaces_, e + "|" + std::to_string(f.output_if) + "|out", other_interfaces_)->add(f);
+  slot(interfaces_, IfKey{exp, f.input_if, false}, other_interfaces_)->add(f);
+  slot(interfaces_, IfKey{exp, f.output_if, true}, other_interfaces_)->add(f);
   slot(talkers_, src_of(f), other_talkers_)->add(f);
   slot(conversations_, std::make_pair(src_of(f), dst_of(f)), other_conversations_)->add(f);
   protocols_[f.protocol].add(f);
@@ -125,12 +127,10 @@ std::vector<SummaryRow> Rollup::take() {
     out.push_back({"flow_exporter_packets", {{"exporter", e}}, static_cast<double>(v.packets)});
     out.push_back({"flow_exporter_flows", {{"exporter", e}}, static_cast<double>(v.flows)});
   }
-  for (const auto& [k, v] : interfaces_) {
-    const auto a = k.find('|'), b = k.rfind('|');
+  for (const auto& [k, v] : interfaces_)
     out.push_back({"flow_interface_bytes",
-                   {{"exporter", k.substr(0, a)}, {"ifindex", k.substr(a + 1, b - a - 1)}, {"direction", k.substr(b + 1)}},
+                   {{"exporter", addr_text(k.exporter)}, {"ifindex", std::to_string(k.ifindex)}, {"direction", k.out ? "out" : "in"}},
                    static_cast<double>(v.bytes)});
-  }
   if (other_interfaces_.bytes > 0)
     out.push_back({"flow_interface_bytes", {{"exporter", "other"}, {"ifindex", "other"}, {"direction", "other"}},
                    static_cast<double>(other_interfaces_.bytes)});

@@ -74,6 +74,15 @@ class Rollup {
   struct TupleHash {
     std::size_t operator()(const TupleKey& k) const noexcept;
   };
+  struct IfKey {
+    Addr exporter;
+    uint32_t ifindex = 0;
+    bool out = false;
+    bool operator==(const IfKey&) const = default;
+  };
+  struct IfHash {
+    std::size_t operator()(const IfKey& k) const noexcept;
+  };
   struct Point {  // an observation point: an exporter's interface
     Addr exporter;
     uint32_t ifindex = 0;
@@ -85,7 +94,7 @@ class Rollup {
 
   RollupOptions opt_;
   std::unordered_map<Addr, Volume, AddrHash> exporters_;
-  std::unordered_map<std::string, Volume> interfaces_;  // "exporter|ifindex|in/out"
+  std::unordered_map<IfKey, Volume, IfHash> interfaces_;
   std::unordered_map<Addr, Volume, AddrHash> talkers_;
   std::unordered_map<std::pair<Addr, Addr>, Volume, PairHash> conversations_;
   std::unordered_map<uint32_t, Volume> protocols_;     // protocol
