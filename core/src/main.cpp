@@ -193,11 +193,11 @@ int cmd_plugins(const Args& a) {
       if (n == 0) return;
       std::printf("    %s:\n", title);
       for (std::size_t i = 0; i < n; ++i)
-        std::printf("      %-18.*s %-8s%s %.*s%s%.*s\n", static_cast<int>(f[i].name.len), f[i].name.ptr,
+        std::printf("      %-18.*s %-8s%s %.*s%s%.*s%s\n", static_cast<int>(f[i].name.len), f[i].name.ptr,
                     field_type(f[i].type), (f[i].flags & OUTPOST_FIELD_REQUIRED) ? " required" : "",
                     static_cast<int>(f[i].description.len), f[i].description.ptr,
                     f[i].default_value.len ? " (default: " : "", static_cast<int>(f[i].default_value.len),
-                    f[i].default_value.ptr);
+                    f[i].default_value.ptr, f[i].default_value.len ? ")" : "");
     };
     list("settings", p.desc.config_fields, p.desc.config_field_count);
     list("monitor parameters", p.desc.target_fields, p.desc.target_field_count);
