@@ -17,8 +17,9 @@
 #   outpost  `outpost run`: the netflow listener -> flow_aggregator processor -> sqlite sink (the
 #            default local store). Counted: the flows the aggregator summed (flow_exporter_flows),
 #            i.e. what went through the whole pipeline. Its interval is 1 s, not the usual 60 s,
-#            because a summary emitted at stop is refused by the engine today; the per-record work
-#            is the same, the extra summaries are a few hundred rows a second;
+#            so each step's counts are in before the engine stops (the summary emitted at stop is
+#            kept too); the per-record work is the same, the extra summaries are a few hundred
+#            rows a second;
 #            netflow_records_total (decoded), outpost_listener_dropped_total and
 #            outpost_pipeline_dropped_total tell where a loss happened.
 #   nfcapd   binary nfcapd files, one per hour (-t 3600), no compression (the default).
