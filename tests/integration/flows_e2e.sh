@@ -17,16 +17,7 @@ processors:
 sinks:
   local: {plugin: sqlite, path: "\${data_dir}/outpost.db"}
 YAML
-"$OUTPOST" run -c "$TMP/outpost.yaml" > "$TMP/engine.out" 2> "$TMP/engine.err" &
-ENGINE=$!
-PIDS+=($ENGINE)
-PORT=
-for _ in $(seq 1 100); do
-  PORT=$(sed -n "s/.*listening on udp:\/\/127.0.0.1:\([0-9]*\) for 'netflow'.*/\1/p" "$TMP/engine.err")
-  [ -n "$PORT" ] && break
-  sleep 0.05
-done
-[ -n "$PORT" ] || { cat "$TMP/engine.err"; echo "FAIL: no netflow listener"; exit 1; }
+start_engine "$TMP/outpost.yaml" netflow
 
 ctl=$TMP/sf.ctl
 timeout 20 softflowd -d -r "$TMP/run30.pcap" -n "127.0.0.1:$PORT" -v 9 -6 -p "$TMP/sf.pid" -c "$ctl" \

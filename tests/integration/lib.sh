@@ -27,3 +27,20 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 query() { local db=$1; shift; "$OUTPOST" query --db "$db" "$@" --json --limit 100000; }
 # jq-like check with python: series JSON lines on stdin; expression over list `rows`
 pycheck() { /usr/bin/python3 -c "import json,sys; rows=[json.loads(l) for l in sys.stdin if l.strip()]; sys.exit(0 if ($1) else 1)"; }
+# start_engine CONFIG PLUGIN: runs `outpost run -c CONFIG` in the background (ENGINE = its pid,
+# output in $TMP/engine.out and $TMP/engine.err) and waits until PLUGIN's UDP listener is bound;
+# PORT = the port it got (configs bind port 0). Exits the test when no listener comes up.
+start_engine() {
+  "$OUTPOST" run -c "$1" > "$TMP/engine.out" 2> "$TMP/engine.err" &
+  ENGINE=$!
+  PIDS+=($ENGINE)
+  PORT=
+  for _ in $(seq 1 100); do
+    PORT=$(sed -n "s/.*listening on udp:\/\/127.0.0.1:\([0-9]*\) for '$2'.*/\1/p" "$TMP/engine.err")
+    [ -n "$PORT" ] && return 0
+    sleep 0.05
+  done
+  cat "$TMP/engine.err"
+  echo "FAIL: the engine did not open its $2 listener"
+  exit 1
+}

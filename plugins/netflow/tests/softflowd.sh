@@ -28,16 +28,7 @@ listeners:
 sinks:
   out: {plugin: file, path: $TMP/live.jsonl}
 YAML
-"$OUTPOST" run -c "$TMP/live.yaml" > "$TMP/engine.out" 2> "$TMP/engine.err" &
-ENGINE=$!
-PIDS+=($ENGINE)
-PORT=
-for _ in $(seq 1 100); do
-  PORT=$(sed -n "s/.*listening on udp:\/\/127.0.0.1:\([0-9]*\) for 'netflow'.*/\1/p" "$TMP/engine.err")
-  [ -n "$PORT" ] && break
-  sleep 0.05
-done
-[ -n "$PORT" ] || { cat "$TMP/engine.err"; echo "FAIL: the engine did not open its netflow listener"; exit 1; }
+start_engine "$TMP/live.yaml" netflow
 echo "engine listening on 127.0.0.1:$PORT"
 
 tshark -i lo -f "udp port $PORT" -F pcap -w "$TMP/export.pcap" -q > "$TMP/tshark.log" 2>&1 &
