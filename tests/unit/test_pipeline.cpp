@@ -193,3 +193,35 @@ TEST_CASE("processors see sources' data once; consumed flows reach sinks only as
   run_with_processor(true, raw, proc);
   CHECK(raw->flows == 5);  // engine.pipeline.raw_flows keeps the records too
 }
+
+TEST_CASE("a source's flows go through the processors on its own thread, once") {
+  for (const bool raw_flows : {false, true}) {
+    PipelineOptions o;
+    o.flush_interval_s = 0.02;
+    o.raw_flows = raw_flows;
+    Pipeline p(o);
+    auto sink = std::make_shared<RecordingSink>("s");
+    auto proc = std::make_shared<CountingProcessor>(p, true);
+    p.set_sinks({sink});
+    p.set_processors({proc});
+    p.start();
+    std::vector<outpost_flow> flows(7);
+    outpost_batch c = outpost_batch_make();
+    c.flows = flows.data();
+    c.flow_count = flows.size();
+    const bool keep = p.process_flows(c);
+    CHECK(proc->flows_seen == 7);  // before anything was queued
+    CHECK(keep == raw_flows);
+    // What the engine then queues: the batch's other items, and the flows only if kept.
+    Batch b = metrics(1, "x");
+    b.flows_processed = true;
+    if (keep)
+      for (const auto& f : flows) b.add_flow(f);
+    REQUIRE(p.submit(std::move(b)) == OUTPOST_OK);
+    REQUIRE(p.drain(5.0));
+    p.stop();
+    CHECK(proc->flows_seen == 7);  // not a second time from the queue
+    CHECK(proc->metrics_seen == 1);
+    CHECK(sink->flows == (raw_flows ? 7u : 0u));
+  }
+}

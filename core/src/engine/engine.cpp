@@ -269,9 +269,15 @@ void Engine::stop() {
 
 outpost_status Engine::emit(PluginInstance& from, const outpost_batch& batch) {
   Batch b;
-  b.add_c_batch(batch, wall_ns());
   b.from_processor = from.processor();
-  const std::size_t n = b.items();
+  bool keep_flows = true;
+  if (!b.from_processor && batch.flow_count > 0 && pipeline_) {
+    // Flow records are summed on the emitting (listener) thread: see Pipeline::process_flows.
+    keep_flows = pipeline_->process_flows(batch);
+    b.flows_processed = true;
+  }
+  b.add_c_batch(batch, wall_ns(), keep_flows);
+  const std::size_t n = b.items() + (keep_flows ? 0 : batch.flow_count);
   const outpost_status st = pipeline_ ? pipeline_->submit(std::move(b)) : OUTPOST_E_UNAVAILABLE;
   from.note_emit(st == OUTPOST_OK, n);
   return st;

@@ -206,6 +206,10 @@ outpost_status PluginInstance::call_receive(const outpost_datagram* d, std::size
 
 outpost_status PluginInstance::call_process(const outpost_batch& batch) {
   if (handle_ == nullptr || plugin_.desc.process == nullptr) return OUTPOST_E_UNAVAILABLE;
+  // Called from the pipeline's thread and from every listener emitting flows.
+  if (plugin_.desc.flags & OUTPOST_FLAG_CONCURRENT_HOOKS)
+    return guard("process", [&] { return plugin_.desc.process(handle_, &batch); });
+  std::lock_guard g(process_mu_);
   return guard("process", [&] { return plugin_.desc.process(handle_, &batch); });
 }
 

@@ -94,6 +94,7 @@ class PluginInstance {
   HookRunner runner_;
   mutable std::mutex mu_;
   std::mutex receive_mu_;
+  std::mutex process_mu_;
   InstanceStats stats_;
 };
 

@@ -61,7 +61,7 @@ void Batch::add_event(std::string_view source, std::string_view kind, std::strin
   events_.push_back(r);
 }
 
-void Batch::add_c_batch(const outpost_batch& b, int64_t now_ns) {
+void Batch::add_c_batch(const outpost_batch& b, int64_t now_ns, bool with_flows) {
   const auto* mb = reinterpret_cast<const char*>(b.metrics);
   for (std::size_t i = 0; i < b.metric_count; ++i) {
     const auto& m = *reinterpret_cast<const outpost_metric*>(mb + i * b.metric_size);
@@ -70,7 +70,13 @@ void Batch::add_c_batch(const outpost_batch& b, int64_t now_ns) {
   const auto* eb = reinterpret_cast<const char*>(b.events);
   for (std::size_t i = 0; i < b.event_count; ++i)
     add_event(*reinterpret_cast<const outpost_event*>(eb + i * b.event_size), now_ns);
+  if (!with_flows || b.flow_count == 0) return;
   const auto* fb = reinterpret_cast<const char*>(b.flows);
+  if (b.flow_size == sizeof(outpost_flow)) {  // the usual case: one copy of the whole array
+    const auto* first = reinterpret_cast<const outpost_flow*>(fb);
+    flows_.insert(flows_.end(), first, first + b.flow_count);
+    return;
+  }
   for (std::size_t i = 0; i < b.flow_count; ++i) {
     outpost_flow f{};
     std::memcpy(&f, fb + i * b.flow_size, b.flow_size < sizeof f ? b.flow_size : sizeof f);
@@ -78,7 +84,7 @@ void Batch::add_c_batch(const outpost_batch& b, int64_t now_ns) {
   }
 }
 
-void BatchView::build(const std::vector<const Batch*>& batches, bool with_flows) {
+void BatchView::build(const std::vector<const Batch*>& batches, bool with_flows, bool for_processors) {
   kvs_.clear();
   metrics_.clear();
   events_.clear();
@@ -97,6 +103,7 @@ void BatchView::build(const std::vector<const Batch*>& batches, bool with_flows)
                                       b->c_str(e.message), kvs_.data() + base + e.attr_begin,
                                       e.attr_count});
     // Flows a processor consumed reach the sinks only as the processor's own output.
+    if (for_processors && b->flows_processed) continue;
     if (with_flows || b->from_processor) flows_.insert(flows_.end(), b->flows().begin(), b->flows().end());
   }
 }

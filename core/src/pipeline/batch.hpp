@@ -53,14 +53,16 @@ class Batch {
                  uint32_t severity, int64_t time_ns,
                  std::initializer_list<std::pair<std::string_view, std::string_view>> attrs = {});
   void add_flow(const outpost_flow& f) { flows_.push_back(f); }
-  // Deep-copies a C batch, stamping time 0 with now_ns.
-  void add_c_batch(const outpost_batch& b, int64_t now_ns);
+  // Deep-copies a C batch, stamping time 0 with now_ns; its flows only when with_flows.
+  void add_c_batch(const outpost_batch& b, int64_t now_ns, bool with_flows = true);
 
   std::size_t items() const { return metrics_.size() + events_.size() + flows_.size(); }
   bool empty() const { return items() == 0; }
 
   // Emitted by a processor: goes to the sinks only, never through processors again.
   bool from_processor = false;
+  // Its flows went through the processors already (Pipeline::process_flows): sinks only.
+  bool flows_processed = false;
 
   const std::vector<MetricRec>& metrics() const { return metrics_; }
   const std::vector<EventRec>& events() const { return events_; }
@@ -82,7 +84,9 @@ class Batch {
 class BatchView {
  public:
   // Rebuilds the views over `batches` (reusing this object's storage).
-  void build(const std::vector<const Batch*>& batches, bool with_flows = true);
+  // with_flows false: only flows of batches from processors (the summaries' own records).
+  // for_processors: flows of batches that went through Pipeline::process_flows are left out.
+  void build(const std::vector<const Batch*>& batches, bool with_flows = true, bool for_processors = false);
   outpost_batch c_batch() const;
   std::size_t items() const { return metrics_.size() + events_.size() + flows_.size(); }
 

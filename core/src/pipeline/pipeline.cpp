@@ -74,6 +74,28 @@ outpost_status Pipeline::submit(Batch&& batch) {
   return OUTPOST_OK;
 }
 
+bool Pipeline::process_flows(const outpost_batch& flows) {
+  std::vector<std::shared_ptr<ProcessorPort>> processors;
+  {
+    std::lock_guard g(mu_);
+    if (processors_.empty()) return true;
+    processors = processors_;
+  }
+  outpost_batch only = outpost_batch_make();
+  only.flows = flows.flows;
+  only.flow_size = flows.flow_size;
+  only.flow_count = flows.flow_count;
+  bool consumed = false;
+  for (auto& p : processors) {
+    consumed = consumed || p->consumes_flows();
+    if (p->process(only) != OUTPOST_OK) {
+      std::lock_guard g(mu_);
+      stats_.processor_failures[p->name()]++;
+    }
+  }
+  return opt_.raw_flows || !consumed;
+}
+
 void Pipeline::count_drop(const std::string& reason, uint64_t items) {
   std::lock_guard g(mu_);
   stats_.dropped[reason] += items;
@@ -147,15 +169,15 @@ void Pipeline::deliver(const std::vector<const Batch*>& batches, std::size_t ite
     stopping = stopping_;
   }
   bool flows_consumed = false;
+  for (auto& p : processors) flows_consumed = flows_consumed || p->consumes_flows();
   if (!processors.empty()) {
     std::vector<const Batch*> fresh;
     for (const Batch* b : batches)
       if (!b->from_processor) fresh.push_back(b);
     if (!fresh.empty()) {
-      processor_view_.build(fresh);
+      processor_view_.build(fresh, true, true);
       const outpost_batch pb = processor_view_.c_batch();
       for (auto& p : processors) {
-        flows_consumed = flows_consumed || p->consumes_flows();
         if (p->process(pb) != OUTPOST_OK) {
           std::lock_guard g(mu_);
           stats_.processor_failures[p->name()]++;

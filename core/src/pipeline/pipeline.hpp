@@ -78,6 +78,13 @@ class Pipeline {
   // Thread-safe. OUTPOST_E_BUSY when the queue is full, OUTPOST_E_UNAVAILABLE after stop; the
   // batch's items are counted as dropped in both cases.
   outpost_status submit(Batch&& batch);
+  // Runs every processor over a source's flow records now, on the caller's thread, before
+  // anything is queued: the hottest path (NetFlow, sFlow) then neither copies records into the
+  // queue only to have them summed, nor waits on the one delivery thread. Processors are
+  // serialised per instance by their port. Returns whether the sinks still want the records
+  // (raw_flows, or no processor consumes flows); the caller then submits them with
+  // Batch::flows_processed set so no processor sees them twice.
+  bool process_flows(const outpost_batch& flows);
   void count_drop(const std::string& reason, uint64_t items);
 
   PipelineStats stats() const;

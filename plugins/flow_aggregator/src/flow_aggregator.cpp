@@ -15,7 +15,8 @@ namespace {
 
 class FlowAggregator : public Processor {
  public:
-  static constexpr uint32_t flags = OUTPOST_FLAG_CONSUMES_FLOWS;
+  // process() takes its own lock: listeners call it from their threads (Pipeline::process_flows).
+  static constexpr uint32_t flags = OUTPOST_FLAG_CONSUMES_FLOWS | OUTPOST_FLAG_CONCURRENT_HOOKS;
 
   FlowAggregator(Host host, const Config& cfg) : host_(host), rollup_(options(cfg)) {
     interval_s_ = cfg.get_seconds("interval", 60);

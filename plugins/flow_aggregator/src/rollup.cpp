@@ -8,11 +8,6 @@
 
 namespace outpost::flows {
 namespace {
-std::size_t hash_bytes(const uint8_t* p, std::size_t n, std::size_t seed) {
-  std::size_t h = seed ^ 1469598103934665603ull;
-  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
 Addr make(const uint8_t* b, uint8_t family) {
   Addr a;
   a.family = family;
@@ -20,20 +15,6 @@ Addr make(const uint8_t* b, uint8_t family) {
   return a;
 }
 }  // namespace
-
-std::size_t Rollup::AddrHash::operator()(const Addr& a) const noexcept {
-  return hash_bytes(a.bytes.data(), a.family == 4 ? 4 : 16, a.family);
-}
-std::size_t Rollup::PairHash::operator()(const std::pair<Addr, Addr>& p) const noexcept {
-  return AddrHash{}(p.first) * 31 + AddrHash{}(p.second);
-}
-std::size_t Rollup::IfHash::operator()(const IfKey& k) const noexcept {
-  return AddrHash{}(k.exporter) * 31 + (std::size_t{k.ifindex} << 1) + (k.out ? 1 : 0);
-}
-std::size_t Rollup::TupleHash::operator()(const TupleKey& k) const noexcept {
-  return (AddrHash{}(k.src) * 31 + AddrHash{}(k.dst)) ^ (std::size_t{k.sport} << 24) ^
-         (std::size_t{k.dport} << 8) ^ k.proto;
-}
 
 std::string addr_text(const Addr& a) {
   char buf[INET6_ADDRSTRLEN] = {};
@@ -50,15 +31,15 @@ Addr exporter_of(const outpost_flow& f) {
   for (int i = 4; i < 16; ++i) v4 = v4 && f.exporter_addr[i] == 0;
   return make(f.exporter_addr, v4 ? 4 : 6);
 }
-uint16_t service_port(const outpost_flow& f) {
-  const uint16_t lo = std::min(f.src_port, f.dst_port), hi = std::max(f.src_port, f.dst_port);
+uint16_t service_port(uint16_t a, uint16_t b) {
+  const uint16_t lo = std::min(a, b), hi = std::max(a, b);
   return lo != 0 ? lo : hi;
 }
+uint16_t service_port(const outpost_flow& f) { return service_port(f.src_port, f.dst_port); }
 
 template <typename Map, typename Key>
 Volume* Rollup::slot(Map& m, const Key& k, Volume& other) {
-  auto it = m.find(k);
-  if (it != m.end()) return &it->second;
+  if (Volume* v = m.find(k)) return v;
   if (m.size() >= opt_.max_keys) {
     ++overflow_;
     return &other;
@@ -66,53 +47,78 @@ Volume* Rollup::slot(Map& m, const Key& k, Volume& other) {
   return &m[k];
 }
 
+void Rollup::add_direct(const Addr& exp, const Addr& src, const Addr& dst, uint32_t in_if, uint32_t out_if,
+                        uint8_t proto, uint16_t sport, uint16_t dport, const Volume& v) {
+  exporters_[exp].add(v);
+  IfKey in{};
+  in.ifindex = in_if;
+  in.exporter = exp;
+  IfKey out = in;
+  out.ifindex = out_if;
+  out.out = 1;
+  slot(interfaces_, in, other_interfaces_)->add(v);
+  slot(interfaces_, out, other_interfaces_)->add(v);
+  slot(talkers_, src, other_talkers_)->add(v);
+  slot(conversations_, ConvKey{src, dst}, other_conversations_)->add(v);
+  protocols_[proto].add(v);
+  slot(applications_, (uint32_t{proto} << 16) | service_port(sport, dport), other_apps_)->add(v);
+}
+
 void Rollup::add(const outpost_flow& f) {
   ++flows_;
-  const Addr exp = exporter_of(f);
-  if (opt_.dedup) {
+  TupleKey key{};
+  key.src = src_of(f);
+  key.dst = dst_of(f);
+  key.proto = f.protocol;
+  key.sport = f.src_port;
+  key.dport = f.dst_port;
+  const Point here{exporter_of(f), f.input_if};
+  Volume v;
+  v.add(f);
+  if (TupleEntry* e = tuples_.find(key)) {
+    if (e->here == here && e->out_if == f.output_if) {
+      e->volume.add(v);
+      return;
+    }
     // A flow is counted at the first observation point (exporter, ingress interface) that
     // reports its 5-tuple in this interval; the same tuple from another point is a duplicate.
-    const TupleKey key{src_of(f), dst_of(f), f.src_port, f.dst_port, f.protocol};
-    const Point here{exp, f.input_if};
-    auto it = seen_.find(key);
-    if (it != seen_.end() && !(it->second == here)) {
+    if (opt_.dedup && !(e->here == here)) {
       ++duplicates_;
       ++dup_interval_;
       return;
     }
-    if (it == seen_.end() && seen_.size() < opt_.max_keys) seen_.emplace(key, here);
+    // The same point with another egress interface, or another point without dedup.
+  } else if (tuples_.size() < opt_.max_keys) {
+    TupleEntry& n = tuples_[key];
+    n.here = here;
+    n.out_if = f.output_if;
+    n.volume = v;
+    return;
   }
-  exporters_[exp].add(f);
-  slot(interfaces_, IfKey{exp, f.input_if, false}, other_interfaces_)->add(f);
-  slot(interfaces_, IfKey{exp, f.output_if, true}, other_interfaces_)->add(f);
-  slot(talkers_, src_of(f), other_talkers_)->add(f);
-  slot(conversations_, std::make_pair(src_of(f), dst_of(f)), other_conversations_)->add(f);
-  protocols_[f.protocol].add(f);
-  slot(applications_, (uint32_t{f.protocol} << 16) | service_port(f), other_apps_)->add(f);
+  add_direct(here.exporter, key.src, key.dst, f.input_if, f.output_if, f.protocol, f.src_port, f.dst_port, v);
 }
 
 namespace {
-template <typename Map, typename LabelFn>
-void top(const Map& m, const Volume& other_in, std::size_t n, const std::string& name, LabelFn labels,
-         std::vector<SummaryRow>& out) {
-  std::vector<const typename Map::value_type*> v;
+template <typename Key, typename LabelFn>
+void top(const FlatMap<Key, Volume>& m, const Volume& other_in, std::size_t n, const std::string& name,
+         LabelFn labels, std::vector<SummaryRow>& out) {
+  std::vector<std::pair<Key, Volume>> v;
   v.reserve(m.size());
-  for (const auto& kv : m) v.push_back(&kv);
+  m.for_each([&](const Key& k, const Volume& val) { v.emplace_back(k, val); });
   const std::size_t keep = std::min(n, v.size());
   std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(keep), v.end(),
-                    [](auto* a, auto* b) { return a->second.bytes > b->second.bytes; });
+                    [](const auto& a, const auto& b) { return a.second.bytes > b.second.bytes; });
   Volume other = other_in;
   for (std::size_t i = 0; i < v.size(); ++i) {
     if (i < keep) {
-      auto l = labels(v[i]->first);
-      out.push_back({name, l, static_cast<double>(v[i]->second.bytes)});
+      out.push_back({name, labels(v[i].first), static_cast<double>(v[i].second.bytes)});
     } else {
-      other.bytes += v[i]->second.bytes;
-      other.flows += v[i]->second.flows;
+      other.bytes += v[i].second.bytes;
+      other.flows += v[i].second.flows;
     }
   }
   if (other.bytes > 0 || other.flows > 0) {
-    auto l = labels(typename Map::key_type{});
+    auto l = labels(Key{});
     for (auto& [k, val] : l) val = "other";
     out.push_back({name, l, static_cast<double>(other.bytes)});
   }
@@ -120,29 +126,34 @@ void top(const Map& m, const Volume& other_in, std::size_t n, const std::string&
 }  // namespace
 
 std::vector<SummaryRow> Rollup::take() {
+  tuples_.for_each([&](const TupleKey& k, const TupleEntry& e) {
+    add_direct(e.here.exporter, k.src, k.dst, e.here.ifindex, e.out_if, k.proto, k.sport, k.dport, e.volume);
+  });
   std::vector<SummaryRow> out;
-  for (const auto& [exp, v] : exporters_) {
+  exporters_.for_each([&](const Addr& exp, const Volume& v) {
     const std::string e = addr_text(exp);
     out.push_back({"flow_exporter_bytes", {{"exporter", e}}, static_cast<double>(v.bytes)});
     out.push_back({"flow_exporter_packets", {{"exporter", e}}, static_cast<double>(v.packets)});
     out.push_back({"flow_exporter_flows", {{"exporter", e}}, static_cast<double>(v.flows)});
-  }
-  for (const auto& [k, v] : interfaces_)
+  });
+  interfaces_.for_each([&](const IfKey& k, const Volume& v) {
     out.push_back({"flow_interface_bytes",
                    {{"exporter", addr_text(k.exporter)}, {"ifindex", std::to_string(k.ifindex)}, {"direction", k.out ? "out" : "in"}},
                    static_cast<double>(v.bytes)});
+  });
   if (other_interfaces_.bytes > 0)
     out.push_back({"flow_interface_bytes", {{"exporter", "other"}, {"ifindex", "other"}, {"direction", "other"}},
                    static_cast<double>(other_interfaces_.bytes)});
   top(talkers_, other_talkers_, opt_.top_n, "flow_top_talker_bytes",
       [](const Addr& a) { return std::vector<std::pair<std::string, std::string>>{{"src", addr_text(a)}}; }, out);
   top(conversations_, other_conversations_, opt_.top_n, "flow_top_conversation_bytes",
-      [](const std::pair<Addr, Addr>& p) {
-        return std::vector<std::pair<std::string, std::string>>{{"src", addr_text(p.first)}, {"dst", addr_text(p.second)}};
+      [](const ConvKey& p) {
+        return std::vector<std::pair<std::string, std::string>>{{"src", addr_text(p.src)}, {"dst", addr_text(p.dst)}};
       },
       out);
-  for (const auto& [p, v] : protocols_)
-    out.push_back({"flow_protocol_bytes", {{"protocol", std::to_string(p)}}, static_cast<double>(v.bytes)});
+  for (std::size_t p = 0; p < protocols_.size(); ++p)
+    if (protocols_[p].flows > 0)
+      out.push_back({"flow_protocol_bytes", {{"protocol", std::to_string(p)}}, static_cast<double>(protocols_[p].bytes)});
   top(applications_, other_apps_, opt_.top_n, "flow_application_bytes",
       [](uint32_t k) {
         return std::vector<std::pair<std::string, std::string>>{{"protocol", std::to_string(k >> 16)},
@@ -155,9 +166,9 @@ std::vector<SummaryRow> Rollup::take() {
   interfaces_.clear();
   talkers_.clear();
   conversations_.clear();
-  protocols_.clear();
+  protocols_.fill(Volume{});
   applications_.clear();
-  seen_.clear();
+  tuples_.clear();
   other_talkers_ = other_conversations_ = other_interfaces_ = other_apps_ = Volume{};
   dup_interval_ = overflow_ = 0;
   return out;

@@ -9,8 +9,9 @@
 #include <array>
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <vector>
+
+#include "flat_map.hpp"
 
 namespace outpost::flows {
 
@@ -26,6 +27,11 @@ struct Volume {
     bytes += f.bytes;
     packets += f.packets;
     flows += 1;
+  }
+  void add(const Volume& o) {
+    bytes += o.bytes;
+    packets += o.packets;
+    flows += o.flows;
   }
 };
 
@@ -48,6 +54,7 @@ Addr dst_of(const outpost_flow& f);
 Addr exporter_of(const outpost_flow& f);
 // The service port of a flow: the well-known side (the lower port, when one is below 1024).
 uint16_t service_port(const outpost_flow& f);
+uint16_t service_port(uint16_t a, uint16_t b);
 
 class Rollup {
  public:
@@ -59,29 +66,20 @@ class Rollup {
   uint64_t flows() const { return flows_; }
 
  private:
-  struct AddrHash {
-    std::size_t operator()(const Addr& a) const noexcept;
-  };
-  struct PairHash {
-    std::size_t operator()(const std::pair<Addr, Addr>& p) const noexcept;
-  };
+  // Table keys: no padding bytes, since FlatMap hashes and compares them bytewise.
   struct TupleKey {
     Addr src, dst;
+    uint8_t proto = 0, pad = 0;
     uint16_t sport = 0, dport = 0;
-    uint8_t proto = 0;
-    bool operator==(const TupleKey&) const = default;
   };
-  struct TupleHash {
-    std::size_t operator()(const TupleKey& k) const noexcept;
+  struct ConvKey {
+    Addr src, dst;
   };
   struct IfKey {
-    Addr exporter;
     uint32_t ifindex = 0;
-    bool out = false;
-    bool operator==(const IfKey&) const = default;
-  };
-  struct IfHash {
-    std::size_t operator()(const IfKey& k) const noexcept;
+    Addr exporter;
+    uint8_t out = 0;
+    uint8_t pad[2] = {0, 0};
   };
   struct Point {  // an observation point: an exporter's interface
     Addr exporter;
@@ -89,17 +87,30 @@ class Rollup {
     bool operator==(const Point&) const = default;
   };
 
+  // One 5-tuple's traffic at its first observation point this interval.
+  struct TupleEntry {
+    Point here;
+    uint32_t out_if = 0;
+    Volume volume;
+  };
+
   template <typename Map, typename Key>
   Volume* slot(Map& m, const Key& k, Volume& other);
+  // Counts into every table at once: records the tuple table cannot take, and the tuple
+  // table's entries when an interval ends.
+  void add_direct(const Addr& exp, const Addr& src, const Addr& dst, uint32_t in_if, uint32_t out_if,
+                  uint8_t proto, uint16_t sport, uint16_t dport, const Volume& v);
 
   RollupOptions opt_;
-  std::unordered_map<Addr, Volume, AddrHash> exporters_;
-  std::unordered_map<IfKey, Volume, IfHash> interfaces_;
-  std::unordered_map<Addr, Volume, AddrHash> talkers_;
-  std::unordered_map<std::pair<Addr, Addr>, Volume, PairHash> conversations_;
-  std::unordered_map<uint32_t, Volume> protocols_;     // protocol
-  std::unordered_map<uint32_t, Volume> applications_;  // protocol << 16 | port
-  std::unordered_map<TupleKey, Point, TupleHash> seen_;
+  FlatMap<Addr, Volume> exporters_;
+  FlatMap<IfKey, Volume> interfaces_;
+  FlatMap<Addr, Volume> talkers_;
+  FlatMap<ConvKey, Volume> conversations_;
+  std::array<Volume, 256> protocols_{};
+  FlatMap<uint32_t, Volume> applications_;  // protocol << 16 | port
+  // The hot path: a record costs one lookup here; the other tables are filled from this one
+  // when the interval ends (plus directly, for what this table cannot hold).
+  FlatMap<TupleKey, TupleEntry> tuples_;
   Volume other_talkers_, other_conversations_, other_interfaces_, other_apps_;
   uint64_t duplicates_ = 0, flows_ = 0, dup_interval_ = 0, overflow_ = 0;
 };

@@ -113,3 +113,51 @@ TEST_CASE("the plugin consumes flows and emits summaries, the last one on stop")
   outpost::testing::FakeHost bad(d);
   CHECK(bad.create({{"top_n", "0"}}) == OUTPOST_E_CONFIG);
 }
+
+TEST_CASE("summaries equal a record-by-record count, whatever the tuple table holds") {
+  // Many records over a few hundred 5-tuples, repeated, some at another egress interface; no
+  // duplicates (one exporter, one ingress per tuple), so every record counts. A plain map over
+  // the records is the reference, for a tuple table big enough for all (max_keys 100000) and
+  // one that overflows (max_keys 100: most records then take the direct path).
+  std::vector<outpost_flow> records;
+  std::map<std::string, double> talkers, ifaces, apps;
+  double total = 0;
+  uint32_t seed = 12345;
+  auto next = [&seed] { return seed = seed * 1103515245u + 12345u; };
+  for (int i = 0; i < 20000; ++i) {
+    const uint32_t t = next() % 300;
+    const std::string src = "10.0." + std::to_string(t % 7) + "." + std::to_string(t % 250);
+    outpost_flow f = flow(src.c_str(), "10.9.0.1", static_cast<uint16_t>(1024 + t), t % 3 ? 443 : 53,
+                          t % 3 ? 6 : 17, 40 + next() % 1500, "192.0.2.1", 1 + t % 4);
+    f.output_if = 10 + next() % 3;  // the same tuple leaves by more than one interface
+    records.push_back(f);
+    total += static_cast<double>(f.bytes);
+    talkers[src] += static_cast<double>(f.bytes);
+    ifaces[std::to_string(f.input_if) + "/in"] += static_cast<double>(f.bytes);
+    ifaces[std::to_string(f.output_if) + "/out"] += static_cast<double>(f.bytes);
+    apps[std::to_string(f.protocol) + "/" + std::to_string(service_port(f))] += static_cast<double>(f.bytes);
+  }
+  for (const std::size_t keys : {std::size_t{100000}, std::size_t{100}}) {
+    Rollup r({10000, keys, true});
+    for (const auto& f : records) r.add(f);
+    const auto rows = r.take();
+    CHECK(sum(rows, "flow_exporter_bytes") == Approx(total));
+    CHECK(sum(rows, "flow_exporter_flows") == Approx(20000));
+    CHECK(sum(rows, "flow_duplicates") == 0);
+    if (keys == 100) {
+      CHECK(sum(rows, "flow_top_talker_bytes") == Approx(total));  // capped tables: other
+      continue;
+    }
+    for (const auto& [src, bytes] : talkers) CHECK(sum(rows, "flow_top_talker_bytes", {{"src", src}}) == Approx(bytes));
+    for (const auto& [key, bytes] : ifaces) {
+      const auto slash = key.find('/');
+      CHECK(sum(rows, "flow_interface_bytes", {{"ifindex", key.substr(0, slash)}, {"direction", key.substr(slash + 1)}}) ==
+            Approx(bytes));
+    }
+    for (const auto& [key, bytes] : apps) {
+      const auto slash = key.find('/');
+      CHECK(sum(rows, "flow_application_bytes", {{"protocol", key.substr(0, slash)}, {"port", key.substr(slash + 1)}}) ==
+            Approx(bytes));
+    }
+  }
+}

@@ -22,6 +22,13 @@ uint32_t rd32(const uint8_t* p) {
 }
 // Reduced-size encoding (RFC 7011 6.2): an unsigned of 1 to 8 bytes.
 uint64_t rd_uint(const uint8_t* p, std::size_t n) {
+  switch (n) {  // the common sizes without a loop
+    case 1: return p[0];
+    case 2: return rd16(p);
+    case 4: return rd32(p);
+    case 8: return (uint64_t{rd32(p)} << 32) | rd32(p + 4);
+    default: break;
+  }
   uint64_t v = 0;
   for (std::size_t i = 0; i < n; ++i) v = (v << 8) | p[i];
   return v;
@@ -79,18 +86,14 @@ struct Record {
   uint8_t src[16]{}, dst[16]{};
   uint8_t addr_family = 0;  // 6 wins over 4 when a template carries both
   uint8_t ip_version = 0;
-  uint64_t bytes = 0, packets = 0;
-  int bytes_rank = 0, packets_rank = 0;
-  uint64_t rev_bytes = 0, rev_packets = 0;
+  uint8_t proto = 0, flags = 0, tos = 0;
   uint8_t rev_flags = 0, rev_tos = 0;
   bool reverse = false;
-  uint16_t sport = 0, dport = 0;
-  int sport_rank = 0, dport_rank = 0;
-  uint16_t icmp = 0;
-  bool has_icmp = false;
-  uint8_t proto = 0, flags = 0, tos = 0;
+  bool has_icmp = false, has_dport = false;
+  uint16_t sport = 0, dport = 0, icmp = 0;
   uint32_t in_if = 0, out_if = 0;
-  int in_rank = 0, out_rank = 0;
+  uint64_t bytes = 0, packets = 0;
+  uint64_t rev_bytes = 0, rev_packets = 0;
   std::optional<int64_t> abs_start, abs_end;
   std::optional<uint32_t> up_first, up_last;
   std::optional<uint64_t> delta_start_us, delta_end_us;
@@ -113,83 +116,140 @@ struct Record {
   }
 };
 
-void apply_reverse(Record& r, uint16_t id, const uint8_t* v, std::size_t n) {
-  if (n == 0 || n > 8) return;
-  const uint64_t x = rd_uint(v, n);
-  switch (id) {
-    case 1: case 85: r.rev_bytes = x; r.reverse = true; break;
-    case 2: case 86: r.rev_packets = x; r.reverse = true; break;
-    case 5: r.rev_tos = static_cast<uint8_t>(x); break;
-    case 6: r.rev_flags = static_cast<uint8_t>(x); break;
+// What the decoder does with a field, decided once per template (Template::codes/ops) so a
+// record costs one dense switch per field it reads and nothing for the fields it skips.
+enum Code : uint8_t {
+  c_skip = 0, c_src4, c_dst4, c_src6, c_dst6, c_probability,
+  c_bytes, c_packets, c_proto, c_tos, c_flags, c_sport, c_dport, c_icmp, c_icmp_type, c_icmp_code,
+  c_in_if, c_out_if, c_ip_version, c_up_last, c_up_first, c_start_s, c_end_s, c_start_ms, c_end_ms,
+  c_start_ntp, c_end_ntp, c_delta_start, c_delta_end, c_sys_init, c_interval, c_random_interval,
+  c_pkt_interval, c_pkt_space, c_size, c_population, c_sampler,
+  c_rev_bytes, c_rev_packets, c_rev_tos, c_rev_flags,
+};
+
+// Fields that say the same thing: a template carrying several uses the best-ranked (the first
+// of equal rank): deltas over totals over v9 OUT_ counters, generic over per-protocol ports,
+// logical over physical interfaces.
+struct Ranked {
+  Code code;
+  int rank;
+};
+
+// Field ids are the NetFlow v9 numbers, which IPFIX (RFC 7012, IANA) kept below 128.
+Ranked classify(uint16_t id, std::size_t n, bool reverse) {
+  if (reverse) {  // RFC 5103 biflow reverse elements
+    if (n == 0 || n > 8) return {c_skip, 0};
+    switch (id) {
+      case 1: case 85: return {c_rev_bytes, 0};
+      case 2: case 86: return {c_rev_packets, 0};
+      case 5: return {c_rev_tos, 0};
+      case 6: return {c_rev_flags, 0};
+      default: return {c_skip, 0};
+    }
+  }
+  switch (id) {  // addresses: fixed sizes, anything else is ignored
+    case 8: return {n == 4 ? c_src4 : c_skip, 0};
+    case 12: return {n == 4 ? c_dst4 : c_skip, 0};
+    case 27: return {n == 16 ? c_src6 : c_skip, 0};
+    case 28: return {n == 16 ? c_dst6 : c_skip, 0};
+    case 311: return {n == 8 ? c_probability : c_skip, 0};  // samplingProbability, float64
     default: break;
+  }
+  if (n == 0 || n > 8) return {c_skip, 0};
+  switch (id) {
+    case 1: return {c_bytes, 3};    // octetDeltaCount
+    case 85: return {c_bytes, 2};   // octetTotalCount
+    case 23: return {c_bytes, 1};   // v9 OUT_BYTES
+    case 2: return {c_packets, 3};
+    case 86: return {c_packets, 2};
+    case 24: return {c_packets, 1};
+    case 4: return {c_proto, 0};
+    case 5: return {c_tos, 0};
+    case 6: return {c_flags, 0};    // 2-byte in IPFIX: low 8 bits
+    case 7: return {c_sport, 2};
+    case 180: case 182: return {c_sport, 1};  // udp/tcpSourcePort
+    case 11: return {c_dport, 2};
+    case 181: case 183: return {c_dport, 1};
+    case 32: case 139: return {c_icmp, 0};    // type*256+code
+    case 176: case 178: return {c_icmp_type, 0};
+    case 177: case 179: return {c_icmp_code, 0};
+    case 10: return {c_in_if, 2};
+    case 252: return {c_in_if, 1};  // ingressPhysicalInterface
+    case 14: return {c_out_if, 2};
+    case 253: return {c_out_if, 1};
+    case 60: return {c_ip_version, 0};
+    case 21: return {c_up_last, 0};   // flowEndSysUpTime (ms)
+    case 22: return {c_up_first, 0};
+    case 150: return {c_start_s, 0};  // seconds
+    case 151: return {c_end_s, 0};
+    case 152: return {c_start_ms, 0};
+    case 153: return {c_end_ms, 0};
+    case 154: case 156: return {n == 8 ? c_start_ntp : c_skip, 0};  // micro/nano: NTP format
+    case 155: case 157: return {n == 8 ? c_end_ntp : c_skip, 0};
+    case 158: return {c_delta_start, 0};
+    case 159: return {c_delta_end, 0};
+    case 160: return {c_sys_init, 0};
+    case 34: return {c_interval, 0};         // samplingInterval
+    case 50: return {c_random_interval, 0};  // samplerRandomInterval
+    case 305: return {c_pkt_interval, 0};
+    case 306: return {c_pkt_space, 0};
+    case 309: return {c_size, 0};
+    case 310: return {c_population, 0};
+    case 48: case 302: return {c_sampler, 0};  // samplerId / selectorId
+    default: return {c_skip, 0};
   }
 }
 
-// Field ids are the NetFlow v9 numbers, which IPFIX (RFC 7012, IANA) kept below 128.
-void apply(Record& r, uint16_t id, const uint8_t* v, std::size_t n) {
-  switch (id) {  // addresses first: fixed sizes, anything else is ignored
-    case 8: if (n == 4) { std::memcpy(r.src, v, 4); if (r.addr_family == 0) r.addr_family = 4; } return;
-    case 12: if (n == 4) { std::memcpy(r.dst, v, 4); if (r.addr_family == 0) r.addr_family = 4; } return;
-    case 27: if (n == 16) { std::memcpy(r.src, v, 16); r.addr_family = 6; } return;
-    case 28: if (n == 16) { std::memcpy(r.dst, v, 16); r.addr_family = 6; } return;
-    case 311:  // samplingProbability, float64
-      if (n == 8) {
-        const uint64_t bits = rd_uint(v, 8);
-        double d;
-        std::memcpy(&d, &bits, sizeof d);
-        if (std::isfinite(d)) r.probability = d;
-      }
-      return;
-    default: break;
-  }
-  if (n == 0 || n > 8) return;
-  const uint64_t x = rd_uint(v, n);
-  auto ranked = [](auto& field, int& rank, int this_rank, uint64_t value) {
-    if (this_rank > rank) {
-      field = static_cast<std::remove_reference_t<decltype(field)>>(value);
-      rank = this_rank;
+void apply(Record& r, uint8_t code, const uint8_t* v, std::size_t n) {
+  // One dispatch per field: the value is read first (classify() allowed 16 bytes for addresses
+  // only, and 1 to 8 for everything else).
+  const uint64_t x = n <= 8 ? rd_uint(v, n) : 0;
+  switch (code) {
+    case c_src4: std::memcpy(r.src, v, 4); if (r.addr_family == 0) r.addr_family = 4; break;
+    case c_dst4: std::memcpy(r.dst, v, 4); if (r.addr_family == 0) r.addr_family = 4; break;
+    case c_src6: std::memcpy(r.src, v, 16); r.addr_family = 6; break;
+    case c_dst6: std::memcpy(r.dst, v, 16); r.addr_family = 6; break;
+    case c_probability: {
+      double d;
+      std::memcpy(&d, &x, sizeof d);
+      if (std::isfinite(d)) r.probability = d;
+      break;
     }
-  };
-  switch (id) {
-    case 1: ranked(r.bytes, r.bytes_rank, 3, x); break;          // octetDeltaCount
-    case 85: ranked(r.bytes, r.bytes_rank, 2, x); break;         // octetTotalCount
-    case 23: ranked(r.bytes, r.bytes_rank, 1, x); break;         // v9 OUT_BYTES
-    case 2: ranked(r.packets, r.packets_rank, 3, x); break;
-    case 86: ranked(r.packets, r.packets_rank, 2, x); break;
-    case 24: ranked(r.packets, r.packets_rank, 1, x); break;
-    case 4: r.proto = static_cast<uint8_t>(x); break;
-    case 5: r.tos = static_cast<uint8_t>(x); break;
-    case 6: r.flags = static_cast<uint8_t>(x); break;             // 2-byte in IPFIX: low 8 bits
-    case 7: ranked(r.sport, r.sport_rank, 2, x); break;
-    case 180: case 182: ranked(r.sport, r.sport_rank, 1, x); break;  // udp/tcpSourcePort
-    case 11: ranked(r.dport, r.dport_rank, 2, x); break;
-    case 181: case 183: ranked(r.dport, r.dport_rank, 1, x); break;
-    case 32: case 139: r.icmp = static_cast<uint16_t>(x); r.has_icmp = true; break;  // type*256+code
-    case 176: case 178: r.icmp = static_cast<uint16_t>(((x & 0xFF) << 8) | (r.icmp & 0xFF)); r.has_icmp = true; break;
-    case 177: case 179: r.icmp = static_cast<uint16_t>((r.icmp & 0xFF00) | (x & 0xFF)); r.has_icmp = true; break;
-    case 10: ranked(r.in_if, r.in_rank, 2, x); break;
-    case 252: ranked(r.in_if, r.in_rank, 1, x); break;           // ingressPhysicalInterface
-    case 14: ranked(r.out_if, r.out_rank, 2, x); break;
-    case 253: ranked(r.out_if, r.out_rank, 1, x); break;
-    case 60: r.ip_version = static_cast<uint8_t>(x); break;
-    case 21: r.up_last = static_cast<uint32_t>(x); break;        // flowEndSysUpTime (ms)
-    case 22: r.up_first = static_cast<uint32_t>(x); break;
-    case 150: r.abs_start = static_cast<int64_t>(x & 0xFFFFFFFFu) * kNs; break;  // seconds
-    case 151: r.abs_end = static_cast<int64_t>(x & 0xFFFFFFFFu) * kNs; break;
-    case 152: r.abs_start = sat_mul(clamp_i64(x), 1'000'000); break;  // milliseconds
-    case 153: r.abs_end = sat_mul(clamp_i64(x), 1'000'000); break;
-    case 154: case 156: if (n == 8) r.abs_start = ntp_to_ns(x); break;  // micro/nano: NTP format
-    case 155: case 157: if (n == 8) r.abs_end = ntp_to_ns(x); break;
-    case 158: r.delta_start_us = x; break;
-    case 159: r.delta_end_us = x; break;
-    case 160: r.sys_init_ms = clamp_i64(x); break;
-    case 34: r.interval = x; break;                              // samplingInterval
-    case 50: r.random_interval = x; break;                       // samplerRandomInterval
-    case 305: r.pkt_interval = x; break;
-    case 306: r.pkt_space = x; break;
-    case 309: r.size = x; break;
-    case 310: r.population = x; break;
-    case 48: case 302: r.sampler = x; break;                     // samplerId / selectorId
+    case c_bytes: r.bytes = x; break;
+    case c_packets: r.packets = x; break;
+    case c_proto: r.proto = static_cast<uint8_t>(x); break;
+    case c_tos: r.tos = static_cast<uint8_t>(x); break;
+    case c_flags: r.flags = static_cast<uint8_t>(x); break;
+    case c_sport: r.sport = static_cast<uint16_t>(x); break;
+    case c_dport: r.dport = static_cast<uint16_t>(x); r.has_dport = true; break;
+    case c_icmp: r.icmp = static_cast<uint16_t>(x); r.has_icmp = true; break;
+    case c_icmp_type: r.icmp = static_cast<uint16_t>(((x & 0xFF) << 8) | (r.icmp & 0xFF)); r.has_icmp = true; break;
+    case c_icmp_code: r.icmp = static_cast<uint16_t>((r.icmp & 0xFF00) | (x & 0xFF)); r.has_icmp = true; break;
+    case c_in_if: r.in_if = static_cast<uint32_t>(x); break;
+    case c_out_if: r.out_if = static_cast<uint32_t>(x); break;
+    case c_ip_version: r.ip_version = static_cast<uint8_t>(x); break;
+    case c_up_last: r.up_last = static_cast<uint32_t>(x); break;
+    case c_up_first: r.up_first = static_cast<uint32_t>(x); break;
+    case c_start_s: r.abs_start = static_cast<int64_t>(x & 0xFFFFFFFFu) * kNs; break;
+    case c_end_s: r.abs_end = static_cast<int64_t>(x & 0xFFFFFFFFu) * kNs; break;
+    case c_start_ms: r.abs_start = sat_mul(clamp_i64(x), 1'000'000); break;
+    case c_end_ms: r.abs_end = sat_mul(clamp_i64(x), 1'000'000); break;
+    case c_start_ntp: r.abs_start = ntp_to_ns(x); break;
+    case c_end_ntp: r.abs_end = ntp_to_ns(x); break;
+    case c_delta_start: r.delta_start_us = x; break;
+    case c_delta_end: r.delta_end_us = x; break;
+    case c_sys_init: r.sys_init_ms = clamp_i64(x); break;
+    case c_interval: r.interval = x; break;
+    case c_random_interval: r.random_interval = x; break;
+    case c_pkt_interval: r.pkt_interval = x; break;
+    case c_pkt_space: r.pkt_space = x; break;
+    case c_size: r.size = x; break;
+    case c_population: r.population = x; break;
+    case c_sampler: r.sampler = x; break;
+    case c_rev_bytes: r.rev_bytes = x; r.reverse = true; break;
+    case c_rev_packets: r.rev_packets = x; r.reverse = true; break;
+    case c_rev_tos: r.rev_tos = static_cast<uint8_t>(x); break;
+    case c_rev_flags: r.rev_flags = static_cast<uint8_t>(x); break;
     default: break;
   }
 }
@@ -256,6 +316,35 @@ bool finish_template(uint16_t version, Decoder::Template& tpl) {
   if (min == 0 || min > 0xFFFFu - 4) return false;
   tpl.min_length = min;
   tpl.variable = variable;
+  // The plan of a fixed-length template: the fields read, with their offsets and codes.
+  // Variable-length templates classify each field per record (decode_data).
+  tpl.ops.clear();
+  if (variable) return true;
+  std::vector<uint8_t> codes(tpl.fields.size(), c_skip);
+  std::array<int, 256> best_rank{};
+  std::array<std::size_t, 256> best_field{};
+  best_rank.fill(-1);
+  for (std::size_t i = 0; i < tpl.fields.size(); ++i) {
+    const auto& f = tpl.fields[i];
+    // v9 scope fields are scope types (System, Interface...), not field ids.
+    if (version != 10 && tpl.options && i < tpl.scope_count) continue;
+    if (f.pen != 0 && f.pen != kReversePen) continue;  // enterprise fields we do not know
+    const Ranked c = classify(f.id, f.length, f.pen == kReversePen);
+    if (c.code == c_skip) continue;
+    if (c.rank > best_rank[c.code]) {
+      if (best_rank[c.code] >= 0) codes[best_field[c.code]] = c_skip;
+      best_rank[c.code] = c.rank;
+      best_field[c.code] = i;
+      codes[i] = c.code;
+    } else if (c.rank == 0) {
+      codes[i] = c.code;  // unranked: every occurrence applies, in order
+    }
+  }
+  uint32_t offset = 0;
+  for (std::size_t i = 0; i < tpl.fields.size(); ++i) {
+    if (codes[i] != c_skip) tpl.ops.push_back({static_cast<uint16_t>(offset), tpl.fields[i].length, codes[i]});
+    offset += tpl.fields[i].length;
+  }
   return true;
 }
 
@@ -550,24 +639,36 @@ uint64_t Decoder::decode_data(std::span<const uint8_t> set, const Context& ctx, 
   while (set.size() - pos >= tpl.min_length) {
     Record r;
     bool ok = true;
-    for (std::size_t i = 0; i < tpl.fields.size(); ++i) {
-      const auto& f = tpl.fields[i];
-      std::size_t len = f.length;
-      if (ipfix && f.length == kVariable) {  // RFC 7011 7: 1 byte, or 255 and 2 bytes
-        if (pos >= set.size()) { ok = false; break; }
-        len = set[pos++];
-        if (len == 255) {
-          if (set.size() - pos < 2) { ok = false; break; }
-          len = rd16(set.data() + pos);
-          pos += 2;
+    if (!tpl.variable) {  // every offset known: read only what the plan reads
+      const uint8_t* rec = set.data() + pos;
+      for (const auto& op : tpl.ops) apply(r, op.code, rec + op.offset, op.length);
+      pos += tpl.min_length;
+    } else {
+      std::array<int8_t, 256> rank;
+      rank.fill(-1);
+      for (std::size_t i = 0; i < tpl.fields.size(); ++i) {
+        const auto& f = tpl.fields[i];
+        std::size_t len = f.length;
+        if (f.length == kVariable) {  // RFC 7011 7: 1 byte, or 255 and 2 bytes
+          if (pos >= set.size()) { ok = false; break; }
+          len = set[pos++];
+          if (len == 255) {
+            if (set.size() - pos < 2) { ok = false; break; }
+            len = rd16(set.data() + pos);
+            pos += 2;
+          }
         }
+        if (set.size() - pos < len) { ok = false; break; }
+        // Enterprise fields we do not know are skipped by their length.
+        if (f.pen == 0 || f.pen == kReversePen) {
+          const Ranked c = classify(f.id, len, f.pen == kReversePen);
+          if (c.code != c_skip && (c.rank == 0 || c.rank > rank[c.code])) {
+            rank[c.code] = static_cast<int8_t>(c.rank);
+            apply(r, c.code, set.data() + pos, len);
+          }
+        }
+        pos += len;
       }
-      if (set.size() - pos < len) { ok = false; break; }
-      // v9 scope fields are scope types (System, Interface...), not field ids.
-      const bool scope_v9 = !ipfix && tpl.options && i < tpl.scope_count;
-      if (f.pen == 0 && !scope_v9) apply(r, f.id, set.data() + pos, len);
-      else if (f.pen == kReversePen) apply_reverse(r, f.id, set.data() + pos, len);
-      pos += len;  // enterprise fields we do not know are skipped by their length
     }
     if (!ok) {
       totals_.dropped[static_cast<std::size_t>(Drop::truncated_record)]++;
@@ -634,7 +735,7 @@ uint64_t Decoder::decode_data(std::span<const uint8_t> set, const Context& ctx, 
     f.tos = r.tos;
     f.src_port = r.sport;
     f.dst_port = r.dport;
-    if (r.has_icmp && r.dport_rank == 0 && (r.proto == 1 || r.proto == 58 || r.proto == 0)) f.dst_port = r.icmp;
+    if (r.has_icmp && !r.has_dport && (r.proto == 1 || r.proto == 58 || r.proto == 0)) f.dst_port = r.icmp;
     f.input_if = r.in_if;
     f.output_if = r.out_if;
     f.sampling_rate = rate;

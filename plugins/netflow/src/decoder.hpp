@@ -121,6 +121,14 @@ class Decoder {
     bool options = false;
     uint32_t min_length = 0;  // a record takes at least this many bytes (> 0)
     bool variable = false;
+    // Fixed-length templates: the fields the decoder reads, at their offsets in a record (the
+    // rest are skipped without a look). Derived from `fields`.
+    struct Op {
+      uint16_t offset = 0, length = 0;
+      uint8_t code = 0;  // what the decoder does with it
+      bool operator==(const Op&) const = default;
+    };
+    std::vector<Op> ops;
     bool operator==(const Template&) const = default;
   };
 
