@@ -64,25 +64,53 @@ void Rollup::add_direct(const Addr& exp, const Addr& src, const Addr& dst, uint3
   slot(applications_, (uint32_t{proto} << 16) | service_port(sport, dport), other_apps_)->add(v);
 }
 
+namespace {
+uint64_t word(const uint8_t* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+uint32_t word32(const uint8_t* p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+Addr addr_of(const uint64_t* w, uint8_t family) {
+  Addr a;
+  a.family = family;
+  std::memcpy(a.bytes.data(), w, family == 4 ? 4 : 16);
+  return a;
+}
+}  // namespace
+
+Addr Rollup::TupleKey::src() const { return addr_of(w, static_cast<uint8_t>(w[4] >> 8)); }
+Addr Rollup::TupleKey::dst() const { return addr_of(w + 2, static_cast<uint8_t>(w[4] >> 8)); }
+
 void Rollup::add(const outpost_flow& f) {
   ++flows_;
-  TupleKey key{};
-  key.src = src_of(f);
-  key.dst = dst_of(f);
-  key.proto = f.protocol;
-  key.sport = f.src_port;
-  key.dport = f.dst_port;
-  const Point here{exporter_of(f), f.input_if};
+  TupleKey key;
+  if (f.family == 4) {
+    key.w[0] = word32(f.src_addr);
+    key.w[2] = word32(f.dst_addr);
+  } else {
+    key.w[0] = word(f.src_addr);
+    key.w[1] = word(f.src_addr + 8);
+    key.w[2] = word(f.dst_addr);
+    key.w[3] = word(f.dst_addr + 8);
+  }
+  key.w[4] = uint64_t{f.protocol} | uint64_t{f.family} << 8 | uint64_t{f.src_port} << 16 | uint64_t{f.dst_port} << 32;
+  const uint64_t e0 = word(f.exporter_addr), e1 = word(f.exporter_addr + 8);
   Volume v;
   v.add(f);
   if (TupleEntry* e = tuples_.find(key)) {
-    if (e->here == here && e->out_if == f.output_if) {
+    const bool same_point = e->exporter[0] == e0 && e->exporter[1] == e1 && e->in_if == f.input_if;
+    if (same_point && e->out_if == f.output_if) {
       e->volume.add(v);
       return;
     }
     // A flow is counted at the first observation point (exporter, ingress interface) that
     // reports its 5-tuple in this interval; the same tuple from another point is a duplicate.
-    if (opt_.dedup && !(e->here == here)) {
+    if (opt_.dedup && !same_point) {
       ++duplicates_;
       ++dup_interval_;
       return;
@@ -90,12 +118,14 @@ void Rollup::add(const outpost_flow& f) {
     // The same point with another egress interface, or another point without dedup.
   } else if (tuples_.size() < opt_.max_keys) {
     TupleEntry& n = tuples_[key];
-    n.here = here;
+    n.exporter[0] = e0;
+    n.exporter[1] = e1;
+    n.in_if = f.input_if;
     n.out_if = f.output_if;
     n.volume = v;
     return;
   }
-  add_direct(here.exporter, key.src, key.dst, f.input_if, f.output_if, f.protocol, f.src_port, f.dst_port, v);
+  add_direct(exporter_of(f), key.src(), key.dst(), f.input_if, f.output_if, f.protocol, f.src_port, f.dst_port, v);
 }
 
 namespace {
@@ -127,7 +157,9 @@ void top(const FlatMap<Key, Volume>& m, const Volume& other_in, std::size_t n, c
 
 std::vector<SummaryRow> Rollup::take() {
   tuples_.for_each([&](const TupleKey& k, const TupleEntry& e) {
-    add_direct(e.here.exporter, k.src, k.dst, e.here.ifindex, e.out_if, k.proto, k.sport, k.dport, e.volume);
+    outpost_flow exp{};
+    std::memcpy(exp.exporter_addr, e.exporter, 16);
+    add_direct(exporter_of(exp), k.src(), k.dst(), e.in_if, e.out_if, k.proto(), k.sport(), k.dport(), e.volume);
   });
   std::vector<SummaryRow> out;
   exporters_.for_each([&](const Addr& exp, const Volume& v) {

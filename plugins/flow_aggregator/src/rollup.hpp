@@ -67,10 +67,16 @@ class Rollup {
 
  private:
   // Table keys: no padding bytes, since FlatMap hashes and compares them bytewise.
+  // A 5-tuple as five words, written whole (no byte stores for the hash to read back): the
+  // source and destination addresses (IPv4 in the first 4 bytes, the rest zero), then
+  // protocol, family and ports.
   struct TupleKey {
-    Addr src, dst;
-    uint8_t proto = 0, pad = 0;
-    uint16_t sport = 0, dport = 0;
+    uint64_t w[5] = {0, 0, 0, 0, 0};
+    Addr src() const;
+    Addr dst() const;
+    uint8_t proto() const { return static_cast<uint8_t>(w[4]); }
+    uint16_t sport() const { return static_cast<uint16_t>(w[4] >> 16); }
+    uint16_t dport() const { return static_cast<uint16_t>(w[4] >> 32); }
   };
   struct ConvKey {
     Addr src, dst;
@@ -81,16 +87,11 @@ class Rollup {
     uint8_t out = 0;
     uint8_t pad[2] = {0, 0};
   };
-  struct Point {  // an observation point: an exporter's interface
-    Addr exporter;
-    uint32_t ifindex = 0;
-    bool operator==(const Point&) const = default;
-  };
-
-  // One 5-tuple's traffic at its first observation point this interval.
+  // One 5-tuple's traffic at its first observation point (an exporter's ingress interface)
+  // this interval, and the egress interface it was seen leaving by.
   struct TupleEntry {
-    Point here;
-    uint32_t out_if = 0;
+    uint64_t exporter[2] = {0, 0};  // the record's 16 exporter bytes
+    uint32_t in_if = 0, out_if = 0;
     Volume volume;
   };
 
