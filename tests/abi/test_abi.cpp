@@ -37,10 +37,22 @@ TEST_CASE("ABI 1.0 layout goldens (LP64)") {
     CHECK(cpp[i] == expected[i]);
     CHECK(c[i] == expected[i]);
   }
-  CHECK(OUTPOST_ABI_VERSION == 0x10000u);
+  CHECK(OUTPOST_ABI_VERSION == 0x10001u);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_TIMEOUT) == OUTPOST_CLASS_RETRY);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_AUTH) == OUTPOST_CLASS_OPERATOR);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_INTERNAL) == OUTPOST_CLASS_BUG);
+}
+
+TEST_CASE("ABI 1.1: outpost_flow.exporter_family took reserved0's place; 0 means the flow's family") {
+  CHECK(offsetof(outpost_flow, exporter_family) == 84);
+  CHECK(sizeof(outpost_flow) == 104);
+  outpost_flow f{};
+  f.family = 6;
+  CHECK(outpost_flow_exporter_family(&f) == 6);  // as a 1.0 producer writes it
+  f.exporter_family = 4;
+  CHECK(outpost_flow_exporter_family(&f) == 4);
+  f.exporter_family = 9;  // not a family: the 1.0 reading
+  CHECK(outpost_flow_exporter_family(&f) == 6);
 }
 
 TEST_CASE("OUTPOST_HAS sees only members inside the producer's struct_size") {

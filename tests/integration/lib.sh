@@ -31,6 +31,7 @@ pycheck() { /usr/bin/python3 -c "import json,sys; rows=[json.loads(l) for l in s
 # output in $TMP/engine.out and $TMP/engine.err) and waits until PLUGIN's UDP listener is bound;
 # PORT = the port it got (configs bind port 0). Exits the test when no listener comes up.
 start_engine() {
+  : > "$TMP/engine.err"  # exists before the wait below reads it
   "$OUTPOST" run -c "$1" > "$TMP/engine.out" 2> "$TMP/engine.err" &
   ENGINE=$!
   PIDS+=($ENGINE)

@@ -75,6 +75,8 @@ static const outpost_field target_fields[] = {
 #define NAME "kind_mismatch"
 #elif defined(VARIANT_NULL_ENTRY)
 #define NAME "null_entry"
+#elif defined(VARIANT_OLDER_MINOR)
+#define NAME "older_minor"
 #else
 #error "no VARIANT_ defined"
 #endif
@@ -89,6 +91,8 @@ static const outpost_plugin_descriptor desc = {
     (2u << 16) | 0u,
 #elif defined(VARIANT_NEWER_MINOR)
     (1u << 16) | 99u,
+#elif defined(VARIANT_OLDER_MINOR)
+    (1u << 16) | 0u, /* built before ABI 1.1: still loads */
 #else
     OUTPOST_ABI_VERSION,
 #endif

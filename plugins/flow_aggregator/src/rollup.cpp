@@ -25,12 +25,7 @@ std::string addr_text(const Addr& a) {
 }
 Addr src_of(const outpost_flow& f) { return make(f.src_addr, f.family); }
 Addr dst_of(const outpost_flow& f) { return make(f.dst_addr, f.family); }
-Addr exporter_of(const outpost_flow& f) {
-  // The exporter's family is not carried; an IPv4 exporter leaves bytes 4..15 zero.
-  bool v4 = true;
-  for (int i = 4; i < 16; ++i) v4 = v4 && f.exporter_addr[i] == 0;
-  return make(f.exporter_addr, v4 ? 4 : 6);
-}
+Addr exporter_of(const outpost_flow& f) { return make(f.exporter_addr, outpost_flow_exporter_family(&f)); }
 uint16_t service_port(uint16_t a, uint16_t b) {
   const uint16_t lo = std::min(a, b), hi = std::max(a, b);
   return lo != 0 ? lo : hi;
@@ -100,10 +95,12 @@ void Rollup::add(const outpost_flow& f) {
   }
   key.w[4] = uint64_t{f.protocol} | uint64_t{f.family} << 8 | uint64_t{f.src_port} << 16 | uint64_t{f.dst_port} << 32;
   const uint64_t e0 = word(f.exporter_addr), e1 = word(f.exporter_addr + 8);
+  const uint8_t efam = outpost_flow_exporter_family(&f);
   Volume v;
   v.add(f);
   if (TupleEntry* e = tuples_.find(key)) {
-    const bool same_point = e->exporter[0] == e0 && e->exporter[1] == e1 && e->in_if == f.input_if;
+    const bool same_point =
+        e->exporter[0] == e0 && e->exporter[1] == e1 && e->exporter_family == efam && e->in_if == f.input_if;
     if (same_point && e->out_if == f.output_if) {
       e->volume.add(v);
       return;
@@ -120,6 +117,7 @@ void Rollup::add(const outpost_flow& f) {
     TupleEntry& n = tuples_[key];
     n.exporter[0] = e0;
     n.exporter[1] = e1;
+    n.exporter_family = efam;
     n.in_if = f.input_if;
     n.out_if = f.output_if;
     n.volume = v;
@@ -157,9 +155,7 @@ void top(const FlatMap<Key, Volume>& m, const Volume& other_in, std::size_t n, c
 
 std::vector<SummaryRow> Rollup::take() {
   tuples_.for_each([&](const TupleKey& k, const TupleEntry& e) {
-    outpost_flow exp{};
-    std::memcpy(exp.exporter_addr, e.exporter, 16);
-    add_direct(exporter_of(exp), k.src(), k.dst(), e.in_if, e.out_if, k.proto(), k.sport(), k.dport(), e.volume);
+    add_direct(make(reinterpret_cast<const uint8_t*>(e.exporter), e.exporter_family), k.src(), k.dst(), e.in_if, e.out_if, k.proto(), k.sport(), k.dport(), e.volume);
   });
   std::vector<SummaryRow> out;
   exporters_.for_each([&](const Addr& exp, const Volume& v) {

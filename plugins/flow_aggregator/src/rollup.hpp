@@ -92,6 +92,7 @@ class Rollup {
   struct TupleEntry {
     uint64_t exporter[2] = {0, 0};  // the record's 16 exporter bytes
     uint32_t in_if = 0, out_if = 0;
+    uint8_t exporter_family = 0;
     Volume volume;
   };
 

@@ -255,12 +255,8 @@ void apply(Record& r, uint8_t code, const uint8_t* v, std::size_t n) {
 }
 
 void set_exporter(outpost_flow& f, const Exporter& from) {
-  if (from.family == 4 && f.family == 6) {  // so a reader going by the flow's family prints it
-    f.exporter_addr[10] = f.exporter_addr[11] = 0xFF;
-    std::memcpy(f.exporter_addr + 12, from.addr.data(), 4);
-  } else {
-    std::memcpy(f.exporter_addr, from.addr.data(), 16);
-  }
+  std::memcpy(f.exporter_addr, from.addr.data(), 16);
+  f.exporter_family = from.family;
 }
 
 }  // namespace
@@ -735,7 +731,9 @@ uint64_t Decoder::decode_data(std::span<const uint8_t> set, const Context& ctx, 
     f.tos = r.tos;
     f.src_port = r.sport;
     f.dst_port = r.dport;
-    if (r.has_icmp && !r.has_dport && (r.proto == 1 || r.proto == 58 || r.proto == 0)) f.dst_port = r.icmp;
+    // ICMP type/code go where readers look (dst_port), also when a template carries a zero
+    // L4_DST_PORT beside ICMP_TYPE (nfreplay does).
+    if (r.has_icmp && (!r.has_dport || r.dport == 0) && (r.proto == 1 || r.proto == 58 || r.proto == 0)) f.dst_port = r.icmp;
     f.input_if = r.in_if;
     f.output_if = r.out_if;
     f.sampling_rate = rate;

@@ -234,14 +234,8 @@ Drop flow_sample(Reader r, bool expanded, const Header& h, int64_t time_ns, Outp
   // IP record alone only knows the IP length, unless a sampled Ethernet record came with it.
   const uint64_t frame = have_header ? header_len : eth_len != 0 ? eth_len : ip_len;
   f.start_ns = f.end_ns = time_ns;
-  // Keep the reader's rule "go by the flow's family": an IPv4 agent beside an IPv6 flow is
-  // written IPv4-mapped.
-  if (h.agent.family == 4 && f.family == 6) {
-    f.exporter_addr[10] = f.exporter_addr[11] = 0xFF;
-    std::memcpy(f.exporter_addr + 12, h.agent.addr.data(), 4);
-  } else {
-    std::memcpy(f.exporter_addr, h.agent.addr.data(), 16);
-  }
+  std::memcpy(f.exporter_addr, h.agent.addr.data(), 16);  // IPv4: first 4 bytes, rest zero
+  f.exporter_family = h.agent.family;
   f.input_if = if_index(in_fmt, in);
   f.output_if = if_index(out_fmt, outp);
   f.sampling_rate = rate;

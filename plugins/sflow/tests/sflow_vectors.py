@@ -114,7 +114,7 @@ v4frag = E() / IP(src="10.2.0.1", dst="10.2.0.2", frag=185, proto=6) / Raw(b"q" 
 case("fragments_and_icmp", datagram([flow_sample([raw_header(frag)], seq=1), flow_sample([raw_header(icmp)], seq=2),
                                      flow_sample([raw_header(icmp6)], seq=3), flow_sample([raw_header(v4frag)], seq=4)]),
      drop="none", flows=4, f0__proto=17, f0__sport=0, f0__dport=0, f0__src="2001:db8::3",
-     f0__exporter="::ffff:192.0.2.10",
+     f0__exporter="192.0.2.10",  # the IPv4 agent of an IPv6 flow keeps its own family
      f1__proto=1, f1__sport=0, f1__dport=0x0301, f1__src="10.9.9.9",
      f2__proto=58, f2__dport=128 << 8, f3__proto=6, f3__sport=0, f3__dport=0)
 

@@ -45,7 +45,7 @@ std::map<std::string, std::string> describe(const Result& r, const Output& o) {
     put(p + "family", f.family);
     m[p + "src"] = addr_text(f.src_addr, f.family);
     m[p + "dst"] = addr_text(f.dst_addr, f.family);
-    m[p + "exporter"] = addr_text(f.exporter_addr, f.family);
+    m[p + "exporter"] = addr_text(f.exporter_addr, outpost_flow_exporter_family(&f));
     put(p + "sport", f.src_port);
     put(p + "dport", f.dst_port);
     put(p + "proto", f.protocol);

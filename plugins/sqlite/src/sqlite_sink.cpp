@@ -331,7 +331,7 @@ class SqliteSink final : public outpost::Sink {
       insert_flow_.bind(1, t)
           .bind(2, f.start_ns)
           .bind(3, f.end_ns)
-          .bind_text_or_null(4, format_address(f.exporter_addr, f.family))
+          .bind_text_or_null(4, format_address(f.exporter_addr, outpost_flow_exporter_family(&f)))
           .bind_text_or_null(5, format_address(f.src_addr, f.family))
           .bind_text_or_null(6, format_address(f.dst_addr, f.family))
           .bind(7, int64_t{f.src_port})

@@ -8,9 +8,12 @@
  *  - A plugin exports exactly one symbol, OUTPOST_ENTRY_SYMBOL, which returns a pointer to a
  *    static descriptor (or NULL when it cannot serve the host's ABI version). It allocates
  *    nothing and starts nothing.
- *  - Minor versions only append members at the end of structs; every struct that may grow is
- *    preceded by its size (struct_size) or travels with an element size (batches). Check a
- *    member is present with OUTPOST_HAS before reading it. A changed signature gets a _v2 name.
+ *  - Minor versions only append members at the end of structs, or give a reserved member a
+ *    meaning for which 0 keeps the old behaviour; every struct that may grow is preceded by its
+ *    size (struct_size) or travels with an element size (batches). Check a member is present
+ *    with OUTPOST_HAS before reading it. A changed signature gets a _v2 name. Producers zero
+ *    reserved members.
+ *  - 1.1: outpost_flow.exporter_family (was reserved0).
  *  - Strings and buffers are {ptr, len}, not NUL-terminated, and borrowed for the duration of
  *    the call unless a comment says otherwise. The host deep-copies what a plugin emits.
  *  - Ownership is stated on every pointer: "borrowed" (valid during the call), "static" (valid
@@ -32,7 +35,7 @@ extern "C" {
 
 #define OUTPOST_PLUGIN_MAGIC 0x4F555450u /* "OUTP" */
 #define OUTPOST_ABI_MAJOR 1u
-#define OUTPOST_ABI_MINOR 0u
+#define OUTPOST_ABI_MINOR 1u
 #define OUTPOST_ABI_VERSION ((OUTPOST_ABI_MAJOR << 16) | OUTPOST_ABI_MINOR)
 #define OUTPOST_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define OUTPOST_ABI_MINOR_OF(v) ((uint32_t)(v)&0xFFFFu)
@@ -155,10 +158,17 @@ typedef struct outpost_flow {
   uint32_t input_if;
   uint32_t output_if;
   uint32_t sampling_rate; /* 1 = unsampled; bytes/packets are already scaled */
-  uint32_t reserved0;
+  /* 1.1: the exporter address's own family, 4 or 6 (an IPv6 exporter may report IPv4 flows);
+   * 0 from 1.0 producers: the flow's family. Read it with outpost_flow_exporter_family(). */
+  uint8_t exporter_family;
+  uint8_t reserved0[3];
   uint64_t bytes;
   uint64_t packets;
 } outpost_flow;
+
+static inline uint8_t outpost_flow_exporter_family(const outpost_flow* f) {
+  return f->exporter_family == 4 || f->exporter_family == 6 ? f->exporter_family : f->family;
+}
 
 /* A batch of data. Element sizes travel with the arrays so the element structs can grow in a
  * minor release: element i of metrics is at (const char*)metrics + i * metric_size. */

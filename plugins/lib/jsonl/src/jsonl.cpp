@@ -181,7 +181,7 @@ void append_flow(std::string& out, const outpost_flow& f) {
   append_key(out, "end_ns");
   append_number(out, f.end_ns);
   append_key(out, "exporter");
-  append_address(out, f.exporter_addr, f.family);
+  append_address(out, f.exporter_addr, outpost_flow_exporter_family(&f));
   append_key(out, "src");
   append_address(out, f.src_addr, f.family);
   append_key(out, "dst");
