@@ -7,6 +7,7 @@
 #include <outpost/sdk.hpp>
 
 #include <array>
+#include <limits>
 #include <map>
 #include <string>
 
@@ -89,15 +90,21 @@ class SflowListener : public Listener {
 
   void add_if_metrics(const Agent& a, const IfCounters& c, int64_t t) {
     const Labels l{{"agent", agent_text(a)}, {"ifindex", std::to_string(c.if_index)}};
-    auto counter = [&](const char* n, double v) { add(n, l, v, OUTPOST_METRIC_COUNTER, t); };
-    counter("sflow_if_in_octets", static_cast<double>(c.in_octets));
+    // A counter the agent does not keep is sent as all ones (-1): Open vSwitch does so for
+    // ifInBroadcastPkts, ifInUnknownProtos, ifOutMulticastPkts and ifOutBroadcastPkts. It is
+    // left out rather than stored as a counter stuck at 2^32-1.
+    auto counter = [&](const char* n, auto v) {
+      if (v != std::numeric_limits<decltype(v)>::max())
+        add(n, l, static_cast<double>(v), OUTPOST_METRIC_COUNTER, t);
+    };
+    counter("sflow_if_in_octets", c.in_octets);
     counter("sflow_if_in_ucast_pkts", c.in_ucast_pkts);
     counter("sflow_if_in_multicast_pkts", c.in_multicast_pkts);
     counter("sflow_if_in_broadcast_pkts", c.in_broadcast_pkts);
     counter("sflow_if_in_discards", c.in_discards);
     counter("sflow_if_in_errors", c.in_errors);
     counter("sflow_if_in_unknown_protos", c.in_unknown_protos);
-    counter("sflow_if_out_octets", static_cast<double>(c.out_octets));
+    counter("sflow_if_out_octets", c.out_octets);
     counter("sflow_if_out_ucast_pkts", c.out_ucast_pkts);
     counter("sflow_if_out_multicast_pkts", c.out_multicast_pkts);
     counter("sflow_if_out_broadcast_pkts", c.out_broadcast_pkts);

@@ -108,3 +108,27 @@ TEST_CASE("sflow plugin: one emit per receive call; switches") {
   CHECK(value(h, "sflow_datagrams_total") == 66);
   CHECK(value(h, "sflow_lost_datagrams", {{"agent", "127.0.0.1"}}) == 4);
 }
+
+TEST_CASE("sflow plugin: counters an agent marks unknown (all ones) are left out") {
+  FakeHost h(plugin());
+  REQUIRE(h.create({{"stats_interval", "0"}}) == OUTPOST_OK);
+  feed(h, {ovs_counter_datagram(1, 8, false), ovs_counter_datagram(2, 9, true)});
+  const std::map<std::string, std::string> a{{"agent", "127.0.0.1"}, {"ifindex", "8"}};
+  const std::map<std::string, std::string> b{{"agent", "127.0.0.1"}, {"ifindex", "9"}};
+  CHECK(value(h, "sflow_if_in_octets", a) == 4242);
+  CHECK(value(h, "sflow_if_in_ucast_pkts", a) == 31);
+  CHECK(value(h, "sflow_if_in_multicast_pkts", a) == 2);
+  CHECK(value(h, "sflow_if_in_discards", a) == 0);
+  CHECK(value(h, "sflow_if_out_octets", a) == 5151);
+  CHECK(value(h, "sflow_if_out_ucast_pkts", a) == 47);
+  CHECK(value(h, "sflow_if_speed", a) == 10000000000.0);
+  for (const char* n : {"sflow_if_in_broadcast_pkts", "sflow_if_in_unknown_protos",
+                        "sflow_if_out_multicast_pkts", "sflow_if_out_broadcast_pkts"}) {
+    INFO(n);
+    CHECK(h.find(n).empty());
+  }
+  // The 64-bit octet counter's unknown value (2^64-1) likewise; the rest of its record stays.
+  CHECK(h.find("sflow_if_out_octets", b).empty());
+  CHECK(value(h, "sflow_if_in_octets", b) == 4242);
+  CHECK(value(h, "sflow_if_out_ucast_pkts", b) == 47);
+}
