@@ -1,4 +1,5 @@
-// The outpost command line: run, check-config, plugins, query, default-config, version.
+// The outpost command line: run, check-config, plugins, query, replay, poll, snmp,
+// default-config, version.
 #include <fmt/core.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/poll.hpp"
 #include "config/config.hpp"
 #include "engine/engine.hpp"
 #include "listeners/pcap.hpp"
@@ -34,6 +36,11 @@ commands:
   plugins             list the plugins found: name, version, kinds, ABI, path
   query [WHAT]        read the local store: summary (default), series, samples, events
   replay FILE.pcap    feed the UDP datagrams of a capture to a listener plugin (--plugin)
+  poll TARGET...      one poll through a poller plugin, everything it emits printed
+                      (outpost poll --help)
+  snmp get|walk AGENT OID...
+                      read OIDs through the snmp plugin, printed as net-snmp's tools do
+                      (outpost snmp --help)
   default-config      print the embedded default configuration
   version             print the version
 
@@ -320,6 +327,9 @@ int cmd_run(const Args& a) {
 int main(int argc, char** argv) {
   // A sink writing to a closed pipe gets EPIPE and reports it; it must not kill the engine.
   std::signal(SIGPIPE, SIG_IGN);
+  // These two parse their own options (snmp's -c is a community, as in net-snmp's tools).
+  if (argc >= 2 && std::strcmp(argv[1], "poll") == 0) return core::cli::cmd_poll(argc - 2, argv + 2);
+  if (argc >= 2 && std::strcmp(argv[1], "snmp") == 0) return core::cli::cmd_snmp(argc - 2, argv + 2);
   auto args = parse_args(argc, argv);
   if (!args) return 2;
   const std::string& c = args->command;

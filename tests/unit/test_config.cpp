@@ -105,6 +105,13 @@ TEST_CASE("plugin settings are checked against the plugin's field table") {
   e = check({{"port", "1", l, l}, {"hosts", "a", l, l}});
   REQUIRE(e.size() == 1);
   CHECK(e[0].message == "expected a list");
+  // A list of maps (users, rules): members pass as key.N.member.
+  CHECK(check({{"port", "1", l, l}, {"hosts.0.name", "a", l, l}, {"hosts.0.port", "2", l, l}, {"hosts.1.name", "b", l, l}}).empty());
+  e = check({{"port", "1", l, l}, {"tls.0.x", "a", l, l}, {"nope.0.x", "a", l, l}, {"hosts.x.y", "a", l, l}});
+  REQUIRE(e.size() == 3);
+  CHECK(e[0].message == "expected a boolean, got a list");
+  CHECK(e[1].message.find("unknown key") == 0);
+  CHECK(e[2].message.find("unknown key") == 0);
 }
 
 TEST_CASE("the embedded default configuration parses") {

@@ -433,6 +433,18 @@ const char* type_name(uint32_t type) {
 
 }  // namespace
 
+namespace {
+// For "name.N.member": the length of "name" (the first ".<digits>." splits it).
+std::optional<std::size_t> list_item_of_map(const std::string& key) {
+  for (std::size_t dot = key.find('.'); dot != std::string::npos; dot = key.find('.', dot + 1)) {
+    const std::size_t end = key.find('.', dot + 1);
+    if (end == std::string::npos || end == dot + 1 || end + 1 >= key.size()) continue;
+    if (key.find_first_not_of("0123456789", dot + 1) == end) return dot;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 void validate_settings(const Settings& settings, const outpost_field* fields, std::size_t count,
                        const std::string& path, const Location& where,
                        std::vector<ConfigError>& errors) {
@@ -446,11 +458,17 @@ void validate_settings(const Settings& settings, const outpost_field* fields, st
     const outpost_field* f = find(s.key);
     std::string base = s.key;
     if (f == nullptr) {
-      // key.N is an item of a list field
+      // key.N is an item of a list field; key.N.member a member of a map in a list (a list of
+      // users, of rules), whose members the plugin checks.
       const auto dot = s.key.rfind('.');
+      std::optional<std::size_t> len;
       if (dot != std::string::npos && dot + 1 < s.key.size() &&
-          s.key.find_first_not_of("0123456789", dot + 1) == std::string::npos) {
-        base = s.key.substr(0, dot);
+          s.key.find_first_not_of("0123456789", dot + 1) == std::string::npos)
+        len = dot;
+      else
+        len = list_item_of_map(s.key);
+      if (len) {
+        base = s.key.substr(0, *len);
         f = find(base);
         if (f != nullptr && f->type != OUTPOST_FIELD_LIST) {
           errors.push_back({s.where, path + "." + base, std::string("expected ") + type_name(f->type) + ", got a list"});
@@ -478,6 +496,31 @@ void validate_settings(const Settings& settings, const outpost_field* fields, st
     if ((fields[i].flags & OUTPOST_FIELD_REQUIRED) && !seen.count(std::string(view(fields[i].name))))
       errors.push_back({where, path, "missing required key '" + std::string(view(fields[i].name)) + "'"});
   }
+}
+
+outpost_status resolve_secret(const std::map<std::string, std::string>& credentials,
+                              std::string_view ref, std::string& out) {
+  std::string r(ref);
+  const auto named = credentials.find(r);
+  if (named != credentials.end()) r = named->second;
+  if (r.rfind("${env:", 0) == 0 && r.back() == '}') {
+    const char* v = std::getenv(r.substr(6, r.size() - 7).c_str());
+    if (v == nullptr) return OUTPOST_E_NOT_FOUND;
+    out = v;
+    return OUTPOST_OK;
+  }
+  if (r.rfind("${file:", 0) == 0 && r.back() == '}') {
+    std::ifstream in(r.substr(7, r.size() - 8));
+    if (!in) return OUTPOST_E_NOT_FOUND;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out = ss.str();
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    return OUTPOST_OK;
+  }
+  if (named == credentials.end()) return OUTPOST_E_NOT_FOUND;
+  out = r;
+  return OUTPOST_OK;
 }
 
 std::string expand_vars(const std::string& value, const EngineSpec& engine) {

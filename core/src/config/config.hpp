@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -117,6 +118,11 @@ ParseResult parse_config_file(const std::string& path);
 void validate_settings(const Settings& settings, const outpost_field* fields, std::size_t count,
                        const std::string& path, const Location& where,
                        std::vector<ConfigError>& errors);
+
+// A credential reference as plugins' get_secret sees it: a name from the credentials section
+// (whose value may itself be a reference), ${env:NAME} or ${file:PATH} (trailing newlines cut).
+outpost_status resolve_secret(const std::map<std::string, std::string>& credentials,
+                              std::string_view ref, std::string& out);
 
 // ${data_dir} and ${engine_id} in setting values.
 std::string expand_vars(const std::string& value, const EngineSpec& engine);

@@ -289,26 +289,7 @@ void Engine::complete(PluginInstance& from, uint64_t poll_id, uint64_t target_id
 }
 
 outpost_status Engine::secret(std::string_view ref, std::string& out) {
-  std::string r(ref);
-  if (auto it = cfg_.credentials.find(r); it != cfg_.credentials.end()) r = it->second;
-  if (r.rfind("${env:", 0) == 0 && r.back() == '}') {
-    const char* v = std::getenv(r.substr(6, r.size() - 7).c_str());
-    if (v == nullptr) return OUTPOST_E_NOT_FOUND;
-    out = v;
-    return OUTPOST_OK;
-  }
-  if (r.rfind("${file:", 0) == 0 && r.back() == '}') {
-    std::ifstream in(r.substr(7, r.size() - 8));
-    if (!in) return OUTPOST_E_NOT_FOUND;
-    std::stringstream ss;
-    ss << in.rdbuf();
-    out = ss.str();
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    return OUTPOST_OK;
-  }
-  if (r == std::string(ref) && !cfg_.credentials.count(r)) return OUTPOST_E_NOT_FOUND;
-  out = r;
-  return OUTPOST_OK;
+  return resolve_secret(cfg_.credentials, ref, out);
 }
 
 void Engine::open_listeners() {

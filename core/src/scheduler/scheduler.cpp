@@ -13,6 +13,7 @@
 
 #include "engine/instance.hpp"
 #include "util/log.hpp"
+#include "util/status.hpp"
 
 namespace outpost::core {
 namespace asio = boost::asio;
@@ -32,22 +33,6 @@ Clock::duration secs(double s) {
 // Targets whose due times fall this close together go out in one batch.
 constexpr auto kCoalesce = std::chrono::milliseconds(20);
 
-const char* status_name(outpost_status s) {
-  switch (s) {
-    case OUTPOST_OK: return "ok";
-    case OUTPOST_E_UNAVAILABLE: return "unavailable";
-    case OUTPOST_E_TIMEOUT: return "timeout";
-    case OUTPOST_E_BUSY: return "busy";
-    case OUTPOST_E_AUTH: return "auth";
-    case OUTPOST_E_CONFIG: return "config";
-    case OUTPOST_E_NOT_FOUND: return "not_found";
-    case OUTPOST_E_PERMISSION: return "permission";
-    case OUTPOST_E_INTERNAL: return "internal";
-    case OUTPOST_E_INVALID_ARGUMENT: return "invalid_argument";
-    case OUTPOST_E_UNSUPPORTED: return "unsupported";
-    default: return "other";
-  }
-}
 }  // namespace
 
 // The task table is shared with poll jobs: a hook that is still running after a reload keeps

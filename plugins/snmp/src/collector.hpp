@@ -49,7 +49,28 @@ const char* error_status_name(long status) noexcept;
 extern const Oid kSysUpTime;    // 1.3.6.1.2.1.1.3.0
 extern const Oid kSysObjectId;  // 1.3.6.1.2.1.1.2.0
 
-class Collector {
+// What the I/O side (snmp.cpp) drives through one device's poll, one request at a time: the
+// profile Collector below, or a diagnostic get/walk of chosen OIDs (probe.hpp).
+class Reader {
+ public:
+  virtual ~Reader() = default;
+  // The request to send now; nullopt when the poll is complete.
+  virtual std::optional<Request> next() = 0;
+  // The answer to the request next() returned last.
+  virtual void on_response(const Response& r) = 0;
+  // No answer to it.
+  virtual void on_timeout() = 0;
+  // A reason the poll cannot go on; empty when none.
+  virtual const std::string& failure() const = 0;
+  // Where a timeout struck, for its detail ("walking ifTable").
+  virtual std::string activity() const = 0;
+  virtual std::size_t responses() const = 0;
+  virtual std::size_t varbinds() const = 0;
+  // True once any varbind that is not an exception came back.
+  virtual bool got_data() const = 0;
+};
+
+class Collector final : public Reader {
  public:
   // profile: explicit profile names ("a" or "a,b"); empty selects by sysObjectID, falling back
   // to default_profile. guess: the plan this device had last time, whose scalars ride along
@@ -57,28 +78,25 @@ class Collector {
   Collector(CollectorOptions opts, std::shared_ptr<const ProfileSet> profiles, std::string profile,
             std::string default_profile, std::shared_ptr<const Plan> guess);
 
-  // The request to send now; nullopt when the poll is complete.
-  std::optional<Request> next();
-  // The answer to the request next() returned last.
-  void on_response(const Response& r);
-  // No answer to it: once the agent has answered something, the objects asked are counted as
-  // timed out (an agent that stalls on one table); a silent agent is the device's failure.
-  void on_timeout();
+  std::optional<Request> next() override;
+  void on_response(const Response& r) override;
+  // Once the agent has answered something, the objects asked are counted as timed out (an
+  // agent that stalls on one table); a silent agent is the device's failure.
+  void on_timeout() override;
 
   bool done() const noexcept { return phase_ == Phase::kDone; }
-  // A reason the poll cannot go on (an unknown profile); empty when none.
-  const std::string& failure() const noexcept { return failure_; }
-  // "reading sysUpTime and sysObjectID", "walking ifTable": where a timeout struck.
-  std::string activity() const;
+  // An unknown profile, or none matching.
+  const std::string& failure() const noexcept override { return failure_; }
+  // "reading sysUpTime and sysObjectID", "walking ifTable".
+  std::string activity() const override;
 
   std::shared_ptr<const Plan> plan() const noexcept { return plan_; }
   std::optional<double> uptime_ticks() const;
   std::string sysobjectid() const;
   std::vector<ObjectError> errors() const;
-  std::size_t responses() const noexcept { return responses_; }
-  std::size_t varbinds() const noexcept { return varbinds_; }
-  // True once any varbind that is not an exception came back.
-  bool got_data() const noexcept { return got_data_; }
+  std::size_t responses() const noexcept override { return responses_; }
+  std::size_t varbinds() const noexcept override { return varbinds_; }
+  bool got_data() const noexcept override { return got_data_; }
 
   // Metrics for what was read: snmp_info, snmp_uptime_seconds, every scalar and table metric.
   // base: device, address and tags.

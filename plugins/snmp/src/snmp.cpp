@@ -1,9 +1,10 @@
 // SNMP poller on net-snmp's single-session API. Every device of a poll gets its own session
 // (one UDP socket); one I/O thread per plugin instance multiplexes all of them with epoll and
 // drives each through a Collector (collector.hpp): GET of the scalars, GETBULK/GETNEXT walks
-// of the tables. Nothing here blocks: host names go to resolver threads, SNMPv3 engine ID
-// discovery is sent asynchronously instead of net-snmp's synchronous probe, and timeouts come
-// from snmp_sess_select_info2 into a timer heap.
+// of the tables; or, for a monitor with `get`/`walk` OIDs, through a Probe (probe.hpp) that
+// reports every varbind as an event. Nothing here blocks: host names go to resolver threads,
+// SNMPv3 engine ID discovery is sent asynchronously instead of net-snmp's synchronous probe,
+// and timeouts come from snmp_sess_select_info2 into a timer heap.
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <netdb.h>
@@ -28,6 +29,7 @@
 #include <unordered_map>
 
 #include "collector.hpp"
+#include "probe.hpp"
 #include "snmp/oid.hpp"
 #include "snmp/profile.hpp"
 
@@ -46,6 +48,7 @@ using outpost::Error;
 using outpost::snmp::Collector;
 using outpost::snmp::CollectorOptions;
 using outpost::snmp::PduType;
+using outpost::snmp::Probe;
 using outpost::snmp::Value;
 
 constexpr int64_t kMs = 1'000'000;
@@ -200,10 +203,14 @@ Value decode(const netsnmp_variable_list* v) {
     case ASN_OPAQUE_COUNTER64:
     case ASN_OPAQUE_U64:
 #endif
+    {
+      const uint64_t u = (static_cast<uint64_t>(v->val.counter64->high) << 32) |
+                         (v->val.counter64->low & 0xFFFFFFFFul);
       out.type = Value::Type::kCounter64;
-      out.number = static_cast<double>((static_cast<uint64_t>(v->val.counter64->high) << 32) |
-                                       (v->val.counter64->low & 0xFFFFFFFFul));
+      out.number = static_cast<double>(u);
+      out.text = std::to_string(u);  // exact, for diagnostics; metrics use the number
       break;
+    }
 #ifdef NETSNMP_WITH_OPAQUE_SPECIAL_TYPES
     case ASN_OPAQUE_I64:
       out.type = Value::Type::kInteger;
@@ -335,15 +342,18 @@ struct Job {
   CollectorOptions copts;
   std::string profile;
   std::shared_ptr<const outpost::snmp::ProfileSet> profiles;
+  std::vector<outpost::snmp::Oid> gets, walks;  // diagnostics: these instead of a profile
 
   Phase phase = Phase::kResolving;
   std::string peer;  // net-snmp transport address
   void* sess = nullptr;
   int fd = -1;
   bool closing = false;
-  std::unique_ptr<Collector> collector;
-  std::string claim;  // USM claim key while held
-  long reqid = 0;     // the outstanding request; 0 ignores callbacks
+  std::unique_ptr<Collector> collector;     // a profile poll
+  std::unique_ptr<Probe> probe;             // or a diagnostic get/walk
+  outpost::snmp::Reader* reader = nullptr;  // whichever of the two runs
+  std::string claim;                        // USM claim key while held
+  long reqid = 0;                           // the outstanding request; 0 ignores callbacks
   Event event = Event::kNone;
   outpost::snmp::Response response;
   int report = 0;  // SNMPERR_* of a v3 report
@@ -458,6 +468,12 @@ class SnmpPoller final : public outpost::Poller {
         field("retries", OUTPOST_FIELD_INT, "Retries of an unanswered request (plugin's default)"),
         field("request_timeout", OUTPOST_FIELD_DURATION, "Wait for one answer (plugin's default)"),
         field("max_repetitions", OUTPOST_FIELD_INT, "GETBULK max-repetitions (plugin's default)"),
+        field("get", OUTPOST_FIELD_LIST,
+              "Diagnostics: numeric OIDs to GET instead of the profile; every varbind answered "
+              "becomes an snmp.varbind event"),
+        field("walk", OUTPOST_FIELD_LIST,
+              "Diagnostics: numeric OIDs whose subtrees are walked (GETBULK, v1 GETNEXT) instead "
+              "of the profile; every varbind answered becomes an snmp.varbind event"),
     };
   }
 
@@ -662,6 +678,15 @@ class SnmpPoller final : public outpost::Poller {
       j->profile = p.get("profile");
       if (!j->profile.empty() && profiles && !profiles->plan(j->profile))
         throw Error(OUTPOST_E_CONFIG, "unknown profile '" + j->profile + "'");
+      for (const char* key : {"get", "walk"})
+        for (const auto& text : p.get_list(key)) {
+          auto o = outpost::snmp::parse_oid(text);
+          if (!o || o->size() < 2)
+            throw Error(OUTPOST_E_CONFIG, std::string(key) + ": not a numeric OID: '" + text + "'");
+          (key[0] == 'g' ? j->gets : j->walks).push_back(std::move(*o));
+        }
+      if (!j->profile.empty() && (!j->gets.empty() || !j->walks.empty()))
+        throw Error(OUTPOST_E_CONFIG, "get and walk replace the profile: give one or the other");
       if (j->version != 3) {
         j->community = secret_or_literal(p, "community");
         if (j->community.empty())
@@ -993,8 +1018,8 @@ class SnmpPoller final : public outpost::Poller {
       case Phase::kPolling:
         return finish(seq, j, OUTPOST_E_TIMEOUT,
                       "deadline reached " +
-                          (j.collector ? j.collector->activity() : std::string()) + " after " +
-                          std::to_string(j.collector ? j.collector->responses() : 0) +
+                          (j.reader != nullptr ? j.reader->activity() : std::string()) + " after " +
+                          std::to_string(j.reader != nullptr ? j.reader->responses() : 0) +
                           " responses");
     }
   }
@@ -1166,19 +1191,25 @@ class SnmpPoller final : public outpost::Poller {
 
   void start_polling(uint64_t seq, Job& j) {
     j.phase = Phase::kPolling;
-    std::shared_ptr<const outpost::snmp::Plan> guess;
-    if (auto it = devices_.find(j.key); it != devices_.end() && j.profiles)
-      guess = j.profiles->plan(it->second.plan);
-    j.collector =
-        std::make_unique<Collector>(j.copts, j.profiles, j.profile, default_profile_, guess);
+    if (!j.gets.empty() || !j.walks.empty()) {
+      j.probe = std::make_unique<Probe>(j.copts, j.gets, j.walks);
+      j.reader = j.probe.get();
+    } else {
+      std::shared_ptr<const outpost::snmp::Plan> guess;
+      if (auto it = devices_.find(j.key); it != devices_.end() && j.profiles)
+        guess = j.profiles->plan(it->second.plan);
+      j.collector =
+          std::make_unique<Collector>(j.copts, j.profiles, j.profile, default_profile_, guess);
+      j.reader = j.collector.get();
+    }
     send_next(seq, j);
   }
 
   void send_next(uint64_t seq, Job& j) {
-    std::optional<outpost::snmp::Request> req = j.collector->next();
+    std::optional<outpost::snmp::Request> req = j.reader->next();
     if (!req) {
-      if (!j.collector->failure().empty())
-        return finish(seq, j, OUTPOST_E_CONFIG, j.collector->failure());
+      if (!j.reader->failure().empty())
+        return finish(seq, j, OUTPOST_E_CONFIG, j.reader->failure());
       return finish(seq, j, OUTPOST_OK, {});
     }
     const int type = req->type == PduType::kGet       ? SNMP_MSG_GET
@@ -1319,7 +1350,7 @@ class SnmpPoller final : public outpost::Poller {
               "wrong SNMPv3 privacy password or protocol for user '" + j.v3.user +
                   "': the agent accepts its authentication but ignores encrypted requests");
         j.authenticated = true;
-        j.collector->on_response(j.response);
+        j.reader->on_response(j.response);
         j.response = {};
         return send_next(seq, j);
       case Event::kReport:
@@ -1399,8 +1430,9 @@ class SnmpPoller final : public outpost::Poller {
                     "no answer to SNMPv3 engine discovery from " + j.peer + " after " + attempts);
     if (j.phase == Phase::kDiagnosing) return finish(seq, j, OUTPOST_E_TIMEOUT, j.timeout_detail);
     std::string detail =
-        "no response from " + j.peer + " after " + attempts + " " + j.collector->activity();
-    if (j.version != 3 && !j.collector->got_data()) detail += " (agent down, or a wrong community)";
+        "no response from " + j.peer + " after " + attempts + " " + j.reader->activity();
+    if (j.version != 3 && j.reader->responses() == 0)
+      detail += " (agent down, or a wrong community)";
     // An SNMPv3 agent silently drops requests it cannot decrypt; asking the same user without
     // privacy tells a wrong privacy password from a dead agent.
     if (j.version == 3 && j.v3.level == SNMP_SEC_LEVEL_AUTHPRIV && !j.authenticated &&
@@ -1430,8 +1462,8 @@ class SnmpPoller final : public outpost::Poller {
       --active_;
     }
     release_claim(j);
-    if (status == OUTPOST_E_TIMEOUT && j.collector && j.phase == Phase::kPolling)
-      j.collector->on_timeout();
+    if (status == OUTPOST_E_TIMEOUT && j.reader != nullptr && j.phase == Phase::kPolling)
+      j.reader->on_timeout();
     if (status != OUTPOST_E_CONFIG) status = emit_device(j, status, detail, now);
     completions_.push_back({j.poll_id, j.target_id, status, std::move(detail)});
     jobs_.erase(seq);
@@ -1440,6 +1472,7 @@ class SnmpPoller final : public outpost::Poller {
   // The device's metrics and events; returns the final status (an agent that answered but has
   // none of the profile's objects is NOT_FOUND) and fills in the detail of a success.
   outpost_status emit_device(Job& j, outpost_status status, std::string& detail, int64_t now) {
+    if (!j.gets.empty() || !j.walks.empty()) return emit_probe(j, status, detail, now);
     if (status == OUTPOST_OK && j.collector && !j.collector->got_data())
       status = OUTPOST_E_NOT_FOUND;
     auto gauge = [&](const char* name, double v) {
@@ -1506,6 +1539,48 @@ class SnmpPoller final : public outpost::Poller {
     } else if (status == OUTPOST_E_NOT_FOUND && detail.empty()) {
       detail = "the agent answered but has none of profile " +
                (c.plan() ? c.plan()->name : std::string("?")) + "'s objects";
+    }
+    return status;
+  }
+
+  // A diagnostic get/walk: every varbind as an event whose message is the line net-snmp's tools
+  // would print for it, the poll's own gauges, no device state (restarts, object errors).
+  outpost_status emit_probe(Job& j, outpost_status status, std::string& detail, int64_t now) {
+    if (status == OUTPOST_OK && j.probe && !j.probe->got_data()) status = OUTPOST_E_NOT_FOUND;
+    auto gauge = [&](const char* name, double v) {
+      metrics_.push_back(outpost::Metric{name, j.base, v, 0, OUTPOST_METRIC_GAUGE});
+    };
+    gauge("snmp_up", status == OUTPOST_OK ? 1.0 : 0.0);
+    gauge("snmp_poll_seconds", static_cast<double>(now - j.started_ns) / 1e9);
+    if (!j.probe) return status;
+    const Probe& p = *j.probe;
+    gauge("snmp_poll_responses", static_cast<double>(p.responses()));
+    gauge("snmp_poll_varbinds", static_cast<double>(p.varbinds()));
+    std::size_t missing = 0;
+    std::string first_missing;
+    for (const auto& item : p.items()) {
+      const outpost::snmp::Rendered r = outpost::snmp::render(item);
+      const bool value = item.error.empty() && !item.value.is_exception();
+      if (!value && missing++ == 0) first_missing = r.line.substr(1);
+      outpost::Event e;
+      e.kind = "snmp.varbind";
+      e.source = j.device;
+      e.severity = value ? OUTPOST_SEV_INFO : OUTPOST_SEV_WARNING;
+      e.message = r.line;
+      e.attributes = {{"address", j.address},
+                      {"oid", outpost::snmp::to_string(item.oid)},
+                      {"type", r.type},
+                      {"value", r.value}};
+      if (!item.walk.empty()) e.attributes.emplace_back("walk", item.walk);
+      events_.push_back(std::move(e));
+    }
+    if ((status == OUTPOST_OK || status == OUTPOST_E_NOT_FOUND) && detail.empty()) {
+      detail = std::to_string(p.varbinds()) + " varbind" + (p.varbinds() == 1 ? "" : "s") + " in " +
+               std::to_string(p.responses()) + " response" + (p.responses() == 1 ? "" : "s");
+      if (missing > 0)
+        detail += "; " + std::to_string(missing) + " without a value: " + first_missing +
+                  (missing > 1 ? " ..." : "");
+      if (status == OUTPOST_E_NOT_FOUND) detail = "the agent answered but gave no value: " + detail;
     }
     return status;
   }

@@ -1,6 +1,6 @@
 // The snmp plugin against real net-snmp agents (snmpd from Debian's package) on loopback, with
-// values cross-checked by net-snmp's own snmpget and snmpbulkwalk; plus the profile loader and
-// the walk logic on their own.
+// values cross-checked by net-snmp's own snmpget and snmpbulkwalk; plus the profile loader, the
+// walk logic and the diagnostic get/walk on their own.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "collector.hpp"
+#include "probe.hpp"
 #include "snmp/profile.hpp"
 
 namespace {
@@ -928,4 +929,260 @@ TEST_CASE("an agent restart is flagged; v3 follows the agent's new boot count") 
     if (e.kind == "snmp" && e.message.find("agent restarted") == 0) ++restarts;
   CHECK(restarts == 2);
   CHECK(h.find("snmp_restarts_total", {{"device", "srv"}}).at(0).value == 1);
+}
+
+// ---- diagnostics: get and walk of chosen OIDs instead of a profile ------------------------------
+
+namespace {
+
+outpost::snmp::Value int_value(double v) {
+  outpost::snmp::Value x;
+  x.type = outpost::snmp::Value::Type::kInteger;
+  x.number = v;
+  return x;
+}
+
+std::vector<std::string> lines_of(const std::vector<outpost::snmp::ProbeItem>& items) {
+  std::vector<std::string> out;
+  for (const auto& i : items) out.push_back(outpost::snmp::render(i).line);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("probe: gets in the order asked; exceptions, v1 noSuchName and tooBig per OID") {
+  using namespace outpost::snmp;
+  auto oid = [](const char* s) { return *parse_oid(s); };
+  CollectorOptions o;
+  o.version = 1;
+  o.max_oids = 4;
+  Probe p(o, {oid("1.9.1.0"), oid("1.9.2.0"), oid("1.9.3.0"), oid("1.9.4.0"), oid("1.9.5.0")}, {});
+  auto r = p.next();
+  REQUIRE(r);
+  CHECK(r->type == PduType::kGet);
+  REQUIRE(r->oids.size() == 4);
+  p.on_response({2, 2, {}});  // v1: 1.9.2.0 is noSuchName; the other three are asked again
+  r = p.next();
+  REQUIRE(r->oids.size() == 3);
+  CHECK(r->oids[1] == oid("1.9.3.0"));
+  p.on_response({1, 0, {}});  // tooBig: half as many at a time
+  r = p.next();
+  REQUIRE(r->oids.size() == 1);
+  p.on_response({0, 0, {{oid("1.9.1.0"), int_value(1)}}});
+  r = p.next();
+  REQUIRE(r->oids.size() == 1);
+  CHECK(r->oids[0] == oid("1.9.3.0"));
+  Value none;
+  none.type = Value::Type::kNoSuchInstance;
+  p.on_response({0, 0, {{oid("1.9.3.0"), none}}});
+  r = p.next();
+  REQUIRE(r->oids.size() == 1);
+  p.on_response({0, 0, {{oid("1.9.4.0"), int_value(4)}}});
+  r = p.next();
+  REQUIRE(r->oids.size() == 1);
+  CHECK(r->oids[0] == oid("1.9.5.0"));
+  p.on_response({5, 1, {}});  // genErr for the last one
+  CHECK_FALSE(p.next());
+  CHECK(p.got_data());
+  CHECK(lines_of(p.items()) == std::vector<std::string>{
+                                   ".1.9.1.0 = INTEGER: 1",
+                                   ".1.9.2.0 = error: noSuchName",
+                                   ".1.9.3.0 = noSuchInstance",
+                                   ".1.9.4.0 = INTEGER: 4",
+                                   ".1.9.5.0 = error: genErr",
+                               });
+}
+
+TEST_CASE("probe: walks stay in their subtree; an empty one asks for the root itself") {
+  using namespace outpost::snmp;
+  auto oid = [](const char* s) { return *parse_oid(s); };
+  Value end;
+  end.type = Value::Type::kEndOfMibView;
+  Value missing;
+  missing.type = Value::Type::kNoSuchObject;
+  CollectorOptions o;
+  o.version = 2;
+  o.repetitions = 3;
+  Probe p(o, {}, {oid("1.9.5"), oid("1.9.6.0"), oid("1.9.7"), oid("1.9.8")});
+  auto r = p.next();
+  REQUIRE(r);
+  CHECK(r->type == PduType::kGetBulk);
+  CHECK(r->repetitions == 3);
+  CHECK(r->oids == std::vector<Oid>{oid("1.9.5")});
+  // A truncated answer: the walk goes on from the last OID.
+  p.on_response({0, 0, {{oid("1.9.5.1"), int_value(1)}, {oid("1.9.5.2"), int_value(2)}}});
+  r = p.next();
+  CHECK(r->oids == std::vector<Oid>{oid("1.9.5.2")});
+  p.on_response({0, 0, {{oid("1.9.5.3"), int_value(3)}, {oid("1.9.6.0"), int_value(6)}}});
+  // 1.9.6.0 has nothing under it: the root itself is read with a GET (a scalar's instance).
+  r = p.next();
+  CHECK(r->type == PduType::kGetBulk);
+  CHECK(r->oids == std::vector<Oid>{oid("1.9.6.0")});
+  p.on_response({0, 0, {{oid("1.9.7.1"), int_value(7)}}});
+  r = p.next();
+  CHECK(r->type == PduType::kGet);
+  p.on_response({0, 0, {{oid("1.9.6.0"), int_value(6)}}});
+  // 1.9.7: an agent whose OIDs go back is stopped and named.
+  r = p.next();
+  CHECK(r->oids == std::vector<Oid>{oid("1.9.7")});
+  p.on_response({0, 0, {{oid("1.9.7.2"), int_value(1)}, {oid("1.9.7.1"), int_value(2)}}});
+  // 1.9.8: the end of the MIB view at once, and nothing at the root either.
+  r = p.next();
+  CHECK(r->oids == std::vector<Oid>{oid("1.9.8")});
+  p.on_response({0, 0, {{oid("1.9.8"), end}}});
+  r = p.next();
+  REQUIRE(r);
+  CHECK(r->type == PduType::kGet);
+  p.on_response({0, 0, {{oid("1.9.8"), missing}}});
+  CHECK_FALSE(p.next());
+  const auto items = p.items();
+  CHECK(lines_of(items) == std::vector<std::string>{
+                               ".1.9.5.1 = INTEGER: 1",
+                               ".1.9.5.2 = INTEGER: 2",
+                               ".1.9.5.3 = INTEGER: 3",
+                               ".1.9.6.0 = INTEGER: 6",
+                               ".1.9.7.2 = INTEGER: 1",
+                               ".1.9.7 = error: OID not increasing: 1.9.7.1 after 1.9.7.2",
+                               ".1.9.8 = noSuchObject",
+                           });
+  REQUIRE(items.size() == 7);
+  CHECK(items[0].walk == "1.9.5");
+  CHECK(items[3].walk == "1.9.6.0");
+
+  // SNMPv1 walks with GETNEXT and ends at noSuchName; a timeout after answers is shown per walk.
+  o.version = 1;
+  Probe v1(o, {}, {oid("1.9.5"), oid("1.9.9")});
+  r = v1.next();
+  CHECK(r->type == PduType::kGetNext);
+  v1.on_response({0, 0, {{oid("1.9.5.1"), int_value(1)}}});
+  r = v1.next();
+  v1.on_response({2, 1, {}});
+  r = v1.next();
+  CHECK(r->oids == std::vector<Oid>{oid("1.9.9")});
+  CHECK(v1.activity() == "walking 1.9.9");
+  v1.on_timeout();
+  CHECK(lines_of(v1.items()) ==
+        std::vector<std::string>{".1.9.5.1 = INTEGER: 1",
+                                 ".1.9.9 = error: timeout after 0 varbinds"});
+}
+
+TEST_CASE("render: values as net-snmp's tools print them") {
+  using namespace outpost::snmp;
+  auto line = [](Value::Type t, double n, std::string text = {}) {
+    Value v;
+    v.type = t;
+    v.number = n;
+    v.text = std::move(text);
+    return render(ProbeItem{{1, 3, 6, 1}, v, {}, {}});
+  };
+  CHECK(line(Value::Type::kOctets, 0, "plain text").line == ".1.3.6.1 = STRING: \"plain text\"");
+  CHECK(line(Value::Type::kOctets, 0, R"(a "b" \c)").line == R"(.1.3.6.1 = STRING: "a \"b\" \\c")");
+  CHECK(line(Value::Type::kOctets, 0, R"(a "b" \c)").value == R"(a "b" \c)");
+  CHECK(line(Value::Type::kOctets, 0, std::string("\x02\xfc\x00\x01", 4)).line ==
+        ".1.3.6.1 = Hex-STRING: 02 FC 00 01");
+  CHECK(line(Value::Type::kOctets, 0, "").line == ".1.3.6.1 = \"\"");
+  CHECK(line(Value::Type::kTimeTicks, 150, "").line == ".1.3.6.1 = Timeticks: (150) 0:00:01.50");
+  CHECK(line(Value::Type::kTimeTicks, 8640000 + 3723 * 100 + 4, "").line ==
+        ".1.3.6.1 = Timeticks: (9012304) 1 day, 1:02:03.04");
+  CHECK(line(Value::Type::kTimeTicks, 3 * 8640000, "").line ==
+        ".1.3.6.1 = Timeticks: (25920000) 3 days, 0:00:00.00");
+  CHECK(line(Value::Type::kOid, 0, "1.3.6.1.4.1.8072.3.2.10").line ==
+        ".1.3.6.1 = OID: .1.3.6.1.4.1.8072.3.2.10");
+  CHECK(line(Value::Type::kOid, 0, "1.3.6.1.4.1.8072.3.2.10").value == "1.3.6.1.4.1.8072.3.2.10");
+  // Counter64 beyond a double's 53 bits: exact, from the decoded text.
+  CHECK(line(Value::Type::kCounter64, 18446744073709551615.0, "18446744073709551615").line ==
+        ".1.3.6.1 = Counter64: 18446744073709551615");
+  CHECK(line(Value::Type::kCounter32, 4294967295.0).line == ".1.3.6.1 = Counter32: 4294967295");
+  CHECK(line(Value::Type::kUnsigned, 7).line == ".1.3.6.1 = Gauge32: 7");
+  CHECK(line(Value::Type::kInteger, -3).line == ".1.3.6.1 = INTEGER: -3");
+  CHECK(line(Value::Type::kIpAddress, 0, "127.0.0.1").line == ".1.3.6.1 = IpAddress: 127.0.0.1");
+  CHECK(line(Value::Type::kNull, 0).line == ".1.3.6.1 = NULL");
+  CHECK(line(Value::Type::kEndOfMibView, 0).type == "endOfMibView");
+  CHECK(render(ProbeItem{{1, 3}, {}, "tooBig", {}}).line == ".1.3 = error: tooBig");
+}
+
+TEST_CASE(
+    "get and walk against snmpd: every varbind an event, as snmpget and snmpbulkwalk print it") {
+  Snmpd& a = agent();
+  REQUIRE(a.ok());
+  ::setenv("MIBS", "", 1);  // net-snmp's tools print numeric OIDs and quoted strings then
+  ::setenv("MIBDIRS", "/nonexistent", 1);
+  Started s;
+  FakeHost& h = s.host;
+  const std::vector<std::string> gets = {"1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0",
+                                         "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.99.0"};
+  const std::string walk = "1.3.6.1.2.1.2.2.1.2";
+  Params p = v2c(a);
+  for (std::size_t i = 0; i < gets.size(); ++i) p.emplace_back("get." + std::to_string(i), gets[i]);
+  p.emplace_back("walk.0", walk);
+  p.emplace_back("walk.1", "1.3.6.1.2.1.25.2.3.1.3");
+  h.poll({{"diag", "127.0.0.1", p}}, 5000);
+  INFO(detail_of(h, 1));
+  REQUIRE(status_of(h, 1) == OUTPOST_OK);
+  CHECK(detail_of(h, 1).find("1 without a value: 1.3.6.1.2.1.1.99.0 = noSuchObject") !=
+        std::string::npos);
+  std::string got;
+  for (const auto& e : h.events()) {
+    CHECK(e.kind == "snmp.varbind");
+    CHECK(e.source == "diag");
+    CHECK(e.attributes.at("address") == "127.0.0.1");
+    got += e.message + "\n";
+  }
+  std::vector<std::string> get_args = {"snmpget", "-v2c", "-c", "public", "-On", a.peer()};
+  get_args.insert(get_args.end(), gets.begin(), gets.end() - 1);
+  const std::string expected =
+      capture(get_args) + ".1.3.6.1.2.1.1.99.0 = noSuchObject\n" +
+      capture({"snmpbulkwalk", "-v2c", "-c", "public", "-On", a.peer(), walk}) +
+      capture({"snmpbulkwalk", "-v2c", "-c", "public", "-On", a.peer(), "1.3.6.1.2.1.25.2.3.1.3"});
+  CHECK(got == expected);
+  auto events = h.events();
+  REQUIRE(events.size() >= 4);
+  CHECK(events[2].attributes.at("oid") == "1.3.6.1.2.1.1.5.0");
+  CHECK(events[2].attributes.at("type") == "STRING");
+  CHECK(events[2].attributes.at("value") == "outpost-snmp-test");
+  CHECK(events[3].attributes.at("type") == "noSuchObject");
+  CHECK(events[3].severity == OUTPOST_SEV_WARNING);
+  CHECK(events[4].attributes.at("walk") == walk);
+  CHECK(h.find("snmp_up", {{"device", "diag"}}).at(0).value == 1);
+  CHECK(h.find("snmp_info").empty());  // no profile was read
+  CHECK(h.find("snmp_restarts_total").empty());
+
+  // SNMPv1 and v3 authPriv read the same through the same sessions; v1 names noSuchName.
+  h.clear();
+  h.poll({{"v1",
+           "127.0.0.1",
+           {{"port", a.port_text()},
+            {"version", "1"},
+            {"community", "public"},
+            {"get.0", "1.3.6.1.2.1.1.99.0"},
+            {"get.1", "1.3.6.1.2.1.1.5.0"}}},
+          {"v3",
+           "127.0.0.1",
+           {{"port", a.port_text()},
+            {"version", "3"},
+            {"user", "privUser"},
+            {"auth_password", "authpass123"},
+            {"priv_password", "privpass123"},
+            {"walk.0", walk}}}},
+         5000);
+  INFO(detail_of(h, 1) << " / " << detail_of(h, 2));
+  CHECK(status_of(h, 1) == OUTPOST_OK);
+  CHECK(status_of(h, 2) == OUTPOST_OK);
+  std::string v1, v3;
+  for (const auto& e : h.events()) (e.source == "v1" ? v1 : v3) += e.message + "\n";
+  CHECK(v1 ==
+        ".1.3.6.1.2.1.1.99.0 = error: noSuchName\n.1.3.6.1.2.1.1.5.0 = STRING: "
+        "\"outpost-snmp-test\"\n");
+  CHECK(v3 == capture({"snmpbulkwalk", "-v2c", "-c", "public", "-On", a.peer(), walk}));
+
+  // Only values the agent does not have: NOT_FOUND. Bad OIDs, or a profile beside them: CONFIG.
+  h.clear();
+  h.poll({{"none", "127.0.0.1", v2c(a, {{"get.0", "1.3.6.1.2.1.1.99.0"}})},
+          {"bad-oid", "127.0.0.1", v2c(a, {{"walk.0", "ifTable"}})},
+          {"both", "127.0.0.1", v2c(a, {{"get.0", "1.3.6.1.2.1.1.5.0"}, {"profile", "system"}})}},
+         3000);
+  CHECK(status_of(h, 1) == OUTPOST_E_NOT_FOUND);
+  CHECK(status_of(h, 2) == OUTPOST_E_CONFIG);
+  CHECK(detail_of(h, 2) == "walk: not a numeric OID: 'ifTable'");
+  CHECK(status_of(h, 3) == OUTPOST_E_CONFIG);
 }
