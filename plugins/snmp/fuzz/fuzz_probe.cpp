@@ -6,31 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_input.hpp"
 #include "probe.hpp"
 
 namespace {
 
 using namespace outpost::snmp;
 
-struct Input {
-  const uint8_t* p;
-  size_t n;
-  bool empty() const { return n == 0; }
-  uint8_t byte() {
-    if (n == 0) return 0;
-    --n;
-    return *p++;
-  }
-};
-
-Value value_of(Input& in) {
-  Value v;
-  v.type = static_cast<Value::Type>(in.byte() % 14);
-  v.number = static_cast<double>(in.byte()) * (in.byte() % 2 ? -1e9 : 1e9);
-  const size_t len = in.byte() % 8;
-  for (size_t i = 0; i < len; ++i) v.text += static_cast<char>(in.byte());
-  return v;
-}
+using fuzz::Input;
+Value value_of(Input& in) { return fuzz::value_of(in, 1e9); }
 
 Oid oid_of(Input& in) {
   Oid o = {1, 3, 6, 1};

@@ -32,16 +32,7 @@ std::string_view as_text(std::span<const uint8_t> s) {
   return {reinterpret_cast<const char*>(s.data()), s.size()};
 }
 
-std::string hex(std::span<const uint8_t> v) {
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  s.reserve(v.size() * 2);
-  for (const uint8_t b : v) {
-    s += digits[b >> 4];
-    s += digits[b & 0xF];
-  }
-  return s;
-}
+using ber::hex;
 
 Drop drop_of(const ParseResult& p) {
   switch (p.shape) {

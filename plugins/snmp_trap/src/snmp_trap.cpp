@@ -42,15 +42,6 @@ std::optional<Bytes> parse_hex(std::string_view s) {
   return out;
 }
 
-std::string to_hex(std::span<const uint8_t> v) {
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  for (const uint8_t b : v) {
-    s += digits[b >> 4];
-    s += digits[b & 0xF];
-  }
-  return s;
-}
 
 // The items of a list setting: "users.0" (one string of key=value words) or, where the
 // configuration gives maps, "users.0.name", "users.0.auth", ... -> pairs per item, in order.
@@ -284,7 +275,7 @@ class SnmpTrapListener final : public Listener {
   void start() override {
     std::unique_lock lk(mu_);
     OwnEngine own = load_engine();
-    host_.log(OUTPOST_LOG_INFO, "snmp_trap: engine ID " + to_hex(own.engine_id) + ", boots " +
+    host_.log(OUTPOST_LOG_INFO, "snmp_trap: engine ID " + snmp::ber::hex(own.engine_id) + ", boots " +
                                     std::to_string(own.boots));
     receiver_->set_own(std::move(own));
     stopping_ = false;
@@ -398,7 +389,7 @@ class SnmpTrapListener final : public Listener {
       {
         std::ofstream out(tmp, std::ios::trunc);
         out << "# snmp_trap: this engine's SNMPv3 engine ID and boot count (RFC 3414 2.2)\n"
-            << "engine_id " << to_hex(own.engine_id) << "\nboots " << own.boots << "\n";
+            << "engine_id " << snmp::ber::hex(own.engine_id) << "\nboots " << own.boots << "\n";
         if (!out.flush()) ec = std::make_error_code(std::errc::io_error);
       }
       if (!ec) std::filesystem::rename(tmp, path, ec);

@@ -136,7 +136,6 @@ Status decode_oid(std::span<const uint8_t> v, Oid& out) {
   return bytes == 0 ? Status::kOk : Status::kBadOid;
 }
 
-namespace {
 std::string hex(std::span<const uint8_t> v) {
   static const char* digits = "0123456789abcdef";
   std::string s;
@@ -147,7 +146,6 @@ std::string hex(std::span<const uint8_t> v) {
   }
   return s;
 }
-}  // namespace
 
 Status decode_value(const Tlv& t, Value& out) {
   out = Value{};

@@ -109,6 +109,8 @@ Status decode_oid(std::span<const uint8_t> v, Oid& out);
 // only 53 bits); IpAddress renders as dotted quad; Opaque, NsapAddress and unknown tags become
 // kOther with the bytes in hex.
 Status decode_value(const Tlv& t, Value& out);
+// Bytes as lowercase hex without separators (engine IDs, opaque values).
+std::string hex(std::span<const uint8_t> v);
 
 // ---- writer ---------------------------------------------------------------------------------
 // Builds content first and wraps it: SNMP answers are small, so the copies cost nothing, and
