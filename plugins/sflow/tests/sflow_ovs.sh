@@ -114,7 +114,8 @@ listeners:
 YAML
 start_engine "$TMP/run.yaml" sflow
 DB=$TMP/data/outpost.db
-tcpdump -i lo -n -U -w "$TMP/cap.pcap" "udp port $PORT" 2> "$TMP/tcpdump.err" &
+MARK=$(free_port)  # a marker sent there shows when the capture holds everything before it
+tcpdump -i lo -n -U -w "$TMP/cap.pcap" "udp port $PORT or udp port $MARK" 2> "$TMP/tcpdump.err" &
 TD=$!; PIDS+=($TD)
 wait_for 50 grep -q "listening on" "$TMP/tcpdump.err" || die "tcpdump did not start: $(cat "$TMP/tcpdump.err")"
 "${VSCTL[@]}" -- --id=@s create sflow agent=lo target="\"127.0.0.1:$PORT\"" header=128 sampling=1 \
@@ -186,7 +187,17 @@ T_STATS=$(date +%s%N)
 wait_for 80 samples_after "$T_STATS" "$IF1" "$IF2" || echo "no counter sample after the traffic within 8 s"
 "${VSCTL[@]}" clear bridge br0 sflow
 sleep 0.5
+# tcpdump loses what it has not written when stopped: stop it only once a marker sent after the
+# last sFlow datagram is in the file (on a busy machine the tail otherwise goes missing).
+captured=0
+for _ in $(seq 1 100); do
+  printf 'outpost-capture-end' > "/dev/udp/127.0.0.1/$MARK"
+  for _ in $(seq 1 5); do grep -qa outpost-capture-end "$TMP/cap.pcap" 2> /dev/null && captured=1 && break 2; sleep 0.02; done
+done
+[ "$captured" = 1 ] || echo "the capture never showed its end marker"
 kill -INT $TD; wait $TD || true
+tshark -n -r "$TMP/cap.pcap" -Y "udp.port == $PORT" -F pcap -w "$TMP/cap-sflow.pcap" 2>> "$TMP/tcpdump.err"
+mv "$TMP/cap-sflow.pcap" "$TMP/cap.pcap"  # the sFlow datagrams alone
 sleep 0.3
 kill -TERM $ENGINE
 set +e; wait $ENGINE; rc=$?; set -e
