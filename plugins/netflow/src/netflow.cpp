@@ -4,6 +4,7 @@
 // a restarted engine decode v9/IPFIX data at once instead of waiting for the next template
 // refresh (up to 30 minutes on some routers).
 #include <outpost/sdk.hpp>
+#include <outpost_lib/ticker.hpp>
 
 #include "decoder.hpp"
 
@@ -11,7 +12,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -63,7 +63,7 @@ class NetflowListener final : public Listener {
     state_dir_ = cfg.get("state_dir");
     decoder_ = std::make_unique<Decoder>(limits_);
   }
-  ~NetflowListener() override { stop_ticker(); }
+  ~NetflowListener() override { ticker_.stop(); }
   NetflowListener(const NetflowListener&) = delete;
   NetflowListener& operator=(const NetflowListener&) = delete;
 
@@ -89,15 +89,15 @@ class NetflowListener final : public Listener {
   }
 
   void start() override {
-    std::unique_lock lk(mu_);
-    load_state();
-    stopping_ = false;
-    lk.unlock();
-    ticker_ = std::thread([this] { tick_loop(); });
+    {
+      std::lock_guard g(mu_);
+      load_state();
+    }
+    ticker_.start(mu_, outpost::lib::Ticker::stats_period(stats_interval_ns_), [this] { tick(); });
   }
 
   void stop() override {
-    stop_ticker();
+    ticker_.stop();
     std::lock_guard g(mu_);
     decoder_->drop_pending();  // a template arriving after the restart could not find them
     save_state();
@@ -132,29 +132,16 @@ class NetflowListener final : public Listener {
   }
 
  private:
-  void stop_ticker() {
-    {
-      std::lock_guard g(mu_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    if (ticker_.joinable()) ticker_.join();
-  }
-
-  // Counters while no datagram comes, held sets aged out, the state file kept fresh.
-  void tick_loop() {
-    // A tenth of the interval: the last counters of a burst go out at most 10% late.
-    const auto period = std::chrono::nanoseconds(std::clamp<int64_t>(stats_interval_ns_ / 10, 10'000'000, 1'000'000'000));
-    std::unique_lock lk(mu_);
-    while (!wake_.wait_for(lk, period, [this] { return stopping_; })) {
-      const int64_t now = host_.monotonic_ns();
-      const std::size_t held = decoder_->pending_count();
-      decoder_->expire(now);
-      if (decoder_->pending_count() != held) ++activity_;
-      if (activity_ == reported_activity_ || now - last_stats_ns_ < stats_interval_ns_) continue;
-      const auto m = report(now);
-      host_.emit(m);
-    }
+  // Counters while no datagram comes, held sets aged out, the state file kept fresh (the
+  // ticker holds mu_).
+  void tick() {
+    const int64_t now = host_.monotonic_ns();
+    const std::size_t held = decoder_->pending_count();
+    decoder_->expire(now);
+    if (decoder_->pending_count() != held) ++activity_;
+    if (activity_ == reported_activity_ || now - last_stats_ns_ < stats_interval_ns_) return;
+    const auto m = report(now);
+    host_.emit(m);
   }
 
   // Metrics to emit now; saves the state file too when it changed (a crash then loses less).
@@ -264,10 +251,8 @@ class NetflowListener final : public Listener {
   int64_t last_stats_ns_ = 0;
   uint64_t saved_changes_ = 0;
   uint64_t activity_ = 0, reported_activity_ = 0;
-  bool stopping_ = false;
   bool save_failing_ = false;
-  std::condition_variable wake_;
-  std::thread ticker_;
+  outpost::lib::Ticker ticker_;
 };
 
 }  // namespace outpost::netflow

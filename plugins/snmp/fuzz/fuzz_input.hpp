@@ -30,4 +30,16 @@ inline Value value_of(Input& in, double magnitude) {
   return v;
 }
 
+// The agent has nothing more: every GET is answered, every walk ends. Traps when called more
+// than 1000 times in a row (the poll or probe must not go on forever).
+template <typename Request, typename Response>
+void answer_exhausted(const Request& req, Response& r, size_t& calls) {
+  if (++calls > 1000) __builtin_trap();
+  for (const auto& oid : req.oids) {
+    typename decltype(r.varbinds)::value_type vb{oid, {}};
+    vb.value.type = req.type == decltype(req.type)::kGet ? Value::Type::kInteger : Value::Type::kEndOfMibView;
+    r.varbinds.push_back(vb);
+  }
+}
+
 }  // namespace outpost::snmp::fuzz

@@ -5,13 +5,13 @@
 // replies through the core's socket, and the counters as metrics.
 #include <algorithm>
 #include <charconv>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <outpost/sdk.hpp>
+#include <outpost_lib/ticker.hpp>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -228,7 +228,7 @@ class SnmpTrapListener final : public Listener {
     }
     receiver_ = std::make_unique<Receiver>(std::move(s), OwnEngine{});
   }
-  ~SnmpTrapListener() override { stop_ticker(); }
+  ~SnmpTrapListener() override { ticker_.stop(); }
   SnmpTrapListener(const SnmpTrapListener&) = delete;
   SnmpTrapListener& operator=(const SnmpTrapListener&) = delete;
 
@@ -278,13 +278,12 @@ class SnmpTrapListener final : public Listener {
     host_.log(OUTPOST_LOG_INFO, "snmp_trap: engine ID " + snmp::ber::hex(own.engine_id) + ", boots " +
                                     std::to_string(own.boots));
     receiver_->set_own(std::move(own));
-    stopping_ = false;
     lk.unlock();
-    ticker_ = std::thread([this] { tick_loop(); });
+    ticker_.start(mu_, outpost::lib::Ticker::stats_period(stats_interval_ns_), [this] { tick(); });
   }
 
   void stop() override {
-    stop_ticker();
+    ticker_.stop();
     std::lock_guard g(mu_);
     host_.emit(metrics());
     last_stats_ns_ = host_.monotonic_ns();
@@ -314,26 +313,13 @@ class SnmpTrapListener final : public Listener {
   }
 
  private:
-  void stop_ticker() {
-    {
-      std::lock_guard g(mu_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    if (ticker_.joinable()) ticker_.join();
-  }
-
-  void tick_loop() {
-    const auto period = std::chrono::nanoseconds(
-        std::clamp<int64_t>(stats_interval_ns_ / 10, 10'000'000, 1'000'000'000));
-    std::unique_lock lk(mu_);
-    while (!wake_.wait_for(lk, period, [this] { return stopping_; })) {
-      const int64_t now = host_.monotonic_ns();
-      if (activity_ == reported_activity_ || now - last_stats_ns_ < stats_interval_ns_) continue;
-      last_stats_ns_ = now;
-      reported_activity_ = activity_;
-      host_.emit(metrics());
-    }
+  // Counters while no trap comes (the ticker holds mu_).
+  void tick() {
+    const int64_t now = host_.monotonic_ns();
+    if (activity_ == reported_activity_ || now - last_stats_ns_ < stats_interval_ns_) return;
+    last_stats_ns_ = now;
+    reported_activity_ = activity_;
+    host_.emit(metrics());
   }
 
   // engine ID: configured, else the state file's, else new; boots: one more than the state
@@ -460,9 +446,7 @@ class SnmpTrapListener final : public Listener {
   uint64_t reply_errors_ = 0;
   int64_t last_stats_ns_ = 0;
   uint64_t activity_ = 0, reported_activity_ = 0;
-  bool stopping_ = false;
-  std::condition_variable wake_;
-  std::thread ticker_;
+  outpost::lib::Ticker ticker_;
 };
 
 }  // namespace outpost::snmp_trap
