@@ -21,6 +21,7 @@
 #include "listeners/pcap.hpp"
 #include "loader/loader.hpp"
 #include "store/query.hpp"
+#include "util/clock.hpp"
 #include "util/log.hpp"
 #include "version.hpp"
 
@@ -325,6 +326,7 @@ int cmd_run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  core::mono_origin();  // the host's monotonic clock starts here
   // A sink writing to a closed pipe gets EPIPE and reports it; it must not kill the engine.
   std::signal(SIGPIPE, SIG_IGN);
   // These two parse their own options (snmp's -c is a community, as in net-snmp's tools).

@@ -1,22 +1,32 @@
-/* The ABI header must compile as C11 and give C the same layout as C++: the C++ test compares
- * these with its own offsetof values. */
+/* The ABI header must compile as C11 and give C the same layout as C++. This file is compiled
+ * once per released header (sdk/abi/1.0, sdk/abi/1.1) and once against the current one, with
+ * OUTPOST_ABI_LAYOUT_FN naming the function; the C++ test checks that every member a release
+ * had keeps its offset in every later header. */
 #include <outpost/plugin.h>
 #include <stddef.h>
 
-size_t outpost_abi_c_layout(size_t* out, size_t cap);
+size_t OUTPOST_ABI_LAYOUT_FN(size_t* out, size_t cap);
 
-size_t outpost_abi_c_layout(size_t* out, size_t cap) {
+size_t OUTPOST_ABI_LAYOUT_FN(size_t* out, size_t cap) {
   const size_t v[] = {
+      /* 1.0 */
       sizeof(outpost_str),          sizeof(outpost_kv),
       sizeof(outpost_metric),       offsetof(outpost_metric, time_ns),
       sizeof(outpost_event),        offsetof(outpost_event, attributes),
       sizeof(outpost_flow),         offsetof(outpost_flow, bytes),
       sizeof(outpost_batch),        offsetof(outpost_batch, flow_count),
       sizeof(outpost_target),       sizeof(outpost_poll_request),
-      sizeof(outpost_datagram),     sizeof(outpost_host_api),
-      offsetof(outpost_host_api, reply), sizeof(outpost_field),
-      sizeof(outpost_plugin_descriptor), offsetof(outpost_plugin_descriptor, create),
+      sizeof(outpost_datagram),     offsetof(outpost_host_api, reply),
+      sizeof(outpost_field),        offsetof(outpost_plugin_descriptor, create),
       offsetof(outpost_plugin_descriptor, flush),
+#if OUTPOST_ABI_MINOR >= 1u
+      /* 1.1 */
+      offsetof(outpost_flow, exporter_family),
+#endif
+#if OUTPOST_ABI_MINOR >= 2u
+      /* 1.2 */
+      offsetof(outpost_host_api, set_timer), offsetof(outpost_plugin_descriptor, timer),
+#endif
   };
   size_t n = sizeof v / sizeof v[0];
   for (size_t i = 0; i < n && i < cap; ++i) out[i] = v[i];

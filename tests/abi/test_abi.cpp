@@ -1,43 +1,68 @@
-// Layout goldens of ABI 1.0 on LP64. A change here breaks every plugin built before it: grow
-// structs only at their end, in a minor release, and add the new offsets below.
+// Layout goldens on LP64. A change here breaks every plugin built before it: grow structs only
+// at their end, in a minor release, and add the new offsets below. The frozen headers of each
+// release (sdk/abi/<version>/) are compiled as C too and must agree member by member.
 #include <catch2/catch.hpp>
 #include <outpost/plugin.h>
 
 #include <cstddef>
 
 extern "C" size_t outpost_abi_c_layout(size_t* out, size_t cap);
+extern "C" size_t outpost_abi_c_layout_1_0(size_t* out, size_t cap);
+extern "C" size_t outpost_abi_c_layout_1_1(size_t* out, size_t cap);
 
-TEST_CASE("ABI 1.0 layout goldens (LP64)") {
+namespace {
+// The order of abi_c11.c: 1.0's entries, then each minor's.
+const std::size_t kGolden[] = {
+    16, 32,      // str, kv
+    56, 40,      // metric, metric.time_ns
+    80, 64,      // event, event.attributes
+    104, 88,     // flow, flow.bytes
+    64, 56,      // batch, batch.flow_count
+    72, 40,      // target, poll_request
+    56, 72,      // datagram, host_api.reply
+    56,          // field
+    104, 168,    // descriptor.create, .flush
+    84,          // 1.1: flow.exporter_family
+    80, 176,     // 1.2: host_api.set_timer, descriptor.timer
+};
+constexpr std::size_t kEntries10 = 17, kEntries11 = 18, kEntries12 = 20;
+}  // namespace
+
+TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released header") {
   static_assert(sizeof(void*) == 8, "goldens are for LP64");
-  const std::size_t expected[] = {
-      16, 32,         // str, kv
-      56, 40,         // metric, metric.time_ns
-      80, 64,         // event, event.attributes
-      104, 88,        // flow, flow.bytes
-      64, 56,         // batch, batch.flow_count
-      72, 40,         // target, poll_request
-      56, 80, 72,     // datagram, host_api, host_api.reply
-      56,             // field
-      176, 104, 168,  // descriptor, .create, .flush
-  };
   const std::size_t cpp[] = {
       sizeof(outpost_str), sizeof(outpost_kv), sizeof(outpost_metric), offsetof(outpost_metric, time_ns),
       sizeof(outpost_event), offsetof(outpost_event, attributes), sizeof(outpost_flow),
       offsetof(outpost_flow, bytes), sizeof(outpost_batch), offsetof(outpost_batch, flow_count),
       sizeof(outpost_target), sizeof(outpost_poll_request), sizeof(outpost_datagram),
-      sizeof(outpost_host_api), offsetof(outpost_host_api, reply), sizeof(outpost_field),
-      sizeof(outpost_plugin_descriptor), offsetof(outpost_plugin_descriptor, create),
-      offsetof(outpost_plugin_descriptor, flush),
+      offsetof(outpost_host_api, reply), sizeof(outpost_field),
+      offsetof(outpost_plugin_descriptor, create), offsetof(outpost_plugin_descriptor, flush),
+      offsetof(outpost_flow, exporter_family),
+      offsetof(outpost_host_api, set_timer), offsetof(outpost_plugin_descriptor, timer),
   };
-  std::size_t c[32] = {};
-  const std::size_t n = outpost_abi_c_layout(c, 32);
-  REQUIRE(n == sizeof(expected) / sizeof(expected[0]));
-  for (std::size_t i = 0; i < n; ++i) {
-    INFO("entry " << i);
-    CHECK(cpp[i] == expected[i]);
-    CHECK(c[i] == expected[i]);
+  static_assert(sizeof(cpp) / sizeof(cpp[0]) == kEntries12);
+  static_assert(sizeof(kGolden) / sizeof(kGolden[0]) == kEntries12);
+  struct Release {
+    const char* name;
+    size_t (*layout)(size_t*, size_t);
+    std::size_t entries;
+  };
+  const Release releases[] = {{"1.0", outpost_abi_c_layout_1_0, kEntries10},
+                              {"1.1", outpost_abi_c_layout_1_1, kEntries11},
+                              {"current", outpost_abi_c_layout, kEntries12}};
+  for (const auto& r : releases) {
+    std::size_t c[32] = {};
+    INFO("header " << r.name);
+    REQUIRE(r.layout(c, 32) == r.entries);
+    for (std::size_t i = 0; i < r.entries; ++i) {
+      INFO("entry " << i);
+      CHECK(c[i] == kGolden[i]);
+      CHECK(cpp[i] == kGolden[i]);
+    }
   }
-  CHECK(OUTPOST_ABI_VERSION == 0x10001u);
+  CHECK(sizeof(outpost_host_api) == 88);
+  CHECK(sizeof(outpost_plugin_descriptor) == 184);
+  CHECK(OUTPOST_ABI_VERSION == 0x10002u);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_TIMEOUT) == OUTPOST_CLASS_RETRY);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_AUTH) == OUTPOST_CLASS_OPERATOR);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_INTERNAL) == OUTPOST_CLASS_BUG);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The SDK as a product: install it, build both examples out of tree against it, load them into
 # the engine and check what they measured against real peers (monitoring-plugins' check_tcp and
-# check_dummy, a python web server).
+# check_dummy, a python web server). Compatibility is proven, not assumed: app_check is built
+# again by clang against libc++ and minimal_c against the frozen ABI 1.0 header, and both run in
+# this gcc-built engine.
 source "$(dirname "$0")/lib.sh"
 
 cmake --install "$BUILD" --component sdk --prefix "$TMP/sdk" >/dev/null
@@ -15,8 +17,34 @@ done
 check "the examples export exactly one symbol" \
   test "$(nm -D --defined-only "$TMP/plugins/outpost_app_check.so" | awk '{print $3}' | sort -u | tr '\n' ' ')" = "outpost_plugin_entry "
 "$OUTPOST" plugins --plugin-dir "$TMP/plugins" > "$TMP/plugins.txt"
-check "outpost plugins lists minimal_c" grep -Eq '^minimal_c +1.0.0 +poller +1.1 ' "$TMP/plugins.txt"
-check "outpost plugins lists app_check" grep -Eq '^app_check +1.0.0 +poller +1.1 ' "$TMP/plugins.txt"
+check "outpost plugins lists minimal_c" grep -Eq '^minimal_c +1.0.0 +poller +1.2 ' "$TMP/plugins.txt"
+check "outpost plugins lists app_check" grep -Eq '^app_check +1.0.0 +poller +1.2 ' "$TMP/plugins.txt"
+
+# Another compiler and standard library: clang with libc++, same SDK.
+cmake -S "$SRC/examples/app_check" -B "$TMP/ex-clang" -G Ninja -DCMAKE_PREFIX_PATH="$TMP/sdk" \
+  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS="-stdlib=libc++ -Wall -Werror" \
+  -DCMAKE_SHARED_LINKER_FLAGS="-stdlib=libc++" -DCMAKE_MODULE_LINKER_FLAGS="-stdlib=libc++" \
+  --no-warn-unused-cli >/dev/null
+ninja -C "$TMP/ex-clang" >/dev/null
+mkdir -p "$TMP/plugins-clang"
+cp "$TMP/ex-clang/outpost_app_check.so" "$TMP/plugins-clang/"
+check "the clang build links libc++, not libstdc++" \
+  sh -c "ldd '$TMP/plugins-clang/outpost_app_check.so' | grep -q 'libc++' && ! ldd '$TMP/plugins-clang/outpost_app_check.so' | grep -q 'libstdc++'"
+"$OUTPOST" poll --plugin app_check --plugin-dir "$TMP/plugins-clang" \
+  --param command="/usr/lib/nagios/plugins/check_dummy 1 'from clang'" gone > "$TMP/clang-poll.out" || true
+check "the clang/libc++ plugin ran in the gcc engine" grep -q 'from clang' "$TMP/clang-poll.out"
+
+# A plugin built against the oldest released header, as its author built it then.
+mkdir -p "$TMP/plugins-1.0"
+printf '0123456789' > "$TMP/present.txt"
+clang -std=c11 -Wall -Werror -fPIC -shared -fvisibility=hidden -I "$SRC/sdk/abi/1.0" \
+  -o "$TMP/plugins-1.0/outpost_minimal_c.so" "$SRC/examples/minimal_c/minimal_c.c"
+"$OUTPOST" plugins --plugin-dir "$TMP/plugins-1.0" > "$TMP/plugins-1.0.txt"
+check "a plugin built against the frozen 1.0 header loads as ABI 1.0" \
+  grep -Eq '^minimal_c +1.0.0 +poller +1.0 ' "$TMP/plugins-1.0.txt"
+"$OUTPOST" poll --plugin minimal_c --plugin-dir "$TMP/plugins-1.0" --param path="$TMP/present.txt" \
+  web > "$TMP/abi10-poll.out"
+check "the 1.0 plugin polls in the current engine" grep -Eq 'file_size_bytes.* 10' "$TMP/abi10-poll.out"
 
 PORT=$(free_port)
 mkdir -p "$TMP/www"

@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "engine/instance.hpp"
 #include "loader/loader.hpp"
+#include "util/clock.hpp"
 #include "util/log.hpp"
 #include "util/status.hpp"
 
@@ -292,8 +293,7 @@ int poll_once(const PollSpec& spec, PollOutcome& out, std::ostream& err) {
   rq->req.struct_size = sizeof(outpost_poll_request);
   rq->req.target_size = sizeof(outpost_target);
   rq->req.poll_id = PollHost::kPollId;
-  rq->req.deadline_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+  rq->req.deadline_ns = host_mono_ns(deadline);
   rq->req.targets = rq->targets.data();
   rq->req.target_count = rq->targets.size();
   PluginInstance* raw = instance.get();

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <exception>
 
+#include "util/clock.hpp"
 #include "util/log.hpp"
 
 namespace outpost::core {
@@ -17,10 +18,6 @@ std::string_view sv(outpost_str s) { return s.ptr ? std::string_view(s.ptr, s.le
 int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch()).count();
-}
-int64_t mono_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 outpost_status api_emit(outpost_host* h, const outpost_batch* b) {
@@ -57,7 +54,7 @@ outpost_status api_get_secret(outpost_host* h, outpost_str ref, char* buf, size_
   return OUTPOST_OK;
 }
 int64_t api_now(outpost_host*) { return wall_ns(); }
-int64_t api_mono(outpost_host*) { return mono_ns(); }
+int64_t api_mono(outpost_host*) { return host_mono_ns(); }
 void api_complete(outpost_host* h, uint64_t poll_id, uint64_t target_id, outpost_status s,
                   outpost_str detail) {
   PluginInstance* p = PluginInstance::from(h);
@@ -70,10 +67,20 @@ outpost_status api_reply(outpost_host* h, uint64_t socket_id, const outpost_sock
   return p->services().reply(socket_id, *to, data, len);
 }
 
+outpost_status api_set_timer(outpost_host* h, uint64_t timer_id, int64_t period_ns) {
+  PluginInstance* p = PluginInstance::from(h);
+  if (p == nullptr || period_ns < 0) return OUTPOST_E_INVALID_ARGUMENT;
+  return p->set_timer(timer_id, period_ns);
+}
+
 const outpost_host_api kApi = {
     sizeof(outpost_host_api), OUTPOST_ABI_VERSION, api_emit, api_log_enabled, api_log,
     api_report_error, api_get_secret, api_now, api_mono, api_complete, api_reply,
+    api_set_timer,
 };
+
+// A timer more often than this would only burn the instance's thread.
+constexpr int64_t kMinTimerPeriodNs = 1'000'000;
 
 }  // namespace
 
@@ -106,6 +113,13 @@ outpost_status PluginInstance::guard(const char* hook, F&& f) {
   return OUTPOST_E_INTERNAL;
 }
 
+template <typename F>
+outpost_status PluginInstance::serialised(const char* hook, F&& f) {
+  if (plugin_.desc.flags & OUTPOST_FLAG_CONCURRENT_HOOKS) return guard(hook, std::forward<F>(f));
+  std::lock_guard g(hook_mu_);
+  return guard(hook, std::forward<F>(f));
+}
+
 bool PluginInstance::create(const EngineSpec& engine, std::string& why) {
   std::vector<std::string> values;
   values.reserve(spec_.settings.size());
@@ -117,7 +131,7 @@ bool PluginInstance::create(const EngineSpec& engine, std::string& why) {
   outpost_status st = OUTPOST_E_INTERNAL;
   const bool finished = runner_.run_sync(
       [&] {
-        st = guard("create", [&] {
+        st = serialised("create", [&] {
           return plugin_.desc.create(host_api_table(), reinterpret_cast<outpost_host*>(&host_),
                                      kv.data(), kv.size(), &handle_);
         });
@@ -142,9 +156,12 @@ bool PluginInstance::start(std::string& why) {
     why = "not created";
     return false;
   }
-  if (plugin_.desc.start == nullptr) return true;
+  if (plugin_.desc.start == nullptr) {
+    runner_.arm_periodic(true);
+    return true;
+  }
   outpost_status st = OUTPOST_E_INTERNAL;
-  if (!runner_.run_sync([&] { st = guard("start", [&] { return plugin_.desc.start(handle_); }); }, kCreateTimeout)) {
+  if (!runner_.run_sync([&] { st = serialised("start", [&] { return plugin_.desc.start(handle_); }); }, kCreateTimeout)) {
     abandoned_ = true;
     why = "start did not return within 10 s";
     return false;
@@ -153,6 +170,7 @@ bool PluginInstance::start(std::string& why) {
     why = fmt::format("start failed with status {:#x}", st);
     return false;
   }
+  runner_.arm_periodic(true);
   return true;
 }
 
@@ -162,10 +180,15 @@ void PluginInstance::stop() {
     return;
   }
   if (!accepting_.load()) return;  // stopped already, or never created
+  {
+    std::lock_guard g(mu_);
+    stopped_ = true;
+  }
+  runner_.arm_periodic(false);  // a timer running now ends before stop runs
   // Emits during stop are accepted (a processor's last summary, a listener's final counters);
   // after stop returns, none are.
   if (plugin_.desc.stop != nullptr) {
-    if (!runner_.run_sync([&] { guard("stop", [&] { return plugin_.desc.stop(handle_); }); }, kStopTimeout)) {
+    if (!runner_.run_sync([&] { serialised("stop", [&] { return plugin_.desc.stop(handle_); }); }, kStopTimeout)) {
       logf(LogLevel::error, "[{}] stop did not return within 10 s; instance abandoned", name());
       abandoned_ = true;
     }
@@ -182,40 +205,51 @@ void PluginInstance::destroy() {
   }
   outpost_instance* h = handle_;
   handle_ = nullptr;
-  if (!runner_.run_sync([&] { guard("destroy", [&] { plugin_.desc.destroy(h); return OUTPOST_OK; }); }, kStopTimeout))
+  if (!runner_.run_sync([&] { serialised("destroy", [&] { plugin_.desc.destroy(h); return OUTPOST_OK; }); }, kStopTimeout))
     abandoned_ = true;
 }
 
 outpost_status PluginInstance::call_poll(const outpost_poll_request& req) {
   if (handle_ == nullptr) return OUTPOST_E_UNAVAILABLE;
-  return guard("poll", [&] { return plugin_.desc.poll(handle_, &req); });
+  return serialised("poll", [&] { return plugin_.desc.poll(handle_, &req); });
 }
 
 outpost_status PluginInstance::call_write(const outpost_batch& batch) {
   if (handle_ == nullptr) return OUTPOST_E_UNAVAILABLE;
-  return guard("write", [&] { return plugin_.desc.write(handle_, &batch); });
+  return serialised("write", [&] { return plugin_.desc.write(handle_, &batch); });
 }
 
 outpost_status PluginInstance::call_receive(const outpost_datagram* d, std::size_t n) {
   if (handle_ == nullptr || plugin_.desc.receive == nullptr) return OUTPOST_E_UNAVAILABLE;
-  if (plugin_.desc.flags & OUTPOST_FLAG_CONCURRENT_HOOKS)
-    return guard("receive", [&] { return plugin_.desc.receive(handle_, d, n, sizeof(outpost_datagram)); });
-  std::lock_guard g(receive_mu_);
-  return guard("receive", [&] { return plugin_.desc.receive(handle_, d, n, sizeof(outpost_datagram)); });
+  return serialised("receive", [&] { return plugin_.desc.receive(handle_, d, n, sizeof(outpost_datagram)); });
 }
 
 outpost_status PluginInstance::call_process(const outpost_batch& batch) {
   if (handle_ == nullptr || plugin_.desc.process == nullptr) return OUTPOST_E_UNAVAILABLE;
   // Called from the pipeline's thread and from every listener emitting flows.
-  if (plugin_.desc.flags & OUTPOST_FLAG_CONCURRENT_HOOKS)
-    return guard("process", [&] { return plugin_.desc.process(handle_, &batch); });
-  std::lock_guard g(process_mu_);
-  return guard("process", [&] { return plugin_.desc.process(handle_, &batch); });
+  return serialised("process", [&] { return plugin_.desc.process(handle_, &batch); });
 }
 
 outpost_status PluginInstance::call_flush() {
   if (handle_ == nullptr || plugin_.desc.flush == nullptr) return OUTPOST_OK;
-  return guard("flush", [&] { return plugin_.desc.flush(handle_); });
+  return serialised("flush", [&] { return plugin_.desc.flush(handle_); });
+}
+
+outpost_status PluginInstance::set_timer(uint64_t timer_id, int64_t period_ns) {
+  if (!OUTPOST_HAS(&plugin_.desc, outpost_plugin_descriptor, timer) || plugin_.desc.timer == nullptr)
+    return OUTPOST_E_UNSUPPORTED;
+  {
+    std::lock_guard g(mu_);
+    if (stopped_) return OUTPOST_E_UNAVAILABLE;
+  }
+  const int64_t period = period_ns == 0 ? 0 : std::max(period_ns, kMinTimerPeriodNs);
+  runner_.set_periodic(timer_id, std::chrono::nanoseconds(period), [this, timer_id] { call_timer(timer_id); });
+  return OUTPOST_OK;
+}
+
+outpost_status PluginInstance::call_timer(uint64_t timer_id) {
+  if (handle_ == nullptr) return OUTPOST_E_UNAVAILABLE;
+  return serialised("timer", [&] { return plugin_.desc.timer(handle_, timer_id); });
 }
 
 void PluginInstance::note_error(outpost_status s) {

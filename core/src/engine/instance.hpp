@@ -55,10 +55,13 @@ class PluginInstance {
   bool post(std::function<void()> job) { return runner_.post(std::move(job)); }
   outpost_status call_poll(const outpost_poll_request& req);
   outpost_status call_write(const outpost_batch& batch);
-  // Listener sockets call this from their threads; calls are serialised unless the plugin
-  // declares OUTPOST_FLAG_CONCURRENT_HOOKS.
+  // Listener sockets call this from their threads. Every hook of an instance is serialised
+  // (one lock, whichever thread calls) unless the plugin declares OUTPOST_FLAG_CONCURRENT_HOOKS;
+  // create, start, stop, destroy and poll also run on the instance's own thread.
   outpost_status call_receive(const outpost_datagram* datagrams, std::size_t count);
   outpost_status call_flush();
+  // host_api->set_timer: the timer hook runs on the instance's thread from start to stop.
+  outpost_status set_timer(uint64_t timer_id, int64_t period_ns);
 
   const std::string& name() const { return spec_.name; }
   const InstanceSpec& spec() const { return spec_; }
@@ -79,6 +82,10 @@ class PluginInstance {
  private:
   template <typename F>
   outpost_status guard(const char* hook, F&& f);
+  // guard() under the instance's hook lock (none when the plugin allows concurrent hooks).
+  template <typename F>
+  outpost_status serialised(const char* hook, F&& f);
+  outpost_status call_timer(uint64_t timer_id);
 
   struct HostHandle {
     PluginInstance* self;
@@ -93,8 +100,8 @@ class PluginInstance {
   bool processor_ = false;
   HookRunner runner_;
   mutable std::mutex mu_;
-  std::mutex receive_mu_;
-  std::mutex process_mu_;
+  std::mutex hook_mu_;
+  bool stopped_ = false;  // under mu_: set_timer refuses from stop on
   InstanceStats stats_;
 };
 

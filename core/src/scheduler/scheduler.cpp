@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "engine/instance.hpp"
+#include "util/clock.hpp"
 #include "util/log.hpp"
 #include "util/status.hpp"
 
@@ -23,9 +24,6 @@ namespace {
 int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch()).count();
-}
-int64_t to_ns(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 Clock::duration secs(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
@@ -146,7 +144,7 @@ struct Scheduler::Impl {
       r.struct_size = sizeof r;
       r.target_size = sizeof(outpost_target);
       r.poll_id = p->id;
-      r.deadline_ns = to_ns(p->deadline);
+      r.deadline_ns = host_mono_ns(p->deadline);
       r.targets = p->targets.data();
       r.target_count = p->targets.size();
       const outpost_status st = p->inst->call_poll(r);

@@ -4,9 +4,7 @@
 #include <outpost/sdk.hpp>
 
 #include <chrono>
-#include <condition_variable>
 #include <mutex>
-#include <thread>
 
 #include "rollup.hpp"
 
@@ -15,14 +13,14 @@ namespace {
 
 class FlowAggregator : public Processor {
  public:
-  // process() takes its own lock: listeners call it from their threads (Pipeline::process_flows).
+  // process() takes its own lock: listeners call it from their threads (Pipeline::process_flows),
+  // and the interval's timer may fire meanwhile.
   static constexpr uint32_t flags = OUTPOST_FLAG_CONSUMES_FLOWS | OUTPOST_FLAG_CONCURRENT_HOOKS;
 
   FlowAggregator(Host host, const Config& cfg) : host_(host), rollup_(options(cfg)) {
     interval_s_ = cfg.get_seconds("interval", 60);
     if (interval_s_ < 1) throw Error(OUTPOST_E_CONFIG, "interval: at least 1s");
   }
-  ~FlowAggregator() override { stop(); }
 
   static std::vector<outpost_field> config_fields() {
     return {field("interval", OUTPOST_FIELD_DURATION, "length of one summary interval", "60s"),
@@ -32,22 +30,13 @@ class FlowAggregator : public Processor {
   }
 
   void start() override {
-    std::lock_guard g(mu_);
-    if (thread_.joinable()) return;
-    quit_ = false;
-    thread_ = std::thread([this] { run(); });
+    host_.set_timer(kIntervalTimer, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::duration<double>(interval_s_)));
   }
 
-  void stop() override {
-    {
-      std::lock_guard g(mu_);
-      if (!thread_.joinable()) return;
-      quit_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-    flush_summary();  // the partial last interval is not lost
-  }
+  void stop() override { flush_summary(); }  // the partial last interval is not lost
+
+  void on_timer(uint64_t) override { flush_summary(); }
 
   void process(const outpost_batch& b) override {
     if (b.flow_count == 0) return;
@@ -67,19 +56,6 @@ class FlowAggregator : public Processor {
     return o;
   }
 
-  void run() {
-    std::unique_lock lk(mu_);
-    auto next = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                      std::chrono::duration<double>(interval_s_));
-    while (!quit_) {
-      if (cv_.wait_until(lk, next, [this] { return quit_; })) break;
-      next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(interval_s_));
-      lk.unlock();
-      flush_summary();
-      lk.lock();
-    }
-  }
-
   void flush_summary() {
     std::vector<SummaryRow> rows;
     uint64_t flows = 0;
@@ -97,14 +73,12 @@ class FlowAggregator : public Processor {
     host_.emit(ms);
   }
 
+  static constexpr uint64_t kIntervalTimer = 1;
   Host host_;
   std::mutex mu_;
-  std::condition_variable cv_;
   Rollup rollup_;
   double interval_s_ = 60;
   uint64_t flows_reported_ = 0;
-  bool quit_ = false;
-  std::thread thread_;
 };
 
 }  // namespace

@@ -625,8 +625,14 @@ TEST_CASE("plugin: while no datagram comes, held sets still age out and counters
   REQUIRE(h.start() == OUTPOST_OK);
   REQUIRE(receive(h, {vec("v9_data_only")}) == OUTPOST_OK);
   CHECK(last_value(h, "netflow_pending_sets") == 1);
-  for (int i = 0; i < 40 && last_value(h, "netflow_dropped_total", {{"reason", "no_template"}}) != 1; ++i)
-    ::usleep(50'000);
+  REQUIRE(h.timers().size() == 1);
+  CHECK(h.timers().begin()->second == 10'000'000);  // a tenth of the interval, at least 10 ms
+  h.advance_clock(std::chrono::milliseconds(100));
+  h.fire_timers();  // counters are due, the held set is not yet too old
+  CHECK(last_value(h, "netflow_pending_sets") == 1);
+  CHECK(last_value(h, "netflow_dropped_total", {{"reason", "no_template"}}) != 1);
+  h.advance_clock(std::chrono::milliseconds(150));
+  h.fire_timers();
   CHECK(last_value(h, "netflow_dropped_total", {{"reason", "no_template"}}) == 1);
   CHECK(last_value(h, "netflow_pending_sets") == 0);
   h.stop();

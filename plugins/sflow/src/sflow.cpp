@@ -6,7 +6,9 @@
 
 #include <outpost/sdk.hpp>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <limits>
 #include <map>
 #include <string>
@@ -76,12 +78,18 @@ class SflowListener : public Listener {
       host_.emit(metrics_, {}, std::span<const outpost_flow>(out_.flows));
   }
 
-  void stop() override {  // the last counts, so a short run still reports them
-    if (!changed_) return;
-    metrics_.clear();
-    add_stats(host_.monotonic_ns());
-    host_.emit(metrics_);
+  void start() override {
+    // A tenth of the stats interval (10 ms to 1 s): counters go out on time with no traffic.
+    host_.set_timer(kTickTimer, std::chrono::nanoseconds(std::clamp<int64_t>(
+                                    stats_interval_ns_ / 10, 10'000'000, 1'000'000'000)));
   }
+
+  // Counters while no datagram comes.
+  void on_timer(uint64_t) override {
+    if (host_.monotonic_ns() - last_stats_ns_ >= stats_interval_ns_) report();
+  }
+
+  void stop() override { report(); }  // the last counts, so a short run still reports them
 
  private:
   void add(std::string name, Labels labels, double v, uint32_t type, int64_t t = 0) {
@@ -116,6 +124,13 @@ class SflowListener : public Listener {
     add("sflow_if_admin_status", l, c.if_status & 1u, OUTPOST_METRIC_GAUGE, t);
   }
 
+  void report() {
+    if (!changed_) return;
+    metrics_.clear();
+    add_stats(host_.monotonic_ns());
+    host_.emit(metrics_);
+  }
+
   void add_stats(int64_t now) {
     last_stats_ns_ = now;
     changed_ = false;
@@ -137,6 +152,7 @@ class SflowListener : public Listener {
   Host host_;
   bool emit_flows_, emit_counters_;
   int64_t stats_interval_ns_;
+  static constexpr uint64_t kTickTimer = 1;
   int64_t last_stats_ns_ = INT64_MIN / 2;
   bool changed_ = false;
   SequenceTracker tracker_;

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <outpost/testing.hpp>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,31 @@ TEST_CASE("sflow plugin: one emit per receive call; switches") {
   REQUIRE(h.stop() == OUTPOST_OK);
   CHECK(value(h, "sflow_datagrams_total") == 66);
   CHECK(value(h, "sflow_lost_datagrams", {{"agent", "127.0.0.1"}}) == 4);
+}
+
+TEST_CASE("sflow plugin: its counters leave on time while no datagram comes") {
+  FakeHost h(plugin());
+  REQUIRE(h.create({{"stats_interval", "10s"}}) == OUTPOST_OK);
+  REQUIRE(h.start() == OUTPOST_OK);
+  REQUIRE(h.timers().size() == 1);
+  CHECK(h.timers().begin()->second == 1'000'000'000);  // a tenth of the interval
+  feed(h, {one_flow_datagram(1)});
+  CHECK(value(h, "sflow_datagrams_total") == 1);  // the first batch reports
+  feed(h, {one_flow_datagram(2)});
+  h.clear();
+  h.advance_clock(std::chrono::seconds(5));
+  h.fire_timers();
+  CHECK(h.find("sflow_datagrams_total").empty());  // not yet due
+  h.advance_clock(std::chrono::seconds(6));
+  h.fire_timers();
+  CHECK(value(h, "sflow_datagrams_total") == 2);  // the second datagram, with no traffic since
+  h.clear();
+  h.advance_clock(std::chrono::seconds(11));
+  h.fire_timers();
+  CHECK(h.find("sflow_datagrams_total").empty());  // nothing changed: nothing to say
+  REQUIRE(h.stop() == OUTPOST_OK);
+  CHECK(h.fire_timers() == 0);  // no timer after stop
+  CHECK(h.violations().empty());
 }
 
 TEST_CASE("sflow plugin: counters an agent marks unknown (all ones) are left out") {

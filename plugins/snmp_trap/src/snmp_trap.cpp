@@ -11,7 +11,6 @@
 #include <memory>
 #include <mutex>
 #include <outpost/sdk.hpp>
-#include <outpost_lib/ticker.hpp>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -228,7 +227,6 @@ class SnmpTrapListener final : public Listener {
     }
     receiver_ = std::make_unique<Receiver>(std::move(s), OwnEngine{});
   }
-  ~SnmpTrapListener() override { ticker_.stop(); }
   SnmpTrapListener(const SnmpTrapListener&) = delete;
   SnmpTrapListener& operator=(const SnmpTrapListener&) = delete;
 
@@ -273,24 +271,21 @@ class SnmpTrapListener final : public Listener {
   }
 
   void start() override {
-    std::unique_lock lk(mu_);
     OwnEngine own = load_engine();
     host_.log(OUTPOST_LOG_INFO, "snmp_trap: engine ID " + snmp::ber::hex(own.engine_id) + ", boots " +
                                     std::to_string(own.boots));
     receiver_->set_own(std::move(own));
-    lk.unlock();
-    ticker_.start(mu_, outpost::lib::Ticker::stats_period(stats_interval_ns_), [this] { tick(); });
+    // A tenth of the stats interval (10 ms to 1 s): counters of a burst go out at most 10 % late.
+    host_.set_timer(kTickTimer, std::chrono::nanoseconds(std::clamp<int64_t>(
+                                    stats_interval_ns_ / 10, 10'000'000, 1'000'000'000)));
   }
 
   void stop() override {
-    ticker_.stop();
-    std::lock_guard g(mu_);
     host_.emit(metrics());
     last_stats_ns_ = host_.monotonic_ns();
   }
 
   void receive(std::span<const outpost_datagram> datagrams) override {
-    std::lock_guard g(mu_);
     events_.clear();
     for (const auto& d : datagrams) {
       const int64_t mono = host_.monotonic_ns();
@@ -313,8 +308,8 @@ class SnmpTrapListener final : public Listener {
   }
 
  private:
-  // Counters while no trap comes (the ticker holds mu_).
-  void tick() {
+  // Counters while no trap comes.
+  void on_timer(uint64_t) override {
     const int64_t now = host_.monotonic_ns();
     if (activity_ == reported_activity_ || now - last_stats_ns_ < stats_interval_ns_) return;
     last_stats_ns_ = now;
@@ -439,14 +434,13 @@ class SnmpTrapListener final : public Listener {
   Bytes last_id_;  // of the previous start
   int64_t boots_ = 0;
   int64_t stats_interval_ns_ = 0;
-  std::mutex mu_;  // the ticker shares the receiver's counters with the hooks
   std::unique_ptr<Receiver> receiver_;
   Outcome outcome_;
   std::vector<Event> events_;
   uint64_t reply_errors_ = 0;
-  int64_t last_stats_ns_ = 0;
+  int64_t last_stats_ns_ = INT64_MIN / 2;  // never: the first batch reports
   uint64_t activity_ = 0, reported_activity_ = 0;
-  outpost::lib::Ticker ticker_;
+  static constexpr uint64_t kTickTimer = 1;
 };
 
 }  // namespace outpost::snmp_trap

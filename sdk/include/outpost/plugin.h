@@ -13,7 +13,10 @@
  *    size (struct_size) or travels with an element size (batches). Check a member is present
  *    with OUTPOST_HAS before reading it. A changed signature gets a _v2 name. Producers zero
  *    reserved members.
+ *  - Each released version of this header is frozen under sdk/abi/<major>.<minor>/; the engine
+ *    loads plugins built against any of them. Members added after 1.0 say their version.
  *  - 1.1: outpost_flow.exporter_family (was reserved0).
+ *  - 1.2: host timers (outpost_host_api.set_timer, outpost_plugin_descriptor.timer).
  *  - Strings and buffers are {ptr, len}, not NUL-terminated, and borrowed for the duration of
  *    the call unless a comment says otherwise. The host deep-copies what a plugin emits.
  *  - Ownership is stated on every pointer: "borrowed" (valid during the call), "static" (valid
@@ -35,7 +38,7 @@ extern "C" {
 
 #define OUTPOST_PLUGIN_MAGIC 0x4F555450u /* "OUTP" */
 #define OUTPOST_ABI_MAJOR 1u
-#define OUTPOST_ABI_MINOR 1u
+#define OUTPOST_ABI_MINOR 2u
 #define OUTPOST_ABI_VERSION ((OUTPOST_ABI_MAJOR << 16) | OUTPOST_ABI_MINOR)
 #define OUTPOST_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define OUTPOST_ABI_MINOR_OF(v) ((uint32_t)(v)&0xFFFFu)
@@ -243,12 +246,17 @@ typedef struct outpost_datagram {
 
 /* ---- the host's API, handed to create() ------------------------------------------------ */
 
+/* create() receives `api` and `host`. Both are host-owned and stay valid until destroy()
+ * returns; keep them. `host` is this instance's handle: pass it back to every call. Every
+ * callback may be called from any thread, inside a hook or from a plugin's own thread, unless
+ * its comment says otherwise; none of them calls back into the plugin's hooks. */
 typedef struct outpost_host_api {
   uint32_t struct_size;
   uint32_t abi_version;
-  /* Hand data to the pipeline. The host deep-copies. Returns OUTPOST_E_BUSY when the data was
-   * dropped by back-pressure (counted by the host), OUTPOST_E_UNAVAILABLE after stop. Any
-   * thread. */
+  /* Hand data to the pipeline. The host deep-copies before returning. Returns OUTPOST_E_BUSY
+   * when the data was dropped by back-pressure (counted by the host), OUTPOST_E_UNAVAILABLE
+   * before create returned or after stop returned (the data is dropped and counted): emits are
+   * accepted from create's return until stop returns, stop's own emits included. */
   outpost_status (*emit)(outpost_host* host, const outpost_batch* batch);
   /* Check before formatting an expensive message. */
   int (*log_enabled)(outpost_host* host, uint32_t level);
@@ -259,16 +267,27 @@ typedef struct outpost_host_api {
    * Writes at most cap bytes into buf (plugin-owned) and the full length into *len. */
   outpost_status (*get_secret)(outpost_host* host, outpost_str ref, char* buf, size_t cap,
                                size_t* len);
-  /* Wall clock (Unix epoch ns) and monotonic clock (ns) as the host sees them. */
+  /* Wall clock (Unix epoch ns), and the host's monotonic clock (ns). The monotonic clock starts
+   * near 0 when the engine starts: 0 is not "long ago". Poll deadlines are on this clock. */
   int64_t (*now_ns)(outpost_host* host);
   int64_t (*monotonic_ns)(outpost_host* host);
-  /* Report a polled target's outcome, from poll() or later from any thread. The first report
-   * of a target wins; reports after its deadline are counted as late and ignored. */
+  /* Report a polled target's outcome, from poll() or later from any thread, until stop
+   * returns. The first report of a target wins; reports after its deadline, repeated reports
+   * and reports of unknown targets are counted as late and ignored. */
   void (*complete)(outpost_host* host, uint64_t poll_id, uint64_t target_id,
                    outpost_status status, outpost_str detail);
-  /* Listener answer on the socket a datagram came from (e.g. an SNMP inform ack). */
+  /* Listener answer on the socket a datagram came from (e.g. an SNMP inform ack). data is
+   * borrowed for the call. */
   outpost_status (*reply)(outpost_host* host, uint64_t socket_id, const outpost_sockaddr* to,
                           const uint8_t* data, size_t len);
+  /* 1.2: a periodic timer of this instance. The host calls the descriptor's timer hook with
+   * timer_id every period_ns, the first time one period after this call; a call with an id
+   * already set replaces its period, period_ns 0 cancels it. A firing that finds the previous
+   * one still running is skipped, not queued. Timers fire only between start's return and
+   * stop's call, never concurrently with another hook of the instance. Call it from create
+   * onwards (timers set before start wait for start); OUTPOST_E_UNSUPPORTED when the plugin has
+   * no timer hook, OUTPOST_E_UNAVAILABLE after stop. Check it is present with OUTPOST_HAS. */
+  outpost_status (*set_timer)(outpost_host* host, uint64_t timer_id, int64_t period_ns);
 } outpost_host_api;
 
 /* ---- configuration schema -------------------------------------------------------------- */
@@ -295,12 +314,19 @@ typedef struct outpost_field {
 
 /* ---- the descriptor -------------------------------------------------------------------- */
 
-/* The plugin's hooks of one instance never run concurrently unless it sets this flag. */
+/* Hooks of one instance never run concurrently (the host serialises every hook of an
+ * instance, whichever thread calls it) unless the plugin sets this flag; then receive,
+ * process, write, flush and timer may run concurrently with each other and with poll. */
 #define OUTPOST_FLAG_CONCURRENT_HOOKS 0x1u
 /* A processor that turns flow records into summaries: the flows it is given go to the sinks
  * only when the engine is told to keep raw flows (engine.pipeline.raw_flows). */
 #define OUTPOST_FLAG_CONSUMES_FLOWS 0x2u
 
+/* Which hooks a descriptor has: create and destroy always; poll exactly when it declares
+ * OUTPOST_KIND_POLLER, receive exactly for a listener, process for a processor, write for a
+ * sink (the loader refuses a mismatch). start, stop, flush and timer are optional. The host
+ * calls them in this order: create; start; the kind's hooks and timer; stop (once); destroy
+ * (once, also when start failed). Every hook's pointer arguments are borrowed for the call. */
 typedef struct outpost_plugin_descriptor {
   uint32_t magic;       /* OUTPOST_PLUGIN_MAGIC */
   uint32_t abi_version; /* OUTPOST_ABI_VERSION the plugin was built against */
@@ -323,11 +349,12 @@ typedef struct outpost_plugin_descriptor {
                            outpost_instance** out);
   void (*destroy)(outpost_instance* instance);
   /* Optional for every kind: start background work / stop it. After stop returns the
-   * plugin emits nothing more. */
+   * plugin emits nothing more and completes no target (the host refuses both). */
   outpost_status (*start)(outpost_instance* instance);
   outpost_status (*stop)(outpost_instance* instance);
 
-  /* Poller: poll a batch of targets; report each through host_api->complete. */
+  /* Poller: poll a batch of targets; report each through host_api->complete, before the
+   * deadline, now or later from any thread. */
   outpost_status (*poll)(outpost_instance* instance, const outpost_poll_request* request);
   /* Listener: a batch of datagrams received on sockets the core owns. dgram_size is
    * sizeof(outpost_datagram) as the host compiled it. */
@@ -339,6 +366,9 @@ typedef struct outpost_plugin_descriptor {
   /* Sink: write a batch to its destination. A retry-class status asks the host to retry. */
   outpost_status (*write)(outpost_instance* instance, const outpost_batch* batch);
   outpost_status (*flush)(outpost_instance* instance);
+
+  /* 1.2, optional for every kind: a timer set with host_api->set_timer is due. */
+  outpost_status (*timer)(outpost_instance* instance, uint64_t timer_id);
 } outpost_plugin_descriptor;
 
 /* The entry point every plugin exports. host_abi_version is OUTPOST_ABI_VERSION of the host. */

@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstring>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
@@ -269,6 +270,13 @@ class Host {
                        std::span<const uint8_t> data) const noexcept {
     return api_->reply(host_, socket_id, &to, data.data(), data.size());
   }
+  // A periodic call of the plugin's on_timer(id) on its own hook thread, between start and
+  // stop; 0 cancels. OUTPOST_E_UNSUPPORTED from a host older than ABI 1.2.
+  outpost_status set_timer(uint64_t id, std::chrono::nanoseconds period) const noexcept {
+    if (!OUTPOST_HAS(api_, outpost_host_api, set_timer) || api_->set_timer == nullptr)
+      return OUTPOST_E_UNSUPPORTED;
+    return api_->set_timer(host_, id, static_cast<int64_t>(period.count()));
+  }
 
  private:
   const outpost_host_api* api_ = nullptr;
@@ -281,6 +289,8 @@ class Plugin {
   virtual ~Plugin() = default;
   virtual void start() {}
   virtual void stop() {}
+  // A timer set with Host::set_timer is due. Never concurrent with another hook.
+  virtual void on_timer(uint64_t /*id*/) {}
 };
 class Poller : public virtual Plugin {
  public:
@@ -407,6 +417,9 @@ struct Trampolines {
   static outpost_status flush(outpost_instance* i) noexcept {
     return guarded(self(i)->host, [&] { dynamic_cast<Sink*>(self(i)->plugin)->flush(); });
   }
+  static outpost_status timer(outpost_instance* i, uint64_t id) noexcept {
+    return guarded(self(i)->host, [&] { self(i)->plugin->on_timer(id); });
+  }
 
   static const outpost_plugin_descriptor* descriptor(const char* name, const char* version,
                                                      const char* description) {
@@ -435,6 +448,7 @@ struct Trampolines {
       x.destroy = &destroy;
       x.start = &start;
       x.stop = &stop;
+      x.timer = &timer;
       if constexpr (std::is_base_of_v<Poller, T>) {
         x.kinds |= OUTPOST_KIND_POLLER;
         x.poll = &poll;

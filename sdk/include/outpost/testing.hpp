@@ -1,16 +1,25 @@
 // A fake host for plugin tests: it hands a plugin a real outpost_host_api table and records
 // everything the plugin emits, reports, logs and completes. Works with any plugin, C or C++,
 // either linked in (pass its descriptor) or opened from a shared library (FakeHost::open).
+//
+// It is as strict as the engine, so a plugin that passes here behaves in the engine: emits
+// before create returned or after stop returned are refused (OUTPOST_E_UNAVAILABLE), and
+// they, repeated completions, completions of targets a poll did not have, and completions
+// after stop are recorded as violations(). Its hook calls (create, start, stop, poll, receive,
+// process, write, flush, fire_timers) are serialised as the engine serialises them, and timers
+// fire only when a test calls fire_timers(), between start and stop: no test waits on a clock.
 #pragma once
 
 #include <dlfcn.h>
 #include <outpost/plugin.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -63,17 +72,23 @@ class FakeHost {
                  std::chrono::system_clock::now().time_since_epoch())
           .count();
     };
-    api_.monotonic_ns = [](outpost_host*) -> int64_t { return mono(); };
+    api_.monotonic_ns = [](outpost_host* h) -> int64_t {
+      return mono() + self(h)->skew_ns_.load();
+    };
     api_.complete = &FakeHost::complete_cb;
     api_.reply = &FakeHost::reply_cb;
+    api_.set_timer = &FakeHost::set_timer_cb;
   }
   ~FakeHost() { destroy(); }
   FakeHost(const FakeHost&) = delete;
   FakeHost& operator=(const FakeHost&) = delete;
 
+  // Like the engine's, this monotonic clock starts near 0 (at the first FakeHost), so a plugin
+  // that takes 0 for "long ago" fails here, not only on a machine booted minutes ago.
   static int64_t mono() {
+    static const auto origin = std::chrono::steady_clock::now();
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
+               std::chrono::steady_clock::now() - origin)
         .count();
   }
 
@@ -85,14 +100,76 @@ class FakeHost {
   outpost_status create(const std::vector<std::pair<std::string, std::string>>& config = {}) {
     std::vector<outpost_kv> kv;
     for (const auto& [k, v] : config) kv.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
-    return desc_->create(&api_, reinterpret_cast<outpost_host*>(this), kv.data(), kv.size(), &inst_);
+    std::lock_guard h(hook_mu_);
+    const outpost_status s =
+        desc_->create(&api_, reinterpret_cast<outpost_host*>(this), kv.data(), kv.size(), &inst_);
+    std::lock_guard g(mu_);
+    phase_ = s == OUTPOST_OK ? Phase::created : Phase::none;
+    return s;
   }
-  outpost_status start() { return desc_->start ? desc_->start(inst_) : OUTPOST_OK; }
-  outpost_status stop() { return desc_->stop ? desc_->stop(inst_) : OUTPOST_OK; }
+  outpost_status start() {
+    std::lock_guard h(hook_mu_);
+    const outpost_status s = desc_->start ? desc_->start(inst_) : OUTPOST_OK;
+    std::lock_guard g(mu_);
+    if (s == OUTPOST_OK) phase_ = Phase::started;
+    return s;
+  }
+  outpost_status stop() {
+    {
+      std::lock_guard g(mu_);
+      if (phase_ == Phase::none || phase_ == Phase::stopped) return OUTPOST_OK;
+      phase_ = Phase::stopping;
+    }
+    std::lock_guard h(hook_mu_);
+    const outpost_status s = desc_->stop ? desc_->stop(inst_) : OUTPOST_OK;
+    std::lock_guard g(mu_);
+    phase_ = Phase::stopped;
+    return s;
+  }
   void destroy() {
+    std::lock_guard h(hook_mu_);
     if (inst_ != nullptr) desc_->destroy(inst_);
     inst_ = nullptr;
+    std::lock_guard g(mu_);
+    phase_ = Phase::none;
   }
+
+  // The kinds' hooks, serialised as the engine does.
+  outpost_status receive(const std::vector<outpost_datagram>& d) {
+    std::lock_guard h(hook_mu_);
+    return desc_->receive(inst_, d.data(), d.size(), sizeof(outpost_datagram));
+  }
+  outpost_status process(const outpost_batch& b) {
+    std::lock_guard h(hook_mu_);
+    return desc_->process(inst_, &b);
+  }
+  outpost_status write(const outpost_batch& b) {
+    std::lock_guard h(hook_mu_);
+    return desc_->write(inst_, &b);
+  }
+  outpost_status flush() {
+    std::lock_guard h(hook_mu_);
+    return desc_->flush ? desc_->flush(inst_) : OUTPOST_OK;
+  }
+  // Moves this host's monotonic clock forward (what the plugin sees, not mono()): with
+  // fire_timers(), a test of "after N seconds" runs without waiting.
+  void advance_clock(std::chrono::nanoseconds by) { skew_ns_ += by.count(); }
+
+  // Fires every timer the plugin set, once each, as if its period had passed; only between
+  // start and stop, as the engine does. Returns how many fired.
+  std::size_t fire_timers() {
+    std::lock_guard h(hook_mu_);
+    std::vector<uint64_t> ids;
+    {
+      std::lock_guard g(mu_);
+      if (phase_ != Phase::started) return 0;
+      for (const auto& [id, period] : timers_) ids.push_back(id);
+    }
+    for (uint64_t id : ids) desc_->timer(inst_, id);
+    return ids.size();
+  }
+  // Timers set now: id -> period (ns).
+  std::map<uint64_t, int64_t> timers() const { std::lock_guard g(mu_); return timers_; }
 
   struct TargetSpec {
     std::string device, address;
@@ -122,13 +199,35 @@ class FakeHost {
     r.deadline_ns = mono() + int64_t{timeout_ms} * 1000000;
     r.targets = ts.data();
     r.target_count = ts.size();
-    const outpost_status s = desc_->poll(inst_, &r);
+    {
+      std::lock_guard g(mu_);
+      poll_sizes_[r.poll_id] = ts.size();
+    }
+    outpost_status s;
+    {
+      std::lock_guard h(hook_mu_);
+      s = desc_->poll(inst_, &r);
+    }
     std::unique_lock lk(mu_);
     cv_.wait_until(lk, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms + 2000),
                    [&] { return count_locked(r.poll_id) >= targets.size(); });
     return s;
   }
   uint64_t last_poll_id() const { return poll_id_; }
+
+  // What the engine would have refused or flagged (see the top of this file); a conforming
+  // plugin leaves this empty.
+  std::vector<std::string> violations() const { std::lock_guard g(mu_); return violations_; }
+  // Targets of polls made through poll() that were never completed: "poll P target T".
+  std::vector<std::string> missing_completions() const {
+    std::lock_guard g(mu_);
+    std::vector<std::string> out;
+    for (const auto& [pid, n] : poll_sizes_)
+      for (uint64_t t = 1; t <= n; ++t)
+        if (!completed_.count({pid, t}))
+          out.push_back("poll " + std::to_string(pid) + " target " + std::to_string(t));
+    return out;
+  }
 
   // Thread-safe snapshots.
   std::vector<RecordedMetric> metrics() const { std::lock_guard g(mu_); return metrics_; }
@@ -143,6 +242,7 @@ class FakeHost {
     metrics_.clear(); events_.clear(); completions_.clear(); errors_.clear(); logs_.clear();
     per_poll_.clear();
     flows_.clear();
+    violations_.clear();
   }
   // Metrics named `name` whose labels include every given pair.
   std::vector<RecordedMetric> find(std::string_view name,
@@ -170,6 +270,11 @@ class FakeHost {
   static outpost_status emit_cb(outpost_host* h, const outpost_batch* b) {
     FakeHost* me = self(h);
     std::lock_guard g(me->mu_);
+    if (me->phase_ == Phase::none || me->phase_ == Phase::stopped) {
+      me->violations_.push_back(me->phase_ == Phase::none ? "emit before create returned"
+                                                          : "emit after stop returned");
+      return OUTPOST_E_UNAVAILABLE;
+    }
     for (std::size_t i = 0; i < b->metric_count; ++i) {
       auto& m = *reinterpret_cast<const outpost_metric*>(reinterpret_cast<const char*>(b->metrics) +
                                                           i * b->metric_size);
@@ -213,10 +318,35 @@ class FakeHost {
     FakeHost* me = self(h);
     {
       std::lock_guard g(me->mu_);
+      const std::string what = "poll " + std::to_string(poll_id) + " target " + std::to_string(target_id);
+      if (me->phase_ == Phase::stopped || me->phase_ == Phase::none) {
+        me->violations_.push_back(what + " completed after stop returned");
+        return;
+      }
+      if (!me->completed_.insert({poll_id, target_id}).second) {
+        me->violations_.push_back(what + " completed twice");
+        return;
+      }
+      auto size = me->poll_sizes_.find(poll_id);
+      if (size != me->poll_sizes_.end() && (target_id == 0 || target_id > size->second)) {
+        me->violations_.push_back(what + " completed, but the poll had no such target");
+        return;
+      }
       me->completions_.push_back({poll_id, target_id, s, str(d)});
       me->per_poll_[poll_id]++;
     }
     me->cv_.notify_all();
+  }
+  static outpost_status set_timer_cb(outpost_host* h, uint64_t id, int64_t period_ns) {
+    FakeHost* me = self(h);
+    if (!OUTPOST_HAS(me->desc_, outpost_plugin_descriptor, timer) || me->desc_->timer == nullptr)
+      return OUTPOST_E_UNSUPPORTED;
+    if (period_ns < 0) return OUTPOST_E_INVALID_ARGUMENT;
+    std::lock_guard g(me->mu_);
+    if (me->phase_ == Phase::stopping || me->phase_ == Phase::stopped) return OUTPOST_E_UNAVAILABLE;
+    if (period_ns == 0) me->timers_.erase(id);
+    else me->timers_[id] = period_ns;
+    return OUTPOST_OK;
   }
   static outpost_status reply_cb(outpost_host* h, uint64_t, const outpost_sockaddr*, const uint8_t* d,
                                  size_t n) {
@@ -225,8 +355,17 @@ class FakeHost {
     return OUTPOST_OK;
   }
 
+  enum class Phase { none, created, started, stopping, stopped };
+
   const outpost_plugin_descriptor* desc_;
   outpost_host_api api_{};
+  std::recursive_mutex hook_mu_;  // recursive: a test may call a hook from a hook's callback
+  Phase phase_ = Phase::none;     // under mu_
+  std::atomic<int64_t> skew_ns_{0};
+  std::map<uint64_t, int64_t> timers_;
+  std::map<uint64_t, std::size_t> poll_sizes_;
+  std::set<std::pair<uint64_t, uint64_t>> completed_;
+  std::vector<std::string> violations_;
   outpost_instance* inst_ = nullptr;
   uint64_t poll_id_ = 0;
   std::map<std::string, std::string> secrets_;
