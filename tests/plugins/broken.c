@@ -26,7 +26,18 @@ static outpost_status p_create(const outpost_host_api* api, outpost_host* host, 
 }
 static void p_destroy(outpost_instance* i) { free(i); }
 
-/* Completes every target at once with status ok. */
+/* The target's "status" parameter (default 0, ok). */
+static outpost_status status_of(const outpost_target* t) {
+  for (size_t k = 0; k < t->param_count; ++k)
+    if (t->params[k].key.len == 6 && memcmp(t->params[k].key.ptr, "status", 6) == 0) {
+      char buf[16] = {0};
+      memcpy(buf, t->params[k].value.ptr, t->params[k].value.len < 15 ? t->params[k].value.len : 15);
+      return (outpost_status)strtol(buf, NULL, 0);
+    }
+  return OUTPOST_OK;
+}
+
+/* Completes every target at once with its "status" parameter (ok by default). */
 static outpost_status p_poll(outpost_instance* i, const outpost_poll_request* r) {
   state* s = (state*)i;
 #ifdef VARIANT_HANG
@@ -48,13 +59,14 @@ static outpost_status p_poll(outpost_instance* i, const outpost_poll_request* r)
     b.metrics = &m;
     b.metric_count = 1;
     s->api->emit(s->host, &b);
-    s->api->complete(s->host, r->poll_id, t->id, OUTPOST_OK, (outpost_str){0, 0});
+    s->api->complete(s->host, r->poll_id, t->id, status_of(t), (outpost_str){0, 0});
   }
   return OUTPOST_OK;
 }
 
 static const outpost_field target_fields[] = {
     {S("value"), OUTPOST_FIELD_INT, 0, S("1"), S("a number")},
+    {S("status"), OUTPOST_FIELD_INT, 0, S("0"), S("the status every poll of the target reports")},
 };
 
 #if defined(VARIANT_GOOD)
@@ -112,7 +124,7 @@ static const outpost_plugin_descriptor desc = {
     NULL,
     0,
     target_fields,
-    1,
+    2,
     0,
     0,
     p_create,

@@ -24,7 +24,7 @@ TEST_CASE("a well-formed plugin loads with its descriptor") {
   REQUIRE(p);
   CHECK(p->desc.kinds == OUTPOST_KIND_POLLER);
   CHECK(abi_string(p->plugin_abi) == "1.2");
-  CHECK(p->desc.target_field_count == 1);
+  CHECK(p->desc.target_field_count == 2);
   REQUIRE(r.load_file(lib("older_minor")));  // built against ABI 1.0
   CHECK(abi_string(r.find("older_minor")->plugin_abi) == "1.0");
 }

@@ -88,7 +88,9 @@ struct EngineSpec {
   bool raw_flows = false;  // deliver flow records to sinks even when a processor consumes them
   std::size_t max_in_flight = 20000;  // targets being polled at once, all plugins
   std::size_t max_batch_targets = 5000;
-  double jitter = 0.1;  // fraction of the interval the first run is spread over
+  // Fraction of its interval over which a monitor's targets are spread, each target at a fixed
+  // phase (from its device and monitor), so a fleet's polls and their data come evenly.
+  double jitter = 1.0;
   double default_interval_s = 60;
   double default_timeout_s = 10;
 };

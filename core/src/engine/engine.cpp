@@ -198,7 +198,9 @@ bool Engine::start(const Config& cfg) {
   so.max_in_flight = cfg_.engine.max_in_flight;
   so.max_batch_targets = cfg_.engine.max_batch_targets;
   so.jitter = cfg_.engine.jitter;
-  scheduler_ = std::make_unique<Scheduler>(so, [this](Batch&& b) { pipeline_->submit(std::move(b)); });
+  so.congested = [this] { return pipeline_->congested(); };
+  scheduler_ = std::make_unique<Scheduler>(
+      so, [this](Batch&& b) { pipeline_->submit(std::move(b), Admission::held); });
   scheduler_->set_tasks(build_tasks(cfg_, pollers_));
   scheduler_->start();
   open_listeners();
@@ -278,7 +280,11 @@ outpost_status Engine::emit(PluginInstance& from, const outpost_batch& batch) {
   }
   b.add_c_batch(batch, wall_ns(), keep_flows);
   const std::size_t n = b.items() + (keep_flows ? 0 : batch.flow_count);
-  const outpost_status st = pipeline_ ? pipeline_->submit(std::move(b)) : OUTPOST_E_UNAVAILABLE;
+  // A listener's data cannot wait; a poller's or processor's work is held back upstream instead.
+  const Admission a = (from.plugin().desc.kinds & OUTPOST_KIND_LISTENER) != 0
+                          ? Admission::drop_when_full
+                          : Admission::held;
+  const outpost_status st = pipeline_ ? pipeline_->submit(std::move(b), a) : OUTPOST_E_UNAVAILABLE;
   from.note_emit(st == OUTPOST_OK, n);
   return st;
 }
@@ -357,6 +363,7 @@ Batch Engine::self_metrics() const {
     b.add_metric("outpost_sink_failures_total", {{"sink", sink}}, static_cast<double>(s.failures), t, OUTPOST_METRIC_COUNTER);
   }
   b.add_metric("outpost_targets_in_flight", {}, static_cast<double>(ss.in_flight), t, OUTPOST_METRIC_GAUGE);
+  b.add_metric("outpost_scheduler_held_seconds_total", {}, ss.held_s, t, OUTPOST_METRIC_COUNTER);
   for (const auto& [inst, s] : ss.instances) {
     for (const auto& [st, n] : s.results)
       b.add_metric("outpost_poll_results_total", {{"plugin", inst}, {"status", status_label(st)}},
@@ -365,6 +372,9 @@ Batch Engine::self_metrics() const {
     b.add_metric("outpost_poll_duration_seconds_count", {{"plugin", inst}}, static_cast<double>(s.duration_count), t, OUTPOST_METRIC_COUNTER);
     b.add_metric("outpost_poll_batches_total", {{"plugin", inst}}, static_cast<double>(s.polls), t, OUTPOST_METRIC_COUNTER);
     b.add_metric("outpost_late_completions_total", {{"plugin", inst}}, static_cast<double>(s.late), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_poll_skipped_total", {{"plugin", inst}}, static_cast<double>(s.skipped), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_poll_delayed_total", {{"plugin", inst}}, static_cast<double>(s.delayed), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_poll_delay_seconds_sum", {{"plugin", inst}}, s.delay_sum_s, t, OUTPOST_METRIC_COUNTER);
     b.add_metric("outpost_targets", {{"plugin", inst}, {"state", "ok"}}, static_cast<double>(s.targets_ok), t, OUTPOST_METRIC_GAUGE);
     b.add_metric("outpost_targets", {{"plugin", inst}, {"state", "failing"}}, static_cast<double>(s.targets_failing), t, OUTPOST_METRIC_GAUGE);
   }

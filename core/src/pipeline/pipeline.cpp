@@ -53,7 +53,7 @@ void Pipeline::stop() {
   started_ = false;
 }
 
-outpost_status Pipeline::submit(Batch&& batch) {
+outpost_status Pipeline::submit(Batch&& batch, Admission admission) {
   const std::size_t n = batch.items();
   if (n == 0) return OUTPOST_OK;
   {
@@ -62,7 +62,9 @@ outpost_status Pipeline::submit(Batch&& batch) {
       stats_.dropped["after_stop"] += n;
       return OUTPOST_E_UNAVAILABLE;
     }
-    if (queued_items_ + n > opt_.capacity) {
+    const std::size_t limit =
+        admission == Admission::held ? opt_.capacity * kHeldCeiling : opt_.capacity;
+    if (queued_items_ + n > limit) {
       stats_.dropped["queue_full"] += n;
       return OUTPOST_E_BUSY;
     }
@@ -72,6 +74,11 @@ outpost_status Pipeline::submit(Batch&& batch) {
   }
   cv_.notify_one();
   return OUTPOST_OK;
+}
+
+bool Pipeline::congested() const {
+  std::lock_guard g(mu_);
+  return queued_items_ * 2 >= opt_.capacity;
 }
 
 bool Pipeline::process_flows(const outpost_batch& flows) {

@@ -33,6 +33,12 @@ class ProcessorPort {
   virtual bool consumes_flows() const = 0;
 };
 
+// How a source's data is admitted when the queue is full. Listeners cannot be slowed: past the
+// capacity their data is dropped and counted. Pollers and processors are slowed instead (the
+// scheduler holds back dispatch while the pipeline is congested), so what a running poll fetched
+// is still taken, up to a hard ceiling that bounds memory.
+enum class Admission { drop_when_full, held };
+
 struct PipelineOptions {
   std::size_t capacity = 100000;  // items queued, all kinds
   std::size_t batch_size = 2000;  // items per sink write
@@ -75,9 +81,13 @@ class Pipeline {
   // Waits until everything queued now has been delivered (still accepting), up to timeout_s.
   bool drain(double timeout_s);
 
-  // Thread-safe. OUTPOST_E_BUSY when the queue is full, OUTPOST_E_UNAVAILABLE after stop; the
-  // batch's items are counted as dropped in both cases.
-  outpost_status submit(Batch&& batch);
+  // Thread-safe. OUTPOST_E_BUSY when the queue is full (for held data: past kHeldCeiling times
+  // the capacity), OUTPOST_E_UNAVAILABLE after stop; the batch's items are counted as dropped in
+  // both cases.
+  outpost_status submit(Batch&& batch, Admission admission = Admission::drop_when_full);
+  // True while the queue is at least half full: pollers should not start more work.
+  bool congested() const;
+  static constexpr std::size_t kHeldCeiling = 2;
   // Runs every processor over a source's flow records now, on the caller's thread, before
   // anything is queued: the hottest path (NetFlow, sFlow) then neither copies records into the
   // queue only to have them summed, nor waits on the one delivery thread. Processors are

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <mutex>
 #include <queue>
-#include <random>
 #include <thread>
 
 #include "engine/instance.hpp"
@@ -30,8 +29,30 @@ Clock::duration secs(double s) {
 }
 // Targets whose due times fall this close together go out in one batch.
 constexpr auto kCoalesce = std::chrono::milliseconds(20);
+// While the pipeline is congested, dispatch looks again this often.
+constexpr auto kHoldRetry = std::chrono::milliseconds(50);
+// A target dispatched later than this after its due time counts as delayed.
+constexpr auto kLate = std::chrono::milliseconds(250);
+
 
 }  // namespace
+
+std::string task_key(const TaskSpec& t) {
+  std::string k = t.instance != nullptr ? t.instance->name() : std::string();
+  for (const auto* part : {&t.device, &t.address}) k.append(1, '\0').append(*part);
+  for (const auto& [n, v] : t.params) k.append(1, '\0').append(n).append(1, '=').append(v);
+  return k;
+}
+
+// FNV-1a of the key, its bits mixed (FNV alone leaves similar keys close), as a fraction.
+double task_phase(const std::string& key) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return static_cast<double>(h >> 11) / static_cast<double>(uint64_t{1} << 53);
+}
 
 // The task table is shared with poll jobs: a hook that is still running after a reload keeps
 // the strings it borrowed alive.
@@ -44,6 +65,8 @@ struct Scheduler::Impl {
   struct Runtime {
     Clock::time_point due;
     bool in_flight = false;
+    bool carried = false;  // state kept from before a reload: keeps its due time
+    std::string key;
     TargetStatus status;
   };
   struct Poll {
@@ -70,12 +93,14 @@ struct Scheduler::Impl {
   std::size_t in_flight = 0;
   uint64_t next_poll_id = 1;
   bool running = false;
+  bool holding = false;  // dispatch held back by a congested pipeline, since held_since
+  Clock::time_point held_since;
+  double held_s = 0;
 
   asio::io_context io;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
   asio::steady_timer tick_timer{io};
   std::thread thread;
-  std::mt19937_64 rng{std::random_device{}()};
 
   void arm_locked() {
     if (heap.empty() || in_flight >= opt.max_in_flight) return;
@@ -89,11 +114,29 @@ struct Scheduler::Impl {
     std::lock_guard g(mu);
     if (!running) return;
     const auto now = Clock::now();
+    if (!heap.empty() && heap.top().first <= now + kCoalesce && opt.congested && opt.congested()) {
+      if (!holding) held_since = now;
+      holding = true;
+      tick_timer.expires_after(kHoldRetry);
+      tick_timer.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) tick();
+      });
+      return;
+    }
+    if (holding) {
+      held_s += std::chrono::duration<double>(now - held_since).count();
+      holding = false;
+    }
     std::map<std::pair<PluginInstance*, double>, std::vector<std::size_t>> groups;
     while (!heap.empty() && heap.top().first <= now + kCoalesce && in_flight < opt.max_in_flight) {
       const std::size_t idx = heap.top().second;
       heap.pop();
       const TaskSpec& spec = table->specs[idx];
+      if (now - rt[idx].due > kLate) {
+        auto& st = stats[spec.instance->name()];
+        st.delayed++;
+        st.delay_sum_s += std::chrono::duration<double>(now - rt[idx].due).count();
+      }
       rt[idx].in_flight = true;
       ++in_flight;
       groups[{spec.instance, spec.timeout_s}].push_back(idx);
@@ -209,6 +252,12 @@ struct Scheduler::Impl {
     s.results[st]++;
     s.duration_sum_s += std::chrono::duration<double>(Clock::now() - p.start).count();
     s.duration_count++;
+    if (is_skip_status(st)) {  // the engine or plugin had no capacity: the device said nothing
+      s.skipped++;
+      r.status.skipped++;
+      reschedule_locked(idx);
+      return;
+    }
     const bool was_polled = r.status.polled, was_ok = r.status.ok;
     r.status.polled = true;
     r.status.ok = st == OUTPOST_OK;
@@ -230,11 +279,16 @@ struct Scheduler::Impl {
                        {{"monitor", p.inst->name()}, {"address", spec.address},
                         {"status", status_name(st)}});
     }
+    reschedule_locked(idx);
+  }
+
+  void reschedule_locked(std::size_t idx) {
+    Runtime& r = rt[idx];
     r.in_flight = false;
     --in_flight;
     if (!running) return;
     const auto now = Clock::now();
-    const auto interval = secs(spec.interval_s);
+    const auto interval = secs(table->specs[idx].interval_s);
     r.due += interval;
     if (r.due <= now) {  // missed cycles are skipped, not run back to back
       const auto behind = now - r.due;
@@ -260,17 +314,30 @@ void Scheduler::set_tasks(std::vector<TaskSpec> tasks) {
     auto& g = t->tags.emplace_back();
     for (const auto& [k, v] : s.tags) g.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
   }
-  std::lock_guard g(impl_->mu);
-  impl_->table = std::move(t);
-  impl_->rt.assign(impl_->table->specs.size(), {});
-  impl_->stats.clear();
-  for (std::size_t i = 0; i < impl_->table->specs.size(); ++i) {
-    const auto& s = impl_->table->specs[i];
-    impl_->rt[i].status.instance = s.instance->name();
-    impl_->rt[i].status.device = s.device;
-    impl_->rt[i].status.address = s.address;
-    impl_->stats[s.instance->name()];
+  Impl& m = *impl_;
+  std::lock_guard g(m.mu);
+  std::map<std::string, Impl::Runtime*> before;
+  for (auto& r : m.rt) before[r.key] = &r;
+  std::vector<Impl::Runtime> next(t->specs.size());
+  std::map<std::string, InstancePollStats> stats;
+  for (std::size_t i = 0; i < t->specs.size(); ++i) {
+    const auto& s = t->specs[i];
+    Impl::Runtime& r = next[i];
+    r.key = task_key(s);
+    if (auto it = before.find(r.key); it != before.end()) {
+      r.status = it->second->status;
+      r.due = it->second->due;
+      r.carried = true;
+    }
+    r.status.instance = s.instance->name();
+    r.status.device = s.device;
+    r.status.address = s.address;
+    auto old = m.stats.find(s.instance->name());
+    stats[s.instance->name()] = old != m.stats.end() ? old->second : InstancePollStats{};
   }
+  m.table = std::move(t);
+  m.rt = std::move(next);
+  m.stats = std::move(stats);
 }
 
 void Scheduler::start() {
@@ -282,12 +349,14 @@ void Scheduler::start() {
   m.heap = {};
   const auto now = Clock::now();
   for (std::size_t i = 0; i < m.rt.size(); ++i) {
-    // Spread first runs over a fraction of the interval so targets do not all fire at once.
-    const double spread = m.table->specs[i].interval_s * m.opt.jitter;
-    std::uniform_real_distribution<double> d(0.0, spread > 0 ? spread : 1e-9);
-    m.rt[i].due = now + secs(d(m.rng));
-    m.rt[i].in_flight = false;
-    m.heap.push({m.rt[i].due, i});
+    auto& r = m.rt[i];
+    if (!r.carried) {
+      const double span = m.table->specs[i].interval_s * m.opt.jitter;
+      r.due = now + secs(span * task_phase(r.key));
+    }
+    r.carried = false;
+    r.in_flight = false;
+    m.heap.push({r.due, i});
   }
   m.io.restart();
   m.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(m.io.get_executor());
@@ -331,6 +400,9 @@ SchedulerStats Scheduler::stats() const {
   std::lock_guard g(impl_->mu);
   SchedulerStats s;
   s.in_flight = impl_->in_flight;
+  s.held_s = impl_->held_s;
+  if (impl_->holding)
+    s.held_s += std::chrono::duration<double>(Clock::now() - impl_->held_since).count();
   s.tasks = impl_->rt.size();
   s.instances = impl_->stats;
   for (auto& [name, st] : s.instances) st.targets = st.targets_ok = st.targets_failing = 0;

@@ -33,7 +33,13 @@ struct TaskSpec {
 struct SchedulerOptions {
   std::size_t max_in_flight = 20000;
   std::size_t max_batch_targets = 5000;
-  double jitter = 0.1;
+  // Fraction of its interval over which a monitor's targets are spread: each target's first run
+  // comes at a fixed phase (a hash of instance, device and address) of that span, and every run
+  // after it one interval later, so polls and their data come evenly, not in a burst.
+  double jitter = 1.0;
+  // Back-pressure: while this says the pipeline is congested, nothing new is dispatched; polls
+  // start late (counted as delayed) rather than their data being dropped.
+  std::function<bool()> congested;
 };
 
 struct TargetStatus {
@@ -43,6 +49,7 @@ struct TargetStatus {
   outpost_status last_status = 0;
   std::string last_detail;
   uint64_t consecutive_failures = 0;
+  uint64_t skipped = 0;    // polls the plugin or engine had no capacity for
   int64_t last_ok_ns = 0;  // wall clock
 };
 
@@ -51,6 +58,9 @@ struct InstancePollStats {
   uint64_t polls = 0;               // batches handed to the plugin
   uint64_t late = 0;                // completions after the deadline or for unknown targets
   uint64_t busy = 0;                // targets not polled: the instance was still busy
+  uint64_t skipped = 0;             // targets reported overloaded or busy: not a device failure
+  uint64_t delayed = 0;             // targets dispatched late because the pipeline was congested
+  double delay_sum_s = 0;           // how late, summed
   double duration_sum_s = 0;        // target completion times
   uint64_t duration_count = 0;
   std::size_t targets = 0, targets_ok = 0, targets_failing = 0;
@@ -58,9 +68,15 @@ struct InstancePollStats {
 
 struct SchedulerStats {
   std::size_t in_flight = 0;
+  double held_s = 0;  // time dispatch was held back by a congested pipeline
   std::size_t tasks = 0;
   std::map<std::string, InstancePollStats> instances;
 };
+
+// What identifies a task across reloads, and its fixed phase in [0, 1): where in the spread
+// (jitter x interval) its first run falls.
+std::string task_key(const TaskSpec& task);
+double task_phase(const std::string& key);
 
 class Scheduler {
  public:
@@ -70,7 +86,10 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  void set_tasks(std::vector<TaskSpec> tasks);  // while stopped
+  // While stopped. A task equal to a running one (same instance, device, address and
+  // parameters) keeps its state: its phase, its availability and its counters, so a reload
+  // neither re-announces failing devices nor restarts counters at 0.
+  void set_tasks(std::vector<TaskSpec> tasks);
   void start();
   void stop();  // outstanding targets are abandoned: late completions are counted and ignored
 

@@ -1001,8 +1001,8 @@ class SnmpPoller final : public outpost::Poller {
     switch (j.phase) {
       case Phase::kResolving:
         return finish(seq, j, OUTPOST_E_TIMEOUT, "resolving '" + j.host + "' timed out");
-      case Phase::kWaiting:
-        return finish(seq, j, OUTPOST_E_TIMEOUT,
+      case Phase::kWaiting:  // never attempted: says nothing about the device
+        return finish(seq, j, OUTPOST_E_OVERLOADED,
                       saturated_ns_ >= j.queued_ns
                           ? "no session slot free before the deadline (max_concurrent " +
                                 std::to_string(max_concurrent_) + ")"

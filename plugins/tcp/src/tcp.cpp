@@ -533,8 +533,8 @@ class TcpMonitor final : public outpost::Poller {
         case Phase::kResolving:
           finish(seq, j, OUTPOST_E_TIMEOUT, "resolving '" + j.host + "' timed out");
           break;
-        case Phase::kWaiting:
-          finish(seq, j, OUTPOST_E_TIMEOUT,
+        case Phase::kWaiting:  // never attempted: says nothing about the device
+          finish(seq, j, OUTPOST_E_OVERLOADED,
                  saturated_ns_ >= j.queued_ns
                      ? "no connection slot free before the deadline (max_concurrent " +
                            std::to_string(max_concurrent_) + ")"

@@ -79,6 +79,10 @@ typedef int32_t outpost_status;
 #define OUTPOST_E_UNAVAILABLE 0x101 /* peer down, refused, unreachable */
 #define OUTPOST_E_TIMEOUT 0x102     /* deadline passed */
 #define OUTPOST_E_BUSY 0x103        /* back-pressure: queue full, instance busy */
+/* 1.2: a target not attempted: the plugin had no capacity (max_concurrent, max_targets) to start
+ * it before its deadline. Says nothing about the device: the host counts it as skipped and leaves
+ * the device's availability as it was. */
+#define OUTPOST_E_OVERLOADED 0x104
 /* Tell the operator: needs a change of configuration or credentials. */
 #define OUTPOST_CLASS_OPERATOR 0x200
 #define OUTPOST_E_AUTH 0x201        /* authentication or authorisation refused */
