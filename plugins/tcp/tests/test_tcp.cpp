@@ -258,7 +258,7 @@ TEST_CASE("descriptor: a poller with its keys", "[tcp]") {
 TEST_CASE("config of the wrong type is rejected at create", "[tcp]") {
   for (const Params& bad : {Params{{"max_concurrent", "many"}}, Params{{"max_concurrent", "0"}},
                             Params{{"connect_timeout", "soon"}}, Params{{"source_address", "nowhere"}},
-                            Params{{"resolver_threads", "1.5"}}}) {
+                            Params{{"dns_timeout", "soon"}}, Params{{"dns_servers.0", "a,b"}}}) {
     FakeHost h(plugin());
     CHECK(h.create(bad) == OUTPOST_E_CONFIG);
     CHECK(h.instance() == nullptr);
@@ -467,7 +467,7 @@ TEST_CASE("targets beyond max_concurrent wait; the deadline still bounds them", 
   CHECK(by_id[1].status == OUTPOST_E_TIMEOUT);
   CHECK(by_id[1].detail.find("waiting for 'never'") != std::string::npos);
   CHECK(by_id[2].status == OUTPOST_E_OVERLOADED);  // never attempted: not the device's failure
-  CHECK(by_id[2].detail == "no connection slot free before the deadline (max_concurrent 1)");
+  CHECK(by_id[2].detail == "no slot free before the deadline (max_concurrent 1)");
   CHECK(silent.accepted() <= 1);
 }
 

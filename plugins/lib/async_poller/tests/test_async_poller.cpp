@@ -1,0 +1,339 @@
+// The poller runtime's promise, tested once for every poller built on it: every target is
+// completed exactly once, whatever order its protocol finishes jobs in, whatever the deadlines,
+// slots and descriptor shortages, and when stop() cuts it all short. Randomised, many rounds.
+// The [dns] cases run against a real dnsmasq (async_poller_dns.sh starts it).
+#include <catch2/catch.hpp>
+#include <outpost_lib/async_poller.hpp>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+using outpost::lib::AsyncPoller;
+using outpost::lib::PollJob;
+
+namespace {
+
+int64_t mono() {
+  static const auto origin = std::chrono::steady_clock::now();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - origin).count();
+}
+
+// A host that records completions and counts every duplicate.
+class RecordingHost {
+ public:
+  RecordingHost() {
+    api_.struct_size = sizeof api_;
+    api_.abi_version = OUTPOST_ABI_VERSION;
+    api_.emit = [](outpost_host* h, const outpost_batch* b) -> outpost_status {
+      self(h)->metrics_ += b->metric_count;
+      return OUTPOST_OK;
+    };
+    api_.log_enabled = [](outpost_host*, uint32_t) -> int { return 0; };
+    api_.log = [](outpost_host*, uint32_t, outpost_str) {};
+    api_.report_error = [](outpost_host* h, outpost_status, outpost_str) { self(h)->errors_++; };
+    api_.get_secret = [](outpost_host*, outpost_str, char*, size_t, size_t*) -> outpost_status {
+      return OUTPOST_E_NOT_FOUND;
+    };
+    api_.now_ns = [](outpost_host*) -> int64_t { return mono(); };
+    api_.monotonic_ns = [](outpost_host*) -> int64_t { return mono(); };
+    api_.complete = [](outpost_host* h, uint64_t poll, uint64_t target, outpost_status s, outpost_str d) {
+      RecordingHost* me = self(h);
+      std::lock_guard g(me->mu_);
+      auto [it, fresh] = me->done_.emplace(std::make_pair(poll, target), std::make_pair(s, std::string(d.ptr, d.len)));
+      if (!fresh) me->duplicates_++;
+      me->cv_.notify_all();
+    };
+  }
+  outpost::Host host() { return outpost::Host(&api_, reinterpret_cast<outpost_host*>(this)); }
+  bool wait_for(std::size_t n) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, std::chrono::seconds(60), [&] { return done_.size() >= n; });
+  }
+  std::size_t count() {
+    std::lock_guard g(mu_);
+    return done_.size();
+  }
+  std::map<std::pair<uint64_t, uint64_t>, std::pair<outpost_status, std::string>> done() {
+    std::lock_guard g(mu_);
+    return done_;
+  }
+  int duplicates() {
+    std::lock_guard g(mu_);
+    return duplicates_;
+  }
+  std::atomic<std::size_t> metrics_{0};
+  std::atomic<int> errors_{0};
+
+ private:
+  static RecordingHost* self(outpost_host* h) { return reinterpret_cast<RecordingHost*>(h); }
+  outpost_host_api api_{};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::pair<uint64_t, uint64_t>, std::pair<outpost_status, std::string>> done_;
+  int duplicates_ = 0;
+};
+
+enum class Plan { finish_now, timer, io, never, no_descriptor_once, finish_twice };
+
+struct SimJob : PollJob {
+  Plan plan = Plan::finish_now;
+  int64_t after_ns = 0;
+  bool refused = false;
+  int fd = -1;
+};
+
+// A protocol whose jobs end in every way a real one's do.
+class Sim final : public AsyncPoller::Protocol {
+ public:
+  AsyncPoller* rt = nullptr;
+  static void answer(SimJob& j) {
+    const uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(j.fd, &one, sizeof one);
+  }
+  bool begin(PollJob& pj) override {
+    auto& j = static_cast<SimJob&>(pj);
+    switch (j.plan) {
+      case Plan::finish_now:
+        rt->emit(outpost::Metric{"sim_up", {}, 1, 0, OUTPOST_METRIC_GAUGE});
+        rt->finish(j, OUTPOST_OK, {});
+        return true;
+      case Plan::finish_twice:
+        rt->finish(j, OUTPOST_OK, {});
+        rt->finish(j, OUTPOST_E_INTERNAL, "second");  // ignored: once only
+        return true;
+      case Plan::timer:
+        rt->set_timer(j, rt->now() + j.after_ns);
+        return true;
+      case Plan::io: {
+        j.fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        rt->watch(j, j.fd, EPOLLIN);
+        if (j.after_ns == 0) answer(j);
+        else rt->set_timer(j, rt->now() + j.after_ns);  // then the "peer" answers
+        return true;
+      }
+      case Plan::no_descriptor_once:
+        if (!j.refused && rt->running() > 1) {
+          j.refused = true;
+          return false;
+        }
+        rt->finish(j, OUTPOST_OK, "after a refusal");
+        return true;
+      case Plan::never:
+        return true;
+    }
+    return true;
+  }
+  void on_io(PollJob& j, int, uint32_t) override { rt->finish(j, OUTPOST_OK, "io"); }
+  void on_timer(PollJob& pj) override {
+    auto& j = static_cast<SimJob&>(pj);
+    if (j.plan == Plan::io) return answer(j);  // readable next turn, as a peer's answer
+    rt->finish(j, OUTPOST_OK, "timer");
+  }
+  void on_deadline(PollJob& pj) override {
+    auto& j = static_cast<SimJob&>(pj);
+    if (j.plan == Plan::timer) rt->finish(j, OUTPOST_E_TIMEOUT, "sim timeout");
+    // Plan::never: left to the runtime's plain timeout.
+  }
+};
+
+}  // namespace
+
+TEST_CASE("async poller: every target completed exactly once, in every order, also at stop") {
+  std::mt19937_64 rng(12345);
+  for (int round = 0; round < 40; ++round) {
+    RecordingHost rec;
+    Sim sim;
+    outpost::lib::AsyncPollerOptions o;
+    o.name = "sim";
+    o.max_concurrent = 1 + rng() % 40;
+    AsyncPoller rt(rec.host(), sim, o);
+    sim.rt = &rt;
+    rt.start();
+    std::size_t total = 0;
+    const int polls = 1 + static_cast<int>(rng() % 5);
+    const bool stop_early = round % 3 == 2;
+    for (int p = 1; p <= polls; ++p) {
+      std::vector<std::unique_ptr<PollJob>> jobs;
+      const std::size_t n = 1 + rng() % 200;
+      const int64_t deadline = mono() + static_cast<int64_t>(20 + rng() % 200) * 1'000'000;
+      for (std::size_t t = 1; t <= n; ++t) {
+        auto j = std::make_unique<SimJob>();
+        j->poll_id = static_cast<uint64_t>(round * 100 + p);
+        j->target_id = t;
+        j->host = (t % 2) ? "127.0.0.1" : "::1";
+        j->plan = static_cast<Plan>(rng() % 6);
+        j->after_ns = static_cast<int64_t>(rng() % 300) * 1'000'000;
+        jobs.push_back(std::move(j));
+      }
+      total += n;
+      rt.submit(std::move(jobs), deadline);
+    }
+    if (stop_early) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 30));
+      rt.stop();
+    }
+    INFO("round " << round);
+    REQUIRE(rec.wait_for(total));
+    rt.stop();
+    CHECK(rec.count() == total);
+    CHECK(rec.duplicates() == 0);
+    for (const auto& [key, outcome] : rec.done()) {
+      const outpost_status s = outcome.first;
+      const bool known = s == OUTPOST_OK || s == OUTPOST_E_TIMEOUT || s == OUTPOST_E_OVERLOADED ||
+                         s == OUTPOST_E_UNAVAILABLE;
+      INFO(outcome.second);
+      CHECK(known);
+      if (!stop_early) CHECK(s != OUTPOST_E_UNAVAILABLE);
+    }
+    CHECK(rt.stats().submitted == total);
+    CHECK(rt.stats().completed == total);
+  }
+}
+
+TEST_CASE("async poller: a target with no free slot before its deadline is overloaded, not down") {
+  RecordingHost rec;
+  Sim sim;
+  outpost::lib::AsyncPollerOptions o;
+  o.name = "sim";
+  o.max_concurrent = 1;
+  AsyncPoller rt(rec.host(), sim, o);
+  sim.rt = &rt;
+  rt.start();
+  std::vector<std::unique_ptr<PollJob>> jobs;
+  for (uint64_t t = 1; t <= 3; ++t) {
+    auto j = std::make_unique<SimJob>();
+    j->poll_id = 1;
+    j->target_id = t;
+    j->host = "127.0.0.1";
+    j->plan = Plan::never;
+    jobs.push_back(std::move(j));
+  }
+  rt.submit(std::move(jobs), mono() + 100'000'000);
+  REQUIRE(rec.wait_for(3));
+  rt.stop();
+  const auto done = rec.done();
+  CHECK(done.at({1, 1}).first == OUTPOST_E_TIMEOUT);
+  CHECK(done.at({1, 1}).second == "deadline reached");
+  CHECK(done.at({1, 2}).first == OUTPOST_E_OVERLOADED);
+  CHECK(done.at({1, 2}).second == "no slot free before the deadline (max_concurrent 1)");
+  CHECK(done.at({1, 3}).first == OUTPOST_E_OVERLOADED);
+}
+
+TEST_CASE("async poller: submit before start and after stop completes at once") {
+  RecordingHost rec;
+  Sim sim;
+  outpost::lib::AsyncPollerOptions o;
+  o.name = "sim";
+  AsyncPoller rt(rec.host(), sim, o);
+  sim.rt = &rt;
+  auto one = [] {
+    std::vector<std::unique_ptr<PollJob>> v;
+    auto j = std::make_unique<SimJob>();
+    j->poll_id = 9;
+    j->target_id = 1;
+    j->host = "127.0.0.1";
+    v.push_back(std::move(j));
+    return v;
+  };
+  rt.submit(one(), mono() + 1'000'000'000);
+  REQUIRE(rec.count() == 1);
+  CHECK(rec.done().begin()->second.second == "sim plugin not started");
+  CHECK(rec.duplicates() == 0);
+}
+
+// ---- against dnsmasq (async_poller_dns.sh) ----------------------------------------------------
+
+namespace {
+struct Resolve final : AsyncPoller::Protocol {
+  AsyncPoller* rt = nullptr;
+  std::mutex mu;
+  std::map<uint64_t, std::string> addrs;
+  bool begin(PollJob& j) override {
+    std::string all;
+    for (const auto& a : j.addrs) all += (all.empty() ? "" : " ") + a.text();
+    {
+      std::lock_guard g(mu);
+      addrs[j.target_id] = all;
+    }
+    rt->finish(j, OUTPOST_OK, all);
+    return true;
+  }
+  void on_io(PollJob&, int, uint32_t) override {}
+  void on_deadline(PollJob&) override {}
+};
+
+int queries_in(const std::string& log, const std::string& name) {
+  std::ifstream in(log);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line))
+    if (line.find("query[A] " + name + " ") != std::string::npos) ++n;
+  return n;
+}
+
+std::vector<std::unique_ptr<PollJob>> jobs_for(uint64_t poll, const std::vector<std::string>& hosts) {
+  std::vector<std::unique_ptr<PollJob>> v;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    auto j = std::make_unique<SimJob>();
+    j->poll_id = poll;
+    j->target_id = i + 1;
+    j->host = hosts[i];
+    v.push_back(std::move(j));
+  }
+  return v;
+}
+}  // namespace
+
+TEST_CASE("async poller: names through a real DNS server, one query per name, kept within TTL", "[.][dns]") {
+  const char* server = std::getenv("DNS_SERVER");
+  const char* log = std::getenv("DNSMASQ_LOG");
+  REQUIRE(server != nullptr);
+  REQUIRE(log != nullptr);
+  RecordingHost rec;
+  Resolve proto;
+  outpost::lib::AsyncPollerOptions o;
+  o.name = "dns";
+  o.dns_servers = {server};
+  AsyncPoller rt(rec.host(), proto, o);
+  proto.rt = &rt;
+  rt.start();
+  std::vector<std::string> hosts(200, "many.outpost.test");
+  hosts.push_back("other.outpost.test");
+  hosts.push_back("missing.outpost.test");
+  hosts.push_back("192.0.2.7");
+  rt.submit(jobs_for(1, hosts), mono() + 5'000'000'000);
+  REQUIRE(rec.wait_for(hosts.size()));
+  auto done = rec.done();
+  CHECK(done.at({1, 1}).first == OUTPOST_OK);
+  CHECK(done.at({1, 1}).second == "127.0.0.53 fd00::53");  // both families, A first
+  CHECK(done.at({1, 200}).second == "127.0.0.53 fd00::53");
+  CHECK(done.at({1, 201}).second == "127.0.0.54");
+  CHECK(done.at({1, 202}).first == OUTPOST_E_NOT_FOUND);
+  CHECK(done.at({1, 202}).second.rfind("cannot resolve 'missing.outpost.test': ", 0) == 0);
+  CHECK(done.at({1, 203}).second == "192.0.2.7");  // a literal needs no server
+  CHECK(queries_in(log, "many.outpost.test") == 1);  // 200 targets, one lookup
+  CHECK(rt.stats().dns_queries == 3);
+
+  rt.submit(jobs_for(2, {"many.outpost.test"}), mono() + 5'000'000'000);
+  REQUIRE(rec.wait_for(hosts.size() + 1));
+  CHECK(queries_in(log, "many.outpost.test") == 1);  // within its TTL: from the cache
+  CHECK(rt.stats().dns_cache_hits == 1);
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // dnsmasq's --local-ttl=2
+  rt.submit(jobs_for(3, {"many.outpost.test"}), mono() + 5'000'000'000);
+  REQUIRE(rec.wait_for(hosts.size() + 2));
+  CHECK(queries_in(log, "many.outpost.test") == 2);  // expired: asked again
+  rt.stop();
+  CHECK(rec.duplicates() == 0);
+}
