@@ -4,6 +4,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -219,7 +220,6 @@ bool Engine::reload(const Config& next) {
     return false;
   }
   if (!running_) return start(next);
-  close_listeners();
   scheduler_->stop();
   const Config old = cfg_;
   cfg_ = next;
@@ -228,6 +228,10 @@ bool Engine::reload(const Config& next) {
   build_instances(poller_specs(cfg_), pollers_, pollers, Role::source);
   build_instances(cfg_.sinks, sinks_, sinks, Role::sink);
   build_instances(cfg_.processors, processors_, processors, Role::processor);
+  // Sockets the new configuration still asks for stay bound (nothing lost, nothing to re-bind
+  // after privileges are dropped), handed to the new instance when a reload replaced it; the
+  // rest close before their instances stop.
+  keep_listeners(pollers);
   for (auto& [n, inst] : pollers_)
     if (!pollers.count(n) || pollers[n] != inst) inst->stop();
   pollers_.swap(pollers);
@@ -299,9 +303,18 @@ outpost_status Engine::secret(std::string_view ref, std::string& out) {
 }
 
 void Engine::open_listeners() {
+  std::vector<const UdpListener*> bound;
+  for (const auto& l : listeners_) bound.push_back(l.get());
   for (const auto& spec : cfg_.listeners) {
     auto it = pollers_.find(spec.instance);
     if (it == pollers_.end()) continue;  // its instance failed to start: reported already
+    auto same = std::find_if(bound.begin(), bound.end(), [&](const UdpListener* l) {
+      return l->same_socket(spec) && l->instance() == it->second.get();
+    });
+    if (same != bound.end()) {  // kept across a reload
+      bound.erase(same);
+      continue;
+    }
     auto l = std::make_unique<UdpListener>(spec, it->second.get(), next_socket_id_++);
     std::string why;
     if (!l->open(why)) {
@@ -312,6 +325,29 @@ void Engine::open_listeners() {
     logf(LogLevel::info, "listening on {} for '{}'", l->name(), spec.instance);
     listeners_.push_back(std::move(l));
   }
+}
+
+void Engine::keep_listeners(const InstanceMap& next) {
+  std::vector<std::unique_ptr<UdpListener>> kept;
+  std::vector<bool> taken(cfg_.listeners.size(), false);
+  for (auto& l : listeners_) {
+    bool keep = false;
+    for (std::size_t i = 0; i < cfg_.listeners.size() && !keep; ++i) {
+      const ListenerSpec& spec = cfg_.listeners[i];
+      auto inst = next.find(spec.instance);
+      if (taken[i] || inst == next.end() || !l->same_socket(spec)) continue;
+      if (inst->second->plugin().name != l->instance()->plugin().name) continue;
+      l->retarget(inst->second.get());
+      taken[i] = keep = true;
+    }
+    if (keep) {
+      kept.push_back(std::move(l));
+    } else {
+      l->stop();
+      logf(LogLevel::info, "closed {} (no longer configured)", l->name());
+    }
+  }
+  listeners_ = std::move(kept);
 }
 
 void Engine::close_listeners() {

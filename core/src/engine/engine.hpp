@@ -66,6 +66,7 @@ class Engine : public HostServices {
   std::vector<TaskSpec> build_tasks(const Config& cfg, const InstanceMap& pollers) const;
   void install_sinks();
   void open_listeners();
+  void keep_listeners(const InstanceMap& next);
   void close_listeners();
 
   const PluginRegistry& registry_;

@@ -218,8 +218,25 @@ void UdpListener::run() {
     }
     datagrams_ += static_cast<uint64_t>(n);
     bytes_ += bytes;
+    std::lock_guard g(dispatch_mu_);
     if (instance_->call_receive(dgrams.data(), static_cast<std::size_t>(n)) != OUTPOST_OK) hook_failures_++;
   }
+}
+
+PluginInstance* UdpListener::instance() const {
+  std::lock_guard g(dispatch_mu_);
+  return instance_;
+}
+
+void UdpListener::retarget(PluginInstance* instance) {
+  std::lock_guard g(dispatch_mu_);
+  instance_ = instance;
+  spec_.instance = instance->name();
+}
+
+bool UdpListener::same_socket(const ListenerSpec& s) const {
+  return s.host == spec_.host && s.port == spec_.port && s.recv_buffer == spec_.recv_buffer &&
+         s.batch == spec_.batch;
 }
 
 ListenerStats UdpListener::stats() const {

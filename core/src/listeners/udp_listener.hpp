@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -43,7 +44,12 @@ class UdpListener {
   uint64_t socket_id() const { return socket_id_; }
   uint16_t bound_port() const { return bound_port_; }
   const ListenerSpec& spec() const { return spec_; }
-  PluginInstance* instance() const { return instance_; }
+  PluginInstance* instance() const;
+  // Hands the socket to another instance (a reload changed its settings) without closing it:
+  // no datagram is lost. When this returns, the old instance gets no more receive() calls.
+  void retarget(PluginInstance* instance);
+  // The same socket as `spec` asks for: a reload keeps it bound.
+  bool same_socket(const ListenerSpec& spec) const;
   std::string name() const;  // "udp://host:port"
   ListenerStats stats() const;
 
@@ -51,6 +57,7 @@ class UdpListener {
   void run();
 
   ListenerSpec spec_;
+  mutable std::mutex dispatch_mu_;  // held while a batch is handed over, and to retarget
   PluginInstance* instance_;
   uint64_t socket_id_;
   int fd_ = -1;
