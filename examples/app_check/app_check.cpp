@@ -117,7 +117,7 @@ class AppCheck : public outpost::Poller {
       std::string cmd = t.params().get("command");
       cmd = replace_all(replace_all(cmd, "$HOSTADDRESS$", std::string(t.address())), "$HOSTNAME$", j.device);
       j.argv = split_command(cmd);
-      j.tags = t.tags();
+      j.labels = t.labels();  // device, address, tags
       jobs.push_back(std::move(j));
     }
     std::size_t next = 0, running = 0;
@@ -136,7 +136,7 @@ class AppCheck : public outpost::Poller {
     uint64_t target_id = 0;
     std::string device;
     std::vector<std::string> argv;
-    outpost::Labels tags;
+    outpost::Labels labels;
     pid_t pid = -1;
     int fd = -1;
     std::string output;
@@ -232,8 +232,7 @@ class AppCheck : public outpost::Poller {
       perf = first.substr(bar + 1);
     }
     while (!text.empty() && text.back() == ' ') text.pop_back();
-    outpost::Labels labels = j.tags;
-    labels.emplace_back("device", j.device);
+    outpost::Labels labels = j.labels;
     labels.emplace_back("check", j.argv[0].substr(j.argv[0].rfind('/') + 1));
     std::vector<outpost::Metric> ms;
     ms.push_back({"app_check_state", labels, static_cast<double>(j.exit_code), 0, OUTPOST_METRIC_GAUGE});

@@ -15,7 +15,7 @@ size_t OUTPOST_ABI_LAYOUT_FN(size_t* out, size_t cap) {
       sizeof(outpost_event),        offsetof(outpost_event, attributes),
       sizeof(outpost_flow),         offsetof(outpost_flow, bytes),
       sizeof(outpost_batch),        offsetof(outpost_batch, flow_count),
-      sizeof(outpost_target),       sizeof(outpost_poll_request),
+      offsetof(outpost_target, tag_count), sizeof(outpost_poll_request),
       sizeof(outpost_datagram),     offsetof(outpost_host_api, reply),
       sizeof(outpost_field),        offsetof(outpost_plugin_descriptor, create),
       offsetof(outpost_plugin_descriptor, flush),
@@ -26,6 +26,7 @@ size_t OUTPOST_ABI_LAYOUT_FN(size_t* out, size_t cap) {
 #if OUTPOST_ABI_MINOR >= 2u
       /* 1.2 */
       offsetof(outpost_host_api, set_timer), offsetof(outpost_plugin_descriptor, timer),
+      offsetof(outpost_target, labels), sizeof(outpost_target),
 #endif
   };
   size_t n = sizeof v / sizeof v[0];

@@ -18,14 +18,15 @@ const std::size_t kGolden[] = {
     80, 64,      // event, event.attributes
     104, 88,     // flow, flow.bytes
     64, 56,      // batch, batch.flow_count
-    72, 40,      // target, poll_request
+    64, 40,      // target.tag_count, poll_request
     56, 72,      // datagram, host_api.reply
     56,          // field
     104, 168,    // descriptor.create, .flush
     84,          // 1.1: flow.exporter_family
-    80, 176,     // 1.2: host_api.set_timer, descriptor.timer
+    80, 176,     // 1.2: host_api.set_timer, descriptor.timer,
+    72, 88,      //      target.labels, target (an element: its size travels as target_size)
 };
-constexpr std::size_t kEntries10 = 17, kEntries11 = 18, kEntries12 = 20;
+constexpr std::size_t kEntries10 = 17, kEntries11 = 18, kEntries12 = 22;
 }  // namespace
 
 TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released header") {
@@ -34,11 +35,12 @@ TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released head
       sizeof(outpost_str), sizeof(outpost_kv), sizeof(outpost_metric), offsetof(outpost_metric, time_ns),
       sizeof(outpost_event), offsetof(outpost_event, attributes), sizeof(outpost_flow),
       offsetof(outpost_flow, bytes), sizeof(outpost_batch), offsetof(outpost_batch, flow_count),
-      sizeof(outpost_target), sizeof(outpost_poll_request), sizeof(outpost_datagram),
+      offsetof(outpost_target, tag_count), sizeof(outpost_poll_request), sizeof(outpost_datagram),
       offsetof(outpost_host_api, reply), sizeof(outpost_field),
       offsetof(outpost_plugin_descriptor, create), offsetof(outpost_plugin_descriptor, flush),
       offsetof(outpost_flow, exporter_family),
       offsetof(outpost_host_api, set_timer), offsetof(outpost_plugin_descriptor, timer),
+      offsetof(outpost_target, labels), sizeof(outpost_target),
   };
   static_assert(sizeof(cpp) / sizeof(cpp[0]) == kEntries12);
   static_assert(sizeof(kGolden) / sizeof(kGolden[0]) == kEntries12);

@@ -257,6 +257,7 @@ int poll_once(const PollSpec& spec, PollOutcome& out, std::ostream& err) {
   struct Request {
     std::vector<std::string> addresses, keys, values;
     std::vector<outpost_kv> params;
+    std::vector<std::vector<outpost_kv>> labels;
     std::vector<outpost_target> targets;
     outpost_poll_request req{};
   };
@@ -268,12 +269,16 @@ int poll_once(const PollSpec& spec, PollOutcome& out, std::ostream& err) {
   }
   for (std::size_t i = 0; i < rq->keys.size(); ++i)
     rq->params.push_back(outpost_kv{to_c(rq->keys[i]), to_c(rq->values[i])});
+  for (const auto& a : rq->addresses)
+    rq->labels.push_back({{to_c("device"), to_c(a)}, {to_c("address"), to_c(a)}});
   for (std::size_t i = 0; i < rq->addresses.size(); ++i) {
     outpost_target t{};
     t.id = i + 1;
     t.device = t.address = to_c(rq->addresses[i]);
     t.params = rq->params.data();
     t.param_count = rq->params.size();
+    t.labels = rq->labels[i].data();
+    t.label_count = rq->labels[i].size();
     rq->targets.push_back(t);
   }
 

@@ -58,7 +58,7 @@ double task_phase(const std::string& key) {
 // the strings it borrowed alive.
 struct TaskTable {
   std::vector<TaskSpec> specs;
-  std::vector<std::vector<outpost_kv>> params, tags;
+  std::vector<std::vector<outpost_kv>> params, tags, labels;
 };
 
 struct Scheduler::Impl {
@@ -173,6 +173,8 @@ struct Scheduler::Impl {
       t.param_count = table->params[idx].size();
       t.tags = table->tags[idx].data();
       t.tag_count = table->tags[idx].size();
+      t.labels = table->labels[idx].data();
+      t.label_count = table->labels[idx].size();
       p->targets.push_back(t);
     }
     stats[inst->name()].polls++;
@@ -313,6 +315,12 @@ void Scheduler::set_tasks(std::vector<TaskSpec> tasks) {
     for (const auto& [k, v] : s.params) p.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
     auto& g = t->tags.emplace_back();
     for (const auto& [k, v] : s.tags) g.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
+    // The target's labels, built here once for every plugin (outpost::target_labels' rule).
+    auto& l = t->labels.emplace_back();
+    l.push_back({{"device", 6}, {s.device.data(), s.device.size()}});
+    if (!s.address.empty()) l.push_back({{"address", 7}, {s.address.data(), s.address.size()}});
+    for (const auto& [k, v] : s.tags)
+      if (k != "device" && k != "address") l.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
   }
   Impl& m = *impl_;
   std::lock_guard g(m.mu);

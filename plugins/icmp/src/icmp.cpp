@@ -198,7 +198,7 @@ struct Probe {
 struct TargetState {
   uint64_t id = 0;
   std::string device, address;
-  Labels tags;
+  Labels labels;  // the host's: device, address, tags
   Params p;
   Address dst;
   bool needs_resolve = false;
@@ -391,7 +391,7 @@ class IcmpPoller final : public Poller {
       }
       s.device = t.device();
       s.address = t.address();
-      s.tags = t.tags();
+      s.labels = t.labels();
       s.needs_resolve = !parse_literal(s.address, s.dst);
       names = names || s.needs_resolve;
       job->targets.push_back(std::move(s));
@@ -884,9 +884,7 @@ class IcmpPoller final : public Poller {
       detail = buf;
     }
     if (t.sent > 0) {
-      Labels labels{{"device", t.device}, {"address", t.address}};
-      for (const auto& kv : t.tags)
-        if (kv.first != "device" && kv.first != "address") labels.push_back(kv);
+      const Labels& labels = t.labels;
       add(labels, "icmp_up", t.received > 0 ? 1 : 0);
       add(labels, "icmp_sent", t.sent);
       add(labels, "icmp_received", t.received);
@@ -906,7 +904,7 @@ class IcmpPoller final : public Poller {
         el.emplace_back("from", t.err_from);
         add(el, "icmp_errors", t.errors);
         Event e;
-        e.kind = "availability";
+        e.kind = "icmp_error";  // availability itself is the engine's to announce
         e.source = t.device;
         e.message = t.err_detail;
         e.severity = OUTPOST_SEV_WARNING;

@@ -481,7 +481,7 @@ void check_error(const FakeHost& h, PollResult& r, const std::string& dev, const
   CHECK(e.size() == 1);
   bool event = false;
   for (const auto& ev : h.events())
-    event = event || (ev.source == dev && ev.kind == "availability" && ev.message == detail &&
+    event = event || (ev.source == dev && ev.kind == "icmp_error" && ev.message == detail &&
                       ev.attributes.at("reason") == reason);
   CHECK(event);
 }

@@ -701,9 +701,7 @@ class SnmpPoller final : public outpost::Poller {
     }
     j->profiles = std::move(profiles);
     j->key = j->device + "|" + j->host + ":" + std::to_string(j->port);
-    j->base = {{"device", j->device}, {"address", j->address}};
-    for (auto& [k, v] : t.tags())
-      if (k != "device" && k != "address") j->base.emplace_back(k, v);
+    j->base = t.labels();
     return j;
   }
 

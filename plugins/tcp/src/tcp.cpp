@@ -243,11 +243,7 @@ class TcpMonitor final : public outpost::Poller, private AsyncPoller::Protocol {
     j->send = unescape(p.get("send"));
     j->expect_raw = p.get("expect");
     j->expect = unescape(j->expect_raw);
-    j->labels = {{"device", std::string(t.device())},
-                 {"address", std::string(t.address())},
-                 {"port", std::to_string(port)}};
-    for (auto& [k, v] : t.tags())
-      if (k != "device" && k != "address" && k != "port") j->labels.emplace_back(k, v);
+    j->labels = t.labels({{"port", std::to_string(port)}});
     return j;
   }
 

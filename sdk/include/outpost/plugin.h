@@ -16,7 +16,8 @@
  *  - Each released version of this header is frozen under sdk/abi/<major>.<minor>/; the engine
  *    loads plugins built against any of them. Members added after 1.0 say their version.
  *  - 1.1: outpost_flow.exporter_family (was reserved0).
- *  - 1.2: host timers (outpost_host_api.set_timer, outpost_plugin_descriptor.timer).
+ *  - 1.2: host timers (outpost_host_api.set_timer, outpost_plugin_descriptor.timer); targets
+ *    carry the labels the host built (outpost_target.labels); OUTPOST_E_OVERLOADED.
  *  - Strings and buffers are {ptr, len}, not NUL-terminated, and borrowed for the duration of
  *    the call unless a comment says otherwise. The host deep-copies what a plugin emits.
  *  - Ownership is stated on every pointer: "borrowed" (valid during the call), "static" (valid
@@ -217,8 +218,13 @@ typedef struct outpost_target {
   outpost_str address; /* host name or IP literal */
   const outpost_kv* params; /* borrowed: the monitor's settings, validated against target_fields */
   size_t param_count;
-  const outpost_kv* tags; /* borrowed: the device's tags, to use as labels */
+  const outpost_kv* tags; /* borrowed: the device's tags */
   size_t tag_count;
+  /* 1.2: the labels every metric of this target starts from, built once by the host: device,
+   * address (when it has one), then the device's tags (a tag named device or address is left
+   * out). Borrowed like params. Present when the request's target_size covers it. */
+  const outpost_kv* labels;
+  size_t label_count;
 } outpost_target;
 
 typedef struct outpost_poll_request {

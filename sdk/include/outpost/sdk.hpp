@@ -18,8 +18,10 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
@@ -159,10 +161,24 @@ class Config {
   std::size_t n_ = 0;
 };
 
+// The labels of a target as the host builds them (ABI 1.2): device, address when set, then the
+// device's tags, a tag named device or address left out.
+inline Labels target_labels(std::string_view device, std::string_view address,
+                            const outpost_kv* tags, std::size_t tag_count) {
+  Labels out{{"device", std::string(device)}};
+  if (!address.empty()) out.emplace_back("address", std::string(address));
+  for (std::size_t i = 0; i < tag_count; ++i) {
+    const std::string_view k = view(tags[i].key);
+    if (k != "device" && k != "address") out.emplace_back(std::string(k), std::string(view(tags[i].value)));
+  }
+  return out;
+}
+
 // A polled target, borrowed for the duration of poll(). Copy what an asynchronous poll keeps.
 class Target {
  public:
-  explicit Target(const outpost_target* t) : t_(t) {}
+  explicit Target(const outpost_target* t, std::size_t target_size = sizeof(outpost_target))
+      : t_(t), size_(target_size) {}
   uint64_t id() const noexcept { return t_->id; }
   std::string_view device() const noexcept { return view(t_->device); }
   std::string_view address() const noexcept { return view(t_->address); }
@@ -173,9 +189,29 @@ class Target {
       out.emplace_back(std::string(view(t_->tags[i].key)), std::string(view(t_->tags[i].value)));
     return out;
   }
+  // The labels for this target's metrics: the host's (device, address, tags), then the plugin's
+  // own, which win over a tag of the same name.
+  Labels labels(const Labels& own = {}) const {
+    Labels out;
+    const bool from_host = size_ >= offsetof(outpost_target, label_count) + sizeof(std::size_t) &&
+                           t_->label_count > 0;
+    if (from_host) {
+      for (std::size_t i = 0; i < t_->label_count; ++i)
+        out.emplace_back(std::string(view(t_->labels[i].key)), std::string(view(t_->labels[i].value)));
+    } else {  // a request built by hand (tests): the same rule, here
+      out = target_labels(device(), address(), t_->tags, t_->tag_count);
+    }
+    if (!own.empty())
+      std::erase_if(out, [&](const auto& l) {
+        return std::any_of(own.begin(), own.end(), [&](const auto& o) { return o.first == l.first; });
+      });
+    out.insert(out.end(), own.begin(), own.end());
+    return out;
+  }
 
  private:
   const outpost_target* t_;
+  std::size_t size_;
 };
 
 class PollRequest {
@@ -186,7 +222,7 @@ class PollRequest {
   std::size_t size() const noexcept { return r_->target_count; }
   Target operator[](std::size_t i) const noexcept {
     auto* base = reinterpret_cast<const char*>(r_->targets);
-    return Target(reinterpret_cast<const outpost_target*>(base + i * r_->target_size));
+    return Target(reinterpret_cast<const outpost_target*>(base + i * r_->target_size), r_->target_size);
   }
 
  private:

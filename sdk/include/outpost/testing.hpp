@@ -177,9 +177,10 @@ class FakeHost {
   };
   // Polls the targets (ids 1..n) and waits until each completed or timeout_ms passed.
   outpost_status poll(const std::vector<TargetSpec>& targets, int timeout_ms) {
-    std::vector<std::vector<outpost_kv>> kvs;
+    std::vector<std::vector<outpost_kv>> kvs, labels;
     std::vector<outpost_target> ts;
     kvs.reserve(targets.size());
+    labels.reserve(targets.size());
     for (std::size_t i = 0; i < targets.size(); ++i) {
       auto& kv = kvs.emplace_back();
       for (const auto& [k, v] : targets[i].params)
@@ -190,6 +191,11 @@ class FakeHost {
       t.address = {targets[i].address.data(), targets[i].address.size()};
       t.params = kv.data();
       t.param_count = kv.size();
+      auto& l = labels.emplace_back();  // as the engine builds them (no tags here)
+      l.push_back({{"device", 6}, t.device});
+      if (t.address.len > 0) l.push_back({{"address", 7}, t.address});
+      t.labels = l.data();
+      t.label_count = l.size();
       ts.push_back(t);
     }
     outpost_poll_request r{};
