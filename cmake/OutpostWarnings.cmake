@@ -4,6 +4,10 @@ add_compile_options(-Wall -Wextra -Wpedantic -Wshadow -Wconversion
 if(OUTPOST_WERROR)
   add_compile_options(-Werror)
 endif()
+if(OUTPOST_TSAN)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()
 if(OUTPOST_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined)

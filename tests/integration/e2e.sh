@@ -70,11 +70,8 @@ cp "$TMP/good.yaml" "$TMP/outpost.yaml"
 write_config "    - {name: added-by-reload, address: 127.4.0.1, monitors: [{plugin: icmp, interval: 1s}]}"
 kill -HUP "$ENGINE"
 sleep 2.5
-kill -TERM "$ENGINE"
-set +e
-wait "$ENGINE"
-rc=$?
-set -e
+stop_engine
+rc=$ENGINE_RC
 check "SIGTERM stops the engine cleanly (exit 0)" test "$rc" = 0
 check "the good reload was applied" grep -q "configuration reloaded" "$TMP/run.err"
 check "the engine reported its final counts" grep -q "stopped: .* dropped" "$TMP/run.err"

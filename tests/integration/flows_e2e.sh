@@ -31,11 +31,8 @@ done
 softflowctl -c "$ctl" shutdown > /dev/null 2>&1 || true
 wait "$sf" || true
 sleep 1
-kill -TERM "$ENGINE"
-set +e
-wait "$ENGINE"
-rc=$?
-set -e
+stop_engine
+rc=$ENGINE_RC
 check "the engine stops cleanly" test "$rc" = 0
 
 DB=$TMP/data/outpost.db

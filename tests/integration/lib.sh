@@ -45,3 +45,11 @@ start_engine() {
   echo "FAIL: the engine did not open its $2 listener"
   exit 1
 }
+# stop_engine: SIGTERM to $ENGINE, waits for it; ENGINE_RC = its exit status.
+stop_engine() {
+  kill -TERM "$ENGINE"
+  set +e
+  wait "$ENGINE"
+  ENGINE_RC=$?
+  set -e
+}

@@ -44,11 +44,8 @@ for r in $(seq 1 10); do
 done
 wait "$SENDER"
 sleep 1
-kill -TERM "$ENGINE"
-set +e
-wait "$ENGINE"
-rc=$?
-set -e
+stop_engine
+rc=$ENGINE_RC
 check "the engine stopped cleanly" test "$rc" = 0
 check "ten reloads were applied" test "$(grep -c 'configuration reloaded' "$TMP/engine.err")" = 10
 check "the trap socket was bound once and never closed" \

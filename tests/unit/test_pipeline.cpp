@@ -83,17 +83,31 @@ TEST_CASE("everything submitted reaches every sink, in batches, and is flushed o
   CHECK(s.dropped.empty());
 }
 
-TEST_CASE("a full queue refuses and counts; nothing is accepted after stop") {
+TEST_CASE("a full queue refuses a listener's data and counts it; nothing is accepted after stop") {
   PipelineOptions o;
   o.capacity = 10;
   Pipeline p(o);  // not started: nothing drains
-  CHECK(p.submit(metrics(8, "x")) == OUTPOST_OK);
-  CHECK(p.submit(metrics(5, "y")) == OUTPOST_E_BUSY);
+  CHECK_FALSE(p.congested());
+  CHECK(p.submit(metrics(8, "x"), Source::listener) == OUTPOST_OK);
+  CHECK(p.congested());  // half full: the scheduler holds new polls back
+  CHECK(p.submit(metrics(5, "y"), Source::listener) == OUTPOST_E_BUSY);
   CHECK(p.stats().dropped.at("queue_full") == 5);
   CHECK(p.stats().depth == 8);
   p.stop();
   CHECK(p.submit(metrics(1, "z")) == OUTPOST_E_UNAVAILABLE);
   CHECK(p.stats().dropped.at("after_stop") == 1);
+}
+
+TEST_CASE("what a running poll fetched is taken past the capacity, up to the hard ceiling") {
+  PipelineOptions o;
+  o.capacity = 10;
+  Pipeline p(o);
+  CHECK(p.submit(metrics(8, "x"), Source::poller) == OUTPOST_OK);
+  CHECK(p.submit(metrics(8, "y"), Source::poller) == OUTPOST_OK);  // 16: over 10, under 20
+  CHECK(p.submit(metrics(5, "z"), Source::poller) == OUTPOST_E_BUSY);  // 21: past the ceiling
+  CHECK(p.stats().depth == 16);
+  CHECK(p.stats().dropped.at("queue_full") == 5);
+  p.stop();
 }
 
 TEST_CASE("retry-class failures are retried; others are dropped and counted per sink") {
@@ -147,9 +161,8 @@ class CountingProcessor : public ProcessorPort {
     metrics_seen += b.metric_count;
     if (b.flow_count > 0) {  // a summary of what it consumed, as a processor emits it
       Batch out;
-      out.from_processor = true;
       out.add_metric("summary_flows", {}, static_cast<double>(b.flow_count), 1, OUTPOST_METRIC_GAUGE);
-      p_.submit(std::move(out));
+      p_.submit(std::move(out), Source::processor);
     }
     return OUTPOST_OK;
   }
@@ -170,10 +183,16 @@ void run_with_processor(bool raw_flows, std::shared_ptr<RecordingSink> sink, std
   p.set_sinks({sink});
   p.set_processors({proc});
   p.start();
-  Batch b = metrics(2, "x");
-  outpost_flow f{};
-  for (int i = 0; i < 5; ++i) b.add_flow(f);
-  REQUIRE(p.submit(std::move(b)) == OUTPOST_OK);
+  // Two metrics and five flows from a listener, as its emit hands them over.
+  const std::string n = "x";
+  std::vector<outpost_metric> ms(2, outpost_metric{{n.data(), n.size()}, nullptr, 0, 1, 1, 0, 0});
+  std::vector<outpost_flow> flows(5);
+  outpost_batch c = outpost_batch_make();
+  c.metrics = ms.data();
+  c.metric_count = ms.size();
+  c.flows = flows.data();
+  c.flow_count = flows.size();
+  REQUIRE(p.submit(c, Source::listener, 1) == OUTPOST_OK);
   REQUIRE(p.drain(5.0));
   p.stop();
 }
@@ -209,19 +228,34 @@ TEST_CASE("a source's flows go through the processors on its own thread, once") 
     outpost_batch c = outpost_batch_make();
     c.flows = flows.data();
     c.flow_count = flows.size();
-    const bool keep = p.process_flows(c);
-    CHECK(proc->flows_seen == 7);  // before anything was queued
-    CHECK(keep == raw_flows);
-    // What the engine then queues: the batch's other items, and the flows only if kept.
-    Batch b = metrics(1, "x");
-    b.flows_processed = true;
-    if (keep)
-      for (const auto& f : flows) b.add_flow(f);
-    REQUIRE(p.submit(std::move(b)) == OUTPOST_OK);
+    REQUIRE(p.submit(c, Source::listener, 1) == OUTPOST_OK);
+    CHECK(proc->flows_seen == 7);  // before anything was queued, on this thread
     REQUIRE(p.drain(5.0));
     p.stop();
     CHECK(proc->flows_seen == 7);  // not a second time from the queue
-    CHECK(proc->metrics_seen == 1);
+    CHECK(proc->metrics_seen == 0);  // its own summary is not fed back to it
     CHECK(sink->flows == (raw_flows ? 7u : 0u));
+    CHECK(std::find(sink->names.begin(), sink->names.end(), "summary_flows/") != sink->names.end());
   }
+}
+
+TEST_CASE("a batch whose element sizes are below ABI 1.0's is refused and counted, not read") {
+  Pipeline p(PipelineOptions{});
+  auto sink = std::make_shared<RecordingSink>("s");
+  p.set_sinks({sink});
+  p.start();
+  std::vector<char> tiny(64);  // 4 "metrics" of 16 bytes: reading 56-byte ones would overrun
+  outpost_batch c = outpost_batch_make();
+  c.metrics = reinterpret_cast<const outpost_metric*>(tiny.data());
+  c.metric_size = 16;
+  c.metric_count = 4;
+  CHECK(p.submit(c, Source::poller, 1) == OUTPOST_E_INVALID_ARGUMENT);
+  outpost_batch old = outpost_batch_make();
+  old.struct_size = 40;  // not even ABI 1.0's batch
+  CHECK(p.submit(old, Source::poller, 1) == OUTPOST_E_INVALID_ARGUMENT);
+  const outpost_batch empty = outpost_batch_make();
+  CHECK(p.submit(empty, Source::poller, 1) == OUTPOST_OK);
+  p.stop();
+  CHECK(p.stats().dropped.at("invalid_batch") == 4);
+  CHECK(sink->names.empty());
 }

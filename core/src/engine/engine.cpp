@@ -50,68 +50,6 @@ class PluginProcessor final : public ProcessorPort {
 std::string status_label(outpost_status s) { return fmt::format("{:#x}", s); }
 }  // namespace
 
-std::vector<InstanceSpec> poller_specs(const Config& cfg) {
-  std::vector<InstanceSpec> out = cfg.plugins;
-  std::set<std::string> names;
-  for (const auto& p : out) names.insert(p.name);
-  auto implicit = [&](const std::string& name, const Location& where, const std::string& path) {
-    if (!names.insert(name).second) return;
-    InstanceSpec s;
-    s.name = s.plugin = name;
-    s.where = where;
-    s.path = path + ".plugin";
-    out.push_back(s);
-  };
-  for (const auto& d : cfg.devices)
-    for (const auto& m : d.monitors) implicit(m.instance, m.where, m.path);
-  for (const auto& l : cfg.listeners) implicit(l.instance, l.where, l.path);
-  return out;
-}
-
-std::vector<ConfigError> validate_config(const Config& cfg, const PluginRegistry& registry) {
-  std::vector<ConfigError> errors;
-  auto known = [&] {
-    std::string s;
-    for (const auto& [n, p] : registry.plugins()) s += (s.empty() ? "" : ", ") + n;
-    return s.empty() ? std::string("none found") : s;
-  };
-  auto check_instance = [&](const InstanceSpec& spec, uint32_t kind) -> const LoadedPlugin* {
-    const LoadedPlugin* p = registry.find(spec.plugin);
-    if (p == nullptr) {
-      errors.push_back({spec.where, spec.path, "no plugin named '" + spec.plugin + "' (loaded: " + known() + ")"});
-      return nullptr;
-    }
-    if (!(p->desc.kinds & kind)) {
-      errors.push_back({spec.where, spec.path, "plugin '" + spec.plugin + "' is a " + kinds_string(p->desc.kinds) +
-                                                   ", not a " + kinds_string(kind)});
-      return nullptr;
-    }
-    validate_settings(spec.settings, p->desc.config_fields, p->desc.config_field_count, spec.path, spec.where, errors);
-    return p;
-  };
-  std::map<std::string, const LoadedPlugin*> instances;
-  const uint32_t any_source = OUTPOST_KIND_POLLER | OUTPOST_KIND_LISTENER | OUTPOST_KIND_PROCESSOR;
-  for (const auto& spec : poller_specs(cfg)) instances[spec.name] = check_instance(spec, any_source);
-  for (const auto& spec : cfg.sinks) check_instance(spec, OUTPOST_KIND_SINK);
-  for (const auto& spec : cfg.processors) check_instance(spec, OUTPOST_KIND_PROCESSOR);
-  auto used_as = [&](const std::string& inst, uint32_t kind, const Location& where, const std::string& path) {
-    const LoadedPlugin* p = instances[inst];
-    if (p == nullptr) return p;  // reported above
-    if (!(p->desc.kinds & kind)) {
-      errors.push_back({where, path + ".plugin", "plugin instance '" + inst + "' is a " + kinds_string(p->desc.kinds) +
-                                                     ", not a " + kinds_string(kind)});
-      return static_cast<const LoadedPlugin*>(nullptr);
-    }
-    return p;
-  };
-  for (const auto& d : cfg.devices)
-    for (const auto& m : d.monitors)
-      if (const LoadedPlugin* p = used_as(m.instance, OUTPOST_KIND_POLLER, m.where, m.path))
-        validate_settings(m.params, p->desc.target_fields, p->desc.target_field_count, m.path, m.where, errors);
-  for (const auto& l : cfg.listeners) used_as(l.instance, OUTPOST_KIND_LISTENER, l.where, l.path);
-  return errors;
-}
-
 Engine::Engine(const PluginRegistry& registry) : registry_(registry) {}
 
 Engine::~Engine() { stop(); }
@@ -194,20 +132,19 @@ bool Engine::start(const Config& cfg) {
   build_instances(cfg_.processors, none, processors_, Role::processor);
   install_sinks();
   pipeline_->start();
-  build_instances(poller_specs(cfg_), none, pollers_, Role::source);
+  build_instances(poller_specs(cfg_), none, sources_, Role::source);
   SchedulerOptions so;
   so.max_in_flight = cfg_.engine.max_in_flight;
   so.max_batch_targets = cfg_.engine.max_batch_targets;
   so.jitter = cfg_.engine.jitter;
   so.congested = [this] { return pipeline_->congested(); };
-  scheduler_ = std::make_unique<Scheduler>(
-      so, [this](Batch&& b) { pipeline_->submit(std::move(b), Admission::held); });
-  scheduler_->set_tasks(build_tasks(cfg_, pollers_));
+  scheduler_ = std::make_unique<Scheduler>(so, [this](Batch&& b) { pipeline_->submit(std::move(b)); });
+  scheduler_->set_tasks(build_tasks(cfg_, sources_));
   scheduler_->start();
   open_listeners();
   running_ = true;
   logf(LogLevel::info, "engine '{}' running: {} devices, {} monitors, {} plugin instances, {} sinks; data in {}",
-       cfg_.engine.id, cfg_.devices.size(), scheduler_->stats().tasks, pollers_.size(), sinks_.size(),
+       cfg_.engine.id, cfg_.devices.size(), scheduler_->stats().tasks, sources_.size(), sinks_.size(),
        cfg_.engine.data_dir);
   return true;
 }
@@ -225,20 +162,20 @@ bool Engine::reload(const Config& next) {
   cfg_ = next;
   cfg_.engine.data_dir = old.engine.data_dir;  // the data directory needs a restart to move
   InstanceMap pollers, sinks, processors;
-  build_instances(poller_specs(cfg_), pollers_, pollers, Role::source);
+  build_instances(poller_specs(cfg_), sources_, pollers, Role::source);
   build_instances(cfg_.sinks, sinks_, sinks, Role::sink);
   build_instances(cfg_.processors, processors_, processors, Role::processor);
   // Sockets the new configuration still asks for stay bound (nothing lost, nothing to re-bind
   // after privileges are dropped), handed to the new instance when a reload replaced it; the
   // rest close before their instances stop.
   keep_listeners(pollers);
-  for (auto& [n, inst] : pollers_)
+  for (auto& [n, inst] : sources_)
     if (!pollers.count(n) || pollers[n] != inst) inst->stop();
-  pollers_.swap(pollers);
+  sources_.swap(pollers);
   sinks_.swap(sinks);
   processors_.swap(processors);
   install_sinks();
-  scheduler_->set_tasks(build_tasks(cfg_, pollers_));
+  scheduler_->set_tasks(build_tasks(cfg_, sources_));
   scheduler_->start();
   open_listeners();
   LogLevel lvl;
@@ -252,7 +189,7 @@ void Engine::stop() {
   running_ = false;
   for (auto& l : listeners_) l->stop();  // no datagram reaches a plugin after this
   scheduler_->stop();
-  for (auto& [n, inst] : pollers_) inst->stop();
+  for (auto& [n, inst] : sources_) inst->stop();
   // Processors see everything the sources sent, then emit their last summaries on stop.
   if (!processors_.empty()) {
     pipeline_->drain(10.0);
@@ -268,28 +205,20 @@ void Engine::stop() {
   logf(LogLevel::info, "stopped: {} items accepted, {} delivered to sinks, {} dropped", ps.accepted,
        ps.delivered, dropped);
   for (auto& [n, inst] : sinks_) inst->stop();
-  pollers_.clear();
+  sources_.clear();
   processors_.clear();
   sinks_.clear();
 }
 
 outpost_status Engine::emit(PluginInstance& from, const outpost_batch& batch) {
-  Batch b;
-  b.from_processor = from.processor();
-  bool keep_flows = true;
-  if (!b.from_processor && batch.flow_count > 0 && pipeline_) {
-    // Flow records are summed on the emitting (listener) thread: see Pipeline::process_flows.
-    keep_flows = pipeline_->process_flows(batch);
-    b.flows_processed = true;
-  }
-  b.add_c_batch(batch, wall_ns(), keep_flows);
-  const std::size_t n = b.items() + (keep_flows ? 0 : batch.flow_count);
-  // A listener's data cannot wait; a poller's or processor's work is held back upstream instead.
-  const Admission a = (from.plugin().desc.kinds & OUTPOST_KIND_LISTENER) != 0
-                          ? Admission::drop_when_full
-                          : Admission::held;
-  const outpost_status st = pipeline_ ? pipeline_->submit(std::move(b), a) : OUTPOST_E_UNAVAILABLE;
-  from.note_emit(st == OUTPOST_OK, n);
+  const uint32_t kinds = from.plugin().desc.kinds;
+  const Source source = from.processor()                         ? Source::processor
+                        : (kinds & OUTPOST_KIND_LISTENER) != 0 ? Source::listener
+                                                               : Source::poller;
+  const outpost_status st =
+      pipeline_ ? pipeline_->submit(batch, source, wall_ns()) : OUTPOST_E_UNAVAILABLE;
+  if (st == OUTPOST_E_INVALID_ARGUMENT) from.note_error(st);
+  from.note_emit(st == OUTPOST_OK, batch.metric_count + batch.event_count + batch.flow_count);
   return st;
 }
 
@@ -306,8 +235,8 @@ void Engine::open_listeners() {
   std::vector<const UdpListener*> bound;
   for (const auto& l : listeners_) bound.push_back(l.get());
   for (const auto& spec : cfg_.listeners) {
-    auto it = pollers_.find(spec.instance);
-    if (it == pollers_.end()) continue;  // its instance failed to start: reported already
+    auto it = sources_.find(spec.instance);
+    if (it == sources_.end()) continue;  // its instance failed to start: reported already
     auto same = std::find_if(bound.begin(), bound.end(), [&](const UdpListener* l) {
       return l->same_socket(spec) && l->instance() == it->second.get();
     });
@@ -362,8 +291,8 @@ outpost_status Engine::reply(uint64_t socket_id, const outpost_sockaddr& to, con
 }
 
 outpost_status Engine::feed(const std::string& instance, const outpost_datagram* d, std::size_t n) {
-  auto it = pollers_.find(instance);
-  if (it == pollers_.end()) return OUTPOST_E_NOT_FOUND;
+  auto it = sources_.find(instance);
+  if (it == sources_.end()) return OUTPOST_E_NOT_FOUND;
   return it->second->call_receive(d, n);
 }
 
@@ -423,7 +352,7 @@ Batch Engine::self_metrics() const {
       b.add_metric("outpost_plugin_emitted_total", {{"plugin", name}}, static_cast<double>(st.emitted), t, OUTPOST_METRIC_COUNTER);
     }
   };
-  per_instance(pollers_);
+  per_instance(sources_);
   per_instance(sinks_);
   per_instance(processors_);
   for (const auto& l : listeners_) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/validate.hpp"
 #include "engine/instance.hpp"
 #include "listeners/udp_listener.hpp"
 #include "loader/loader.hpp"
@@ -16,10 +17,6 @@
 #include "scheduler/scheduler.hpp"
 
 namespace outpost::core {
-
-// Checks a parsed configuration against the loaded plugins: every instance's plugin exists and
-// is of the right kind, every setting and monitor parameter is one the plugin declares.
-std::vector<ConfigError> validate_config(const Config& cfg, const PluginRegistry& registry);
 
 class Engine : public HostServices {
  public:
@@ -71,7 +68,7 @@ class Engine : public HostServices {
 
   const PluginRegistry& registry_;
   Config cfg_;
-  InstanceMap pollers_;  // every non-sink instance: pollers and listeners
+  InstanceMap sources_;  // every instance that is not a sink or processor: pollers and listeners
   std::vector<std::unique_ptr<UdpListener>> listeners_;
   uint64_t next_socket_id_ = 1;
   InstanceMap sinks_;
@@ -80,9 +77,5 @@ class Engine : public HostServices {
   std::unique_ptr<Scheduler> scheduler_;
   bool running_ = false;
 };
-
-// The non-sink instances a configuration uses: its plugins section plus instances named only by
-// monitors or listeners (an instance of the plugin of that name with default settings).
-std::vector<InstanceSpec> poller_specs(const Config& cfg);
 
 }  // namespace outpost::core

@@ -72,8 +72,12 @@ HookRunner::HookRunner(std::size_t max_queue) : state_(std::make_shared<State>()
         continue;
       }
       if (s->quit) break;  // quit and drained
-      if (p != s->periodic.end()) s->cv.wait_until(lk, p->second.due);
-      else s->cv.wait(lk);
+      if (p != s->periodic.end()) {
+        const auto due = p->second.due;  // a copy: the entry may go while this waits
+        s->cv.wait_until(lk, due);
+      } else {
+        s->cv.wait(lk);
+      }
     }
     s->idle_cv.notify_all();
   });

@@ -84,7 +84,7 @@ void Batch::add_c_batch(const outpost_batch& b, int64_t now_ns, bool with_flows)
   }
 }
 
-void BatchView::build(const std::vector<const Batch*>& batches, bool with_flows, bool for_processors) {
+void BatchView::build(const std::vector<const Batch*>& batches, bool for_processors) {
   kvs_.clear();
   metrics_.clear();
   events_.clear();
@@ -93,6 +93,7 @@ void BatchView::build(const std::vector<const Batch*>& batches, bool with_flows,
   for (const Batch* b : batches) nkv += b->kvs().size();
   kvs_.reserve(nkv);  // no reallocation below: label pointers stay valid
   for (const Batch* b : batches) {
+    if (for_processors && !b->for_processors) continue;
     const std::size_t base = kvs_.size();
     for (const auto& kv : b->kvs()) kvs_.push_back(outpost_kv{b->c_str(kv.key), b->c_str(kv.value)});
     for (const auto& m : b->metrics())
@@ -102,9 +103,7 @@ void BatchView::build(const std::vector<const Batch*>& batches, bool with_flows,
       events_.push_back(outpost_event{e.time_ns, e.severity, 0, b->c_str(e.source), b->c_str(e.kind),
                                       b->c_str(e.message), kvs_.data() + base + e.attr_begin,
                                       e.attr_count});
-    // Flows a processor consumed reach the sinks only as the processor's own output.
-    if (for_processors && b->flows_processed) continue;
-    if (with_flows || b->from_processor) flows_.insert(flows_.end(), b->flows().begin(), b->flows().end());
+    if (!for_processors) flows_.insert(flows_.end(), b->flows().begin(), b->flows().end());
   }
 }
 

@@ -59,10 +59,10 @@ class Batch {
   std::size_t items() const { return metrics_.size() + events_.size() + flows_.size(); }
   bool empty() const { return items() == 0; }
 
-  // Emitted by a processor: goes to the sinks only, never through processors again.
-  bool from_processor = false;
-  // Its flows went through the processors already (Pipeline::process_flows): sinks only.
-  bool flows_processed = false;
+  // Processors see the metrics and events of every batch but their own output. Flows in a queued
+  // batch are always for the sinks: a source's flows went through the processors before the
+  // queue (Pipeline::submit).
+  bool for_processors = true;
 
   const std::vector<MetricRec>& metrics() const { return metrics_; }
   const std::vector<EventRec>& events() const { return events_; }
@@ -83,10 +83,9 @@ class Batch {
 // C views of one or more batches, valid while the batches live and are not changed.
 class BatchView {
  public:
-  // Rebuilds the views over `batches` (reusing this object's storage).
-  // with_flows false: only flows of batches from processors (the summaries' own records).
-  // for_processors: flows of batches that went through Pipeline::process_flows are left out.
-  void build(const std::vector<const Batch*>& batches, bool with_flows = true, bool for_processors = false);
+  // Rebuilds the views over `batches` (reusing this object's storage): everything, for the sinks;
+  // for the processors, the metrics and events of batches that are for_processors.
+  void build(const std::vector<const Batch*>& batches, bool for_processors = false);
   outpost_batch c_batch() const;
   std::size_t items() const { return metrics_.size() + events_.size() + flows_.size(); }
 

@@ -1,6 +1,8 @@
 #include "pipeline/pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 
 #include "util/log.hpp"
 
@@ -53,7 +55,30 @@ void Pipeline::stop() {
   started_ = false;
 }
 
-outpost_status Pipeline::submit(Batch&& batch, Admission admission) {
+namespace {
+// ABI 1.0's sizes: nothing smaller is read.
+constexpr std::size_t kBatch10 = 64, kMetric10 = 56, kEvent10 = 80, kFlow10 = 104;
+}  // namespace
+
+outpost_status Pipeline::submit(const outpost_batch& in, Source source, int64_t now_ns) {
+  const std::size_t items = in.metric_count + in.event_count + in.flow_count;
+  auto below = [](std::size_t count, uint32_t size, std::size_t need) { return count != 0 && size < need; };
+  if (in.struct_size < kBatch10 || below(in.metric_count, in.metric_size, kMetric10) ||
+      below(in.event_count, in.event_size, kEvent10) || below(in.flow_count, in.flow_size, kFlow10)) {
+    count_drop("invalid_batch", items);
+    return OUTPOST_E_INVALID_ARGUMENT;
+  }
+  outpost_batch b = outpost_batch_make();
+  std::memcpy(&b, &in, std::min<std::size_t>(in.struct_size, sizeof b));
+  const bool keep_flows = b.flow_count == 0 || source == Source::processor || process_flows(b);
+  Batch owned;
+  owned.add_c_batch(b, now_ns, keep_flows);
+  if (owned.empty()) return OUTPOST_OK;  // flows consumed by processors, nothing else
+  return submit(std::move(owned), source);
+}
+
+outpost_status Pipeline::submit(Batch&& batch, Source source) {
+  if (source == Source::processor) batch.for_processors = false;  // never fed back
   const std::size_t n = batch.items();
   if (n == 0) return OUTPOST_OK;
   {
@@ -63,7 +88,7 @@ outpost_status Pipeline::submit(Batch&& batch, Admission admission) {
       return OUTPOST_E_UNAVAILABLE;
     }
     const std::size_t limit =
-        admission == Admission::held ? opt_.capacity * kHeldCeiling : opt_.capacity;
+        source == Source::listener ? opt_.capacity : opt_.capacity * kHeldCeiling;
     if (queued_items_ + n > limit) {
       stats_.dropped["queue_full"] += n;
       return OUTPOST_E_BUSY;
@@ -175,14 +200,9 @@ void Pipeline::deliver(const std::vector<const Batch*>& batches, std::size_t ite
     processors = processors_;
     stopping = stopping_;
   }
-  bool flows_consumed = false;
-  for (auto& p : processors) flows_consumed = flows_consumed || p->consumes_flows();
   if (!processors.empty()) {
-    std::vector<const Batch*> fresh;
-    for (const Batch* b : batches)
-      if (!b->from_processor) fresh.push_back(b);
-    if (!fresh.empty()) {
-      processor_view_.build(fresh, true, true);
+    processor_view_.build(batches, true);
+    if (processor_view_.items() > 0) {
       const outpost_batch pb = processor_view_.c_batch();
       for (auto& p : processors) {
         if (p->process(pb) != OUTPOST_OK) {
@@ -192,7 +212,7 @@ void Pipeline::deliver(const std::vector<const Batch*>& batches, std::size_t ite
       }
     }
   }
-  view_.build(batches, opt_.raw_flows || !flows_consumed);
+  view_.build(batches);
   const outpost_batch cb = view_.c_batch();
   for (auto& sink : sinks) {
     outpost_status st = OUTPOST_E_INTERNAL;

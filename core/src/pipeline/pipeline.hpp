@@ -33,11 +33,12 @@ class ProcessorPort {
   virtual bool consumes_flows() const = 0;
 };
 
-// How a source's data is admitted when the queue is full. Listeners cannot be slowed: past the
-// capacity their data is dropped and counted. Pollers and processors are slowed instead (the
-// scheduler holds back dispatch while the pipeline is congested), so what a running poll fetched
-// is still taken, up to a hard ceiling that bounds memory.
-enum class Admission { drop_when_full, held };
+// Where data comes from decides how it is admitted. Listeners cannot be slowed: past the capacity
+// their data is dropped and counted. Pollers are slowed instead (the scheduler holds back
+// dispatch while the pipeline is congested), so what a running poll fetched is still taken, as
+// are processors' summaries and the engine's own data, up to a hard ceiling that bounds memory.
+// What processors emit never goes through the processors again.
+enum class Source { poller, listener, processor, engine };
 
 struct PipelineOptions {
   std::size_t capacity = 100000;  // items queued, all kinds
@@ -81,26 +82,29 @@ class Pipeline {
   // Waits until everything queued now has been delivered (still accepting), up to timeout_s.
   bool drain(double timeout_s);
 
-  // Thread-safe. OUTPOST_E_BUSY when the queue is full (for held data: past kHeldCeiling times
-  // the capacity), OUTPOST_E_UNAVAILABLE after stop; the batch's items are counted as dropped in
-  // both cases.
-  outpost_status submit(Batch&& batch, Admission admission = Admission::drop_when_full);
+  // The one way a plugin's data enters. Thread-safe, on the emitting thread. Refuses a batch
+  // whose struct or element sizes are below ABI 1.0's (OUTPOST_E_INVALID_ARGUMENT, counted as
+  // invalid_batch: nothing is read past what the plugin gave). A source's flows go through every
+  // processor right here, on its own thread, before anything is queued (the hottest path: no
+  // copy into the queue only to be summed, no wait on the one delivery thread); the sinks get
+  // them too only when engine.pipeline.raw_flows is set or no processor consumes flows. Then the
+  // rest is deep-copied and queued as submit(Batch&&) does.
+  outpost_status submit(const outpost_batch& batch, Source source, int64_t now_ns);
+  // Owned data. OUTPOST_E_BUSY when the queue is full (for all but listeners: past
+  // kHeldCeiling times the capacity), OUTPOST_E_UNAVAILABLE after stop; the batch's items are
+  // counted as dropped in both cases.
+  outpost_status submit(Batch&& batch, Source source = Source::engine);
   // True while the queue is at least half full: pollers should not start more work.
   bool congested() const;
   static constexpr std::size_t kHeldCeiling = 2;
-  // Runs every processor over a source's flow records now, on the caller's thread, before
-  // anything is queued: the hottest path (NetFlow, sFlow) then neither copies records into the
-  // queue only to have them summed, nor waits on the one delivery thread. Processors are
-  // serialised per instance by their port. Returns whether the sinks still want the records
-  // (raw_flows, or no processor consumes flows); the caller then submits them with
-  // Batch::flows_processed set so no processor sees them twice.
-  bool process_flows(const outpost_batch& flows);
   void count_drop(const std::string& reason, uint64_t items);
 
   PipelineStats stats() const;
 
  private:
   void run();
+  // Runs the processors over a source's flows; whether the sinks still want them.
+  bool process_flows(const outpost_batch& flows);
   void deliver(const std::vector<const Batch*>& batches, std::size_t items);
 
   PipelineOptions opt_;

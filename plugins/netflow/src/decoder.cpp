@@ -12,7 +12,6 @@ namespace {
 
 constexpr uint16_t kVariable = 0xFFFF;
 constexpr uint32_t kReversePen = 29305;  // RFC 5103 biflow reverse elements
-constexpr std::size_t kMaxSamplers = 1024;  // per domain
 constexpr int64_t kNs = 1'000'000'000;
 constexpr int64_t kNtpToUnix = 2'208'988'800;  // seconds from 1900 to 1970
 
@@ -626,6 +625,134 @@ const Decoder::DomainState* Decoder::find_domain(const DomainKey& key) const {
   return it == domains_.end() ? nullptr : &it->second;
 }
 
+namespace {
+
+// Reads one record at `pos` into r, advancing pos; false when the set ends inside it.
+bool read_record(std::span<const uint8_t> set, std::size_t& pos, const Decoder::Template& tpl, Record& r) {
+  if (!tpl.variable) {  // every offset known: read only what the plan reads
+    const uint8_t* rec = set.data() + pos;
+    for (const auto& op : tpl.ops) apply(r, op.code, rec + op.offset, op.length);
+    pos += tpl.min_length;
+    return true;
+  }
+  std::array<int8_t, 256> rank;
+  rank.fill(-1);
+  for (const auto& f : tpl.fields) {
+    std::size_t len = f.length;
+    if (f.length == kVariable) {  // RFC 7011 7: 1 byte, or 255 and 2 bytes
+      if (pos >= set.size()) return false;
+      len = set[pos++];
+      if (len == 255) {
+        if (set.size() - pos < 2) return false;
+        len = rd16(set.data() + pos);
+        pos += 2;
+      }
+    }
+    if (set.size() - pos < len) return false;
+    // Enterprise fields we do not know are skipped by their length.
+    if (f.pen == 0 || f.pen == kReversePen) {
+      const Ranked c = classify(f.id, len, f.pen == kReversePen);
+      if (c.code != c_skip && (c.rank == 0 || c.rank > rank[c.code])) {
+        rank[c.code] = static_cast<int8_t>(c.rank);
+        apply(r, c.code, set.data() + pos, len);
+      }
+    }
+    pos += len;
+  }
+  return true;
+}
+
+// The rate a data record was sampled at: its sampler's, its own, the exporter's, the
+// configured default, else unsampled.
+uint32_t sampling_rate(const Record& r, const Decoder::DomainState* ds, uint32_t configured) {
+  uint32_t rate = 0;
+  if (r.sampler && ds) {
+    auto it = ds->sampler_rates.find(*r.sampler);
+    if (it != ds->sampler_rates.end()) rate = it->second;
+  }
+  if (rate == 0) rate = r.rate();
+  if (rate == 0 && ds) rate = ds->default_rate;
+  if (rate == 0) rate = configured;
+  return rate == 0 ? 1 : rate;
+}
+
+// Start and end: absolute fields first, then sysUptime-relative, then deltas to the export time.
+std::pair<int64_t, int64_t> flow_times(const Record& r, int64_t export_ns, uint32_t sys_uptime_ms,
+                                       bool ipfix, const Decoder::DomainState* ds) {
+  std::optional<int64_t> init = r.sys_init_ms;
+  if (!init && ds && ds->system_init_ms >= 0) init = ds->system_init_ms;
+  auto uptime = [&](uint32_t t) -> std::optional<int64_t> {
+    if (!ipfix) return uptime_to_ns(export_ns, sys_uptime_ms, t);
+    if (init) return init_uptime_to_ns(*init, t, export_ns);
+    return std::nullopt;
+  };
+  std::optional<int64_t> start = r.abs_start, end = r.abs_end;
+  if (!start && r.up_first) start = uptime(*r.up_first);
+  if (!end && r.up_last) end = uptime(*r.up_last);
+  if (!start && r.delta_start_us) start = sat_add(export_ns, -sat_mul(clamp_i64(*r.delta_start_us), 1000));
+  if (!end && r.delta_end_us) end = sat_add(export_ns, -sat_mul(clamp_i64(*r.delta_end_us), 1000));
+  if (!end && !start && r.up_first && r.up_last) {  // IPFIX uptimes without an init time
+    end = export_ns;
+    start = sat_add(export_ns, -int64_t{static_cast<int32_t>(*r.up_last - *r.up_first)} * 1'000'000);
+  }
+  if (!end) end = start ? *start : export_ns;
+  if (!start) start = *end;
+  return {*start, *end};
+}
+
+// The flow record (and the reverse half of an RFC 5103 biflow) for a data record; how many.
+uint64_t emit_flows(const Record& r, uint32_t rate, std::pair<int64_t, int64_t> times,
+                    const Exporter& exporter, std::vector<outpost_flow>& out) {
+  outpost_flow f{};
+  f.family = r.addr_family != 0 ? r.addr_family : (r.ip_version == 4 || r.ip_version == 6 ? r.ip_version : 0);
+  std::memcpy(f.src_addr, r.src, 16);
+  std::memcpy(f.dst_addr, r.dst, 16);
+  if (f.family == 4) {  // a template with both families: keep only what the ABI reads
+    std::memset(f.src_addr + 4, 0, 12);
+    std::memset(f.dst_addr + 4, 0, 12);
+  }
+  set_exporter(f, exporter);
+  f.start_ns = times.first;
+  f.end_ns = times.second;
+  f.protocol = r.proto;
+  f.tcp_flags = r.flags;
+  f.tos = r.tos;
+  f.src_port = r.sport;
+  f.dst_port = r.dport;
+  // ICMP type/code go where readers look (dst_port), also when a template carries a zero
+  // L4_DST_PORT beside ICMP_TYPE (nfreplay does).
+  if (r.has_icmp && (!r.has_dport || r.dport == 0) && (r.proto == 1 || r.proto == 58 || r.proto == 0)) f.dst_port = r.icmp;
+  f.input_if = r.in_if;
+  f.output_if = r.out_if;
+  f.sampling_rate = rate;
+  f.bytes = sat_mul_u(r.bytes, rate);
+  f.packets = sat_mul_u(r.packets, rate);
+  uint64_t n = 0;
+  // A biflow with traffic one way only has an empty forward half: no record for it.
+  if (!r.reverse || r.bytes != 0 || r.packets != 0) {
+    out.push_back(f);
+    ++n;
+  }
+  if (r.reverse && (r.rev_bytes != 0 || r.rev_packets != 0)) {  // the other way
+    outpost_flow b = f;
+    std::memcpy(b.src_addr, f.dst_addr, 16);
+    std::memcpy(b.dst_addr, f.src_addr, 16);
+    b.src_port = f.dst_port;
+    b.dst_port = f.src_port;
+    b.input_if = f.output_if;
+    b.output_if = f.input_if;
+    b.tcp_flags = r.rev_flags;
+    b.tos = r.rev_tos;
+    b.bytes = sat_mul_u(r.rev_bytes, rate);
+    b.packets = sat_mul_u(r.rev_packets, rate);
+    out.push_back(b);
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
 uint64_t Decoder::decode_data(std::span<const uint8_t> set, const Context& ctx, const Template& tpl,
                               std::vector<outpost_flow>& out) {
   const bool ipfix = ctx.key.version == 10;
@@ -634,43 +761,11 @@ uint64_t Decoder::decode_data(std::span<const uint8_t> set, const Context& ctx, 
   const DomainState* ds = tpl.options ? nullptr : find_domain(ctx.key);
   while (set.size() - pos >= tpl.min_length) {
     Record r;
-    bool ok = true;
-    if (!tpl.variable) {  // every offset known: read only what the plan reads
-      const uint8_t* rec = set.data() + pos;
-      for (const auto& op : tpl.ops) apply(r, op.code, rec + op.offset, op.length);
-      pos += tpl.min_length;
-    } else {
-      std::array<int8_t, 256> rank;
-      rank.fill(-1);
-      for (std::size_t i = 0; i < tpl.fields.size(); ++i) {
-        const auto& f = tpl.fields[i];
-        std::size_t len = f.length;
-        if (f.length == kVariable) {  // RFC 7011 7: 1 byte, or 255 and 2 bytes
-          if (pos >= set.size()) { ok = false; break; }
-          len = set[pos++];
-          if (len == 255) {
-            if (set.size() - pos < 2) { ok = false; break; }
-            len = rd16(set.data() + pos);
-            pos += 2;
-          }
-        }
-        if (set.size() - pos < len) { ok = false; break; }
-        // Enterprise fields we do not know are skipped by their length.
-        if (f.pen == 0 || f.pen == kReversePen) {
-          const Ranked c = classify(f.id, len, f.pen == kReversePen);
-          if (c.code != c_skip && (c.rank == 0 || c.rank > rank[c.code])) {
-            rank[c.code] = static_cast<int8_t>(c.rank);
-            apply(r, c.code, set.data() + pos, len);
-          }
-        }
-        pos += len;
-      }
-    }
-    if (!ok) {
+    if (!read_record(set, pos, tpl, r)) {
       totals_.dropped[static_cast<std::size_t>(Drop::truncated_record)]++;
       break;
     }
-    if (tpl.options) {
+    if (tpl.options) {  // the exporter's sampling and init time (kept across restarts)
       totals_.option_records++;
       const uint32_t rate = r.rate();
       if (rate == 0 && !r.sys_init_ms) continue;
@@ -684,81 +779,9 @@ uint64_t Decoder::decode_data(std::span<const uint8_t> set, const Context& ctx, 
       if (!(before == d)) totals_.state_changes++;
       continue;
     }
-
-    uint32_t rate = 0;
-    if (r.sampler && ds) {
-      auto it = ds->sampler_rates.find(*r.sampler);
-      if (it != ds->sampler_rates.end()) rate = it->second;
-    }
-    if (rate == 0) rate = r.rate();
-    if (rate == 0 && ds) rate = ds->default_rate;
-    if (rate == 0) rate = limits_.default_sampling_rate;
-    if (rate == 0) rate = 1;
-
-    // Times: absolute fields first, then sysUptime-relative, then deltas to the export time.
-    std::optional<int64_t> init = r.sys_init_ms;
-    if (!init && ds && ds->system_init_ms >= 0) init = ds->system_init_ms;
-    auto uptime = [&](uint32_t t) -> std::optional<int64_t> {
-      if (!ipfix) return uptime_to_ns(ctx.export_ns, ctx.sys_uptime_ms, t);
-      if (init) return init_uptime_to_ns(*init, t, ctx.export_ns);
-      return std::nullopt;
-    };
-    std::optional<int64_t> start = r.abs_start, end = r.abs_end;
-    if (!start && r.up_first) start = uptime(*r.up_first);
-    if (!end && r.up_last) end = uptime(*r.up_last);
-    if (!start && r.delta_start_us) start = sat_add(ctx.export_ns, -sat_mul(clamp_i64(*r.delta_start_us), 1000));
-    if (!end && r.delta_end_us) end = sat_add(ctx.export_ns, -sat_mul(clamp_i64(*r.delta_end_us), 1000));
-    if (!end && !start && r.up_first && r.up_last) {  // IPFIX uptimes without an init time
-      end = ctx.export_ns;
-      start = sat_add(ctx.export_ns, -int64_t{static_cast<int32_t>(*r.up_last - *r.up_first)} * 1'000'000);
-    }
-    if (!end) end = start ? *start : ctx.export_ns;
-    if (!start) start = *end;
-
-    outpost_flow f{};
-    f.family = r.addr_family != 0 ? r.addr_family : (r.ip_version == 4 || r.ip_version == 6 ? r.ip_version : 0);
-    std::memcpy(f.src_addr, r.src, 16);
-    std::memcpy(f.dst_addr, r.dst, 16);
-    if (f.family == 4) {  // a template with both families: keep only what the ABI reads
-      std::memset(f.src_addr + 4, 0, 12);
-      std::memset(f.dst_addr + 4, 0, 12);
-    }
-    set_exporter(f, ctx.key.exporter);
-    f.start_ns = *start;
-    f.end_ns = *end;
-    f.protocol = r.proto;
-    f.tcp_flags = r.flags;
-    f.tos = r.tos;
-    f.src_port = r.sport;
-    f.dst_port = r.dport;
-    // ICMP type/code go where readers look (dst_port), also when a template carries a zero
-    // L4_DST_PORT beside ICMP_TYPE (nfreplay does).
-    if (r.has_icmp && (!r.has_dport || r.dport == 0) && (r.proto == 1 || r.proto == 58 || r.proto == 0)) f.dst_port = r.icmp;
-    f.input_if = r.in_if;
-    f.output_if = r.out_if;
-    f.sampling_rate = rate;
-    f.bytes = sat_mul_u(r.bytes, rate);
-    f.packets = sat_mul_u(r.packets, rate);
-    // A biflow with traffic one way only has an empty forward half: no record for it.
-    if (!r.reverse || r.bytes != 0 || r.packets != 0) {
-      out.push_back(f);
-      ++records;
-    }
-    if (r.reverse && (r.rev_bytes != 0 || r.rev_packets != 0)) {  // RFC 5103 biflow: the other way
-      outpost_flow b = f;
-      std::memcpy(b.src_addr, f.dst_addr, 16);
-      std::memcpy(b.dst_addr, f.src_addr, 16);
-      b.src_port = f.dst_port;
-      b.dst_port = f.src_port;
-      b.input_if = f.output_if;
-      b.output_if = f.input_if;
-      b.tcp_flags = r.rev_flags;
-      b.tos = r.rev_tos;
-      b.bytes = sat_mul_u(r.rev_bytes, rate);
-      b.packets = sat_mul_u(r.rev_packets, rate);
-      out.push_back(b);
-      ++records;
-    }
+    const uint32_t rate = sampling_rate(r, ds, limits_.default_sampling_rate);
+    records += emit_flows(r, rate, flow_times(r, ctx.export_ns, ctx.sys_uptime_ms, ipfix, ds),
+                          ctx.key.exporter, out);
   }
   return records;
 }
@@ -810,170 +833,6 @@ void Decoder::drop_pending() {
   totals_.dropped[static_cast<std::size_t>(Drop::no_template)] += pending_.size();
   pending_.clear();
   pending_bytes_ = 0;
-}
-
-// ---- persistence -------------------------------------------------------------------------
-
-namespace {
-constexpr std::string_view kMagic = "outpost-netflow-state 1";
-
-void put_key(std::string& s, const Decoder::DomainKey& k) {
-  static const char* hex = "0123456789abcdef";
-  s += std::to_string(k.exporter.family);
-  s += ' ';
-  for (uint8_t b : k.exporter.addr) {
-    s += hex[b >> 4];
-    s += hex[b & 15];
-  }
-  s += ' ' + std::to_string(k.version) + ' ' + std::to_string(k.domain);
-}
-
-// Splits a line into space-separated tokens.
-std::vector<std::string_view> tokens(std::string_view line) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && line[i] == ' ') ++i;
-    const std::size_t b = i;
-    while (i < line.size() && line[i] != ' ') ++i;
-    if (i > b) out.push_back(line.substr(b, i - b));
-  }
-  return out;
-}
-
-template <typename T>
-bool num(std::string_view s, T& v) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return ec == std::errc{} && p == s.data() + s.size();
-}
-
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-bool get_key(const std::vector<std::string_view>& t, Decoder::DomainKey& k) {
-  if (t.size() < 5) return false;
-  unsigned fam = 0;
-  if (!num(t[1], fam) || (fam != 4 && fam != 6) || t[2].size() != 32) return false;
-  k.exporter.family = static_cast<uint8_t>(fam);
-  for (std::size_t i = 0; i < 16; ++i) {
-    const int hi = hexval(t[2][2 * i]), lo = hexval(t[2][2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    k.exporter.addr[i] = static_cast<uint8_t>(hi * 16 + lo);
-  }
-  return num(t[3], k.version) && (k.version == 9 || k.version == 10) && num(t[4], k.domain);
-}
-
-// "a:b" pairs.
-template <typename A, typename B>
-bool pair_of(std::string_view s, A& a, B& b) {
-  const auto c = s.find(':');
-  return c != std::string_view::npos && num(s.substr(0, c), a) && num(s.substr(c + 1), b);
-}
-}  // namespace
-
-std::string Decoder::save() const {
-  std::string s(kMagic);
-  s += '\n';
-  for (const auto& key : lru_) {
-    const Template& t = templates_.at(key).tpl;
-    s += "T ";
-    put_key(s, key.domain);
-    s += ' ' + std::to_string(key.id) + ' ' + (t.options ? "1" : "0") + ' ' + std::to_string(t.scope_count) +
-         ' ' + std::to_string(t.fields.size());
-    for (const auto& f : t.fields)
-      s += ' ' + std::to_string(f.id) + ':' + std::to_string(f.length) + ':' + std::to_string(f.pen);
-    s += '\n';
-  }
-  for (const auto& [key, d] : domains_) {
-    s += "D ";
-    put_key(s, key);
-    s += ' ' + std::to_string(d.default_rate) + ' ' + std::to_string(d.system_init_ms) + ' ' +
-         std::to_string(d.sampler_rates.size());
-    for (const auto& [id, rate] : d.sampler_rates) s += ' ' + std::to_string(id) + ':' + std::to_string(rate);
-    s += '\n';
-  }
-  return s;
-}
-
-std::size_t Decoder::load(std::string_view text, std::size_t* bad_out) {
-  std::size_t loaded = 0, bad = 0;
-  bool first = true;
-  while (!text.empty()) {
-    const auto nl = text.find('\n');
-    const std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    if (first) {
-      first = false;
-      if (line != kMagic) {  // another format or garbage: trust none of it
-        ++bad;
-        break;
-      }
-      continue;
-    }
-    if (line.empty()) continue;
-    const auto t = tokens(line);
-    DomainKey key;
-    if (t.empty() || !get_key(t, key)) {
-      ++bad;
-      continue;
-    }
-    if (t[0] == "T" && t.size() >= 9) {
-      uint16_t id = 0, scope = 0;
-      unsigned opt = 0;
-      std::size_t n = 0;
-      if (!num(t[5], id) || id < 256 || !num(t[6], opt) || opt > 1 || !num(t[7], scope) || !num(t[8], n) ||
-          n != t.size() - 9) {
-        ++bad;
-        continue;
-      }
-      Template tpl;
-      tpl.options = opt == 1;
-      tpl.scope_count = scope;
-      tpl.fields.resize(n);
-      bool ok = true;
-      for (std::size_t i = 0; i < n && ok; ++i) {
-        const auto s = t[9 + i];
-        const auto c1 = s.find(':');
-        const auto c2 = c1 == std::string_view::npos ? c1 : s.find(':', c1 + 1);
-        ok = c2 != std::string_view::npos && num(s.substr(0, c1), tpl.fields[i].id) &&
-             num(s.substr(c1 + 1, c2 - c1 - 1), tpl.fields[i].length) && num(s.substr(c2 + 1), tpl.fields[i].pen);
-      }
-      if (!ok || !finish_template(key.version, tpl)) {
-        ++bad;
-        continue;
-      }
-      learn(TemplateKey{key, id}, std::move(tpl));
-      ++loaded;
-    } else if (t[0] == "D" && t.size() >= 8) {
-      DomainState d;
-      std::size_t n = 0;
-      if (!num(t[5], d.default_rate) || !num(t[6], d.system_init_ms) || !num(t[7], n) || n != t.size() - 8 ||
-          n > kMaxSamplers) {
-        ++bad;
-        continue;
-      }
-      bool ok = true;
-      for (std::size_t i = 0; i < n && ok; ++i) {
-        uint64_t id = 0;
-        uint32_t rate = 0;
-        ok = pair_of(t[8 + i], id, rate);
-        if (ok) d.sampler_rates[id] = rate;
-      }
-      if (!ok) {
-        ++bad;
-        continue;
-      }
-      domain_state(key) = std::move(d);
-    } else {
-      ++bad;
-    }
-  }
-  totals_.templates_received -= std::min<uint64_t>(totals_.templates_received, loaded);
-  if (bad_out) *bad_out = bad;
-  return loaded;
 }
 
 }  // namespace outpost::netflow

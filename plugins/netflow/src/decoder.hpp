@@ -132,6 +132,14 @@ class Decoder {
     bool operator==(const Template&) const = default;
   };
 
+  // What options records told of an observation domain.
+  struct DomainState {
+    uint32_t default_rate = 0;                // 0: none announced
+    std::map<uint64_t, uint32_t> sampler_rates;  // sampler / selector id -> rate
+    int64_t system_init_ms = -1;              // IPFIX systemInitTimeMilliseconds
+    bool operator==(const DomainState&) const = default;
+  };
+
  private:
   struct TemplateKey {
     DomainKey domain;
@@ -140,12 +148,6 @@ class Decoder {
   };
   struct KeyHash {
     std::size_t operator()(const TemplateKey& k) const noexcept;
-  };
-  struct DomainState {
-    uint32_t default_rate = 0;                // 0: none announced
-    std::map<uint64_t, uint32_t> sampler_rates;  // sampler / selector id -> rate
-    int64_t system_init_ms = -1;              // IPFIX systemInitTimeMilliseconds
-    bool operator==(const DomainState&) const = default;
   };
   // What a data set needs from its message header.
   struct Context {
@@ -193,5 +195,8 @@ class Decoder {
 // Checks a template as it would arrive on the wire (version 9 or 10). Used by the wire parser
 // and by load(); fills min_length and variable.
 bool finish_template(uint16_t version, Decoder::Template& tpl);
+
+// Sampler rates kept per observation domain (the rest are ignored).
+inline constexpr std::size_t kMaxSamplers = 1024;
 
 }  // namespace outpost::netflow

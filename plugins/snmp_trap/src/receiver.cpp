@@ -508,6 +508,98 @@ std::vector<uint8_t> Receiver::v3_response(const Message& m, const ScopedPdu& sp
   return out;
 }
 
+// The request-id for a report, when the PDU can be read without keys.
+int64_t Receiver::plain_request_id(const Message& m) const {
+  if (m.flags & kFlagPriv) return 0;
+  ScopedPdu sp;
+  Pdu pdu;
+  if (!parse_scoped_pdu(m.scoped_pdu, sp, false).ok() || !parse_pdu(sp.pdu, pdu, 0).ok()) return 0;
+  return pdu.request_id;
+}
+
+// RFC 3414 3.2 steps 2-6: the user, and for authenticated levels the one configured entry of
+// that name (and engine, when pinned) whose keys verify the MAC, so devices may share a name
+// with different passwords. On failure `failure` says why.
+Receiver::Authenticated Receiver::authenticate(std::span<const uint8_t> data, const Message& m,
+                                               int level, LocalKeys& scratch, Drop& failure) {
+  const std::string_view name = as_text(m.user);
+  failure = Drop::kUnknownUser;
+  for (std::size_t i = 0; i < settings_.users.size(); ++i) {
+    const User& u = settings_.users[i];
+    if (u.name != name || (!u.engine_id.empty() && !same(u.engine_id, m.engine_id))) continue;
+    if (u.level() != level) {
+      if (failure == Drop::kUnknownUser) failure = Drop::kUnsupportedSecLevel;
+      continue;
+    }
+    if (level == 0) return {&u, i, nullptr};
+    failure = Drop::kWrongDigest;
+    if (m.auth_params.size() != mac_size(u.auth)) continue;
+    LocalKeys* k = keys_for(i, m.engine_id, false, scratch);
+    work_.assign(data.begin(), data.end());
+    std::fill_n(work_.begin() + static_cast<std::ptrdiff_t>(m.auth_params_offset),
+                m.auth_params.size(), 0);
+    uint8_t mac[64];
+    hmac(u.auth, k->auth, work_, mac);
+    if (mac_equal(mac, m.auth_params.data(), m.auth_params.size())) return {&u, i, k};
+  }
+  return {};
+}
+
+// RFC 3414 3.2 step 7, for authenticated messages: within the time window of the authoritative
+// engine, ours (an inform) or the sender's as last seen (a trap; older boots or a time more than
+// the window behind is a replay).
+bool Receiver::timely(const Message& m, bool own, int64_t mono_ns) {
+  if (own) {
+    const int64_t now = engine_time(mono_ns);
+    return own_.boots < kInt32Max && m.engine_boots == own_.boots &&
+           std::abs(m.engine_time - now) <= kTimeWindow;
+  }
+  const EngineEntry* e = find_engine(m.engine_id);
+  if (e == nullptr || !e->timed) return true;
+  const int64_t estimate = e->time + (mono_ns - e->mono_ns) / 1'000'000'000;
+  return !(e->boots >= kInt32Max || m.engine_boots < e->boots ||
+           (m.engine_boots == e->boots && m.engine_time + kTimeWindow < estimate));
+}
+
+// RFC 3414 3.2 step 8 and RFC 3412 7.2 step 9: the scoped PDU, decrypted at the privacy level.
+Drop Receiver::open_scoped_pdu(const Message& m, int level, const Authenticated& a,
+                               LocalKeys*& keys, LocalKeys& scratch, ScopedPdu& sp,
+                               std::vector<uint8_t>& plain) {
+  if (level == 2) {
+    keys = keys_for(a.index, m.engine_id, true, scratch);
+    plain.resize(m.encrypted.size());
+    if (m.priv_params.size() != 8 ||
+        !aes_cfb(a.user->priv, keys->priv, static_cast<uint32_t>(m.engine_boots),
+                 static_cast<uint32_t>(m.engine_time), m.priv_params, m.encrypted, plain.data(),
+                 false) ||
+        !parse_scoped_pdu(plain, sp, true).ok())
+      return Drop::kDecryptionError;
+  } else if (const ParseResult p = parse_scoped_pdu(m.scoped_pdu, sp, false); !p.ok()) {
+    return drop_of(p);
+  }
+  if (const ParseResult p = parse_pdu(sp.pdu, pdu_, settings_.max_varbinds); !p.ok()) return drop_of(p);
+  return Drop::kNone;
+}
+
+// The sender's engine, learned from an authenticated trap: its clock, and the keys just computed.
+void Receiver::learn_sender(const Message& m, std::size_t user_index, LocalKeys*& keys,
+                            LocalKeys& scratch, int64_t mono_ns) {
+  const bool known = find_engine(m.engine_id) != nullptr;
+  EngineEntry& e = learn(m.engine_id, mono_ns);
+  const int64_t estimate = e.timed ? e.time + (mono_ns - e.mono_ns) / 1'000'000'000 : 0;
+  if (!e.timed || m.engine_boots > e.boots ||
+      (m.engine_boots == e.boots && m.engine_time > estimate)) {
+    e.timed = true;
+    e.boots = m.engine_boots;
+    e.time = m.engine_time;
+    e.mono_ns = mono_ns;
+  }
+  if (!known && keys == &scratch && !e.keys[user_index]) {
+    e.keys[user_index] = std::make_unique<LocalKeys>(std::move(scratch));
+    keys = e.keys[user_index].get();
+  }
+}
+
 void Receiver::handle_v3(std::span<const uint8_t> data, const Message& m,
                          const outpost_sockaddr& from, int64_t wall_ns, int64_t mono_ns,
                          Outcome& out) {
@@ -523,112 +615,39 @@ void Receiver::handle_v3(std::span<const uint8_t> data, const Message& m,
   const int level = !(m.flags & kFlagAuth) ? 0 : (m.flags & kFlagPriv) ? 2 : 1;
   const bool own = same(m.engine_id, own_.engine_id);
 
-  // The request-id for a report, when the PDU can be read without keys.
-  auto plain_request_id = [&m]() -> int64_t {
-    if (m.flags & kFlagPriv) return 0;
-    ScopedPdu sp;
-    Pdu pdu;
-    if (!parse_scoped_pdu(m.scoped_pdu, sp, false).ok() || !parse_pdu(sp.pdu, pdu, 0).ok())
-      return 0;
-    return pdu.request_id;
-  };
-
   if (m.engine_id.empty()) {  // discovery (RFC 3414 4): tell our engine ID, boots and time
     out.drop = Drop::kUnknownEngineId;
-    if (reportable)
-      report(m, Report::kUnknownEngineId, plain_request_id(), nullptr, nullptr, mono_ns, out);
+    if (reportable) report(m, Report::kUnknownEngineId, plain_request_id(m), nullptr, nullptr, mono_ns, out);
     return;
   }
 
-  // The user: every configured entry of that name (and engine, when pinned) is tried; the first
-  // whose keys verify the MAC wins, so devices may share a name with different passwords.
-  const std::string_view name = as_text(m.user);
-  Drop failure = Drop::kUnknownUser;
-  const User* user = nullptr;
-  std::size_t ui = 0;
   LocalKeys scratch;
-  LocalKeys* keys = nullptr;
-  for (std::size_t i = 0; i < settings_.users.size(); ++i) {
-    const User& u = settings_.users[i];
-    if (u.name != name || (!u.engine_id.empty() && !same(u.engine_id, m.engine_id))) continue;
-    if (u.level() != level) {
-      if (failure == Drop::kUnknownUser) failure = Drop::kUnsupportedSecLevel;
-      continue;
-    }
-    if (level == 0) {
-      user = &u;
-      ui = i;
-      break;
-    }
-    failure = Drop::kWrongDigest;
-    if (m.auth_params.size() != mac_size(u.auth)) continue;
-    LocalKeys* k = keys_for(i, m.engine_id, false, scratch);
-    work_.assign(data.begin(), data.end());
-    std::fill_n(work_.begin() + static_cast<std::ptrdiff_t>(m.auth_params_offset),
-                m.auth_params.size(), 0);
-    uint8_t mac[64];
-    hmac(u.auth, k->auth, work_, mac);
-    if (!mac_equal(mac, m.auth_params.data(), m.auth_params.size())) continue;
-    user = &u;
-    ui = i;
-    keys = k;
-    break;
-  }
-  if (user == nullptr) {
+  Drop failure = Drop::kNone;
+  const Authenticated a = authenticate(data, m, level, scratch, failure);
+  if (a.user == nullptr) {
     out.drop = failure;
     if (reportable) {
       const Report r = failure == Drop::kUnknownUser           ? Report::kUnknownUser
                        : failure == Drop::kUnsupportedSecLevel ? Report::kUnsupportedSecLevel
                                                                : Report::kWrongDigest;
-      report(m, r, plain_request_id(), nullptr, nullptr, mono_ns, out);
+      report(m, r, plain_request_id(m), nullptr, nullptr, mono_ns, out);
     }
     return;
   }
-
-  // Timeliness (RFC 3414 3.2 step 7), for authenticated messages only.
-  if (level >= 1) {
-    if (own) {  // we are authoritative: our boots, our clock
-      const int64_t now = engine_time(mono_ns);
-      if (own_.boots >= kInt32Max || m.engine_boots != own_.boots ||
-          std::abs(m.engine_time - now) > kTimeWindow) {
-        out.drop = Drop::kNotInTimeWindow;
-        if (reportable)
-          report(m, Report::kNotInTimeWindow, plain_request_id(), user, keys, mono_ns, out);
-        return;
-      }
-    } else if (EngineEntry* e = find_engine(m.engine_id); e != nullptr && e->timed) {
-      // The sender is authoritative (a trap): its clock as last seen, advanced by ours. Older
-      // boots, or a time more than the window behind, is a replay.
-      const int64_t estimate = e->time + (mono_ns - e->mono_ns) / 1'000'000'000;
-      if (e->boots >= kInt32Max || m.engine_boots < e->boots ||
-          (m.engine_boots == e->boots && m.engine_time + kTimeWindow < estimate)) {
-        out.drop = Drop::kNotInTimeWindow;
-        return;
-      }
-    }
+  LocalKeys* keys = a.keys;
+  if (level >= 1 && !timely(m, own, mono_ns)) {
+    out.drop = Drop::kNotInTimeWindow;
+    if (own && reportable)  // only the authoritative engine reports its clock
+      report(m, Report::kNotInTimeWindow, plain_request_id(m), a.user, keys, mono_ns, out);
+    return;
   }
 
-  // Privacy and the scoped PDU.
   ScopedPdu sp;
   std::vector<uint8_t> plain;
-  if (level == 2) {
-    keys = keys_for(ui, m.engine_id, true, scratch);
-    plain.resize(m.encrypted.size());
-    if (m.priv_params.size() != 8 ||
-        !aes_cfb(user->priv, keys->priv, static_cast<uint32_t>(m.engine_boots),
-                 static_cast<uint32_t>(m.engine_time), m.priv_params, m.encrypted, plain.data(),
-                 false) ||
-        !parse_scoped_pdu(plain, sp, true).ok()) {
-      out.drop = Drop::kDecryptionError;
-      if (reportable) report(m, Report::kDecryptionError, 0, nullptr, nullptr, mono_ns, out);
-      return;
-    }
-  } else if (const ParseResult p = parse_scoped_pdu(m.scoped_pdu, sp, false); !p.ok()) {
-    out.drop = drop_of(p);
-    return;
-  }
-  if (const ParseResult p = parse_pdu(sp.pdu, pdu_, settings_.max_varbinds); !p.ok()) {
-    out.drop = drop_of(p);
+  if (const Drop d = open_scoped_pdu(m, level, a, keys, scratch, sp, plain); d != Drop::kNone) {
+    out.drop = d;
+    if (d == Drop::kDecryptionError && reportable)
+      report(m, Report::kDecryptionError, 0, nullptr, nullptr, mono_ns, out);
     return;
   }
   const bool inform = pdu_.type == tag::kInformRequest;
@@ -644,28 +663,11 @@ void Receiver::handle_v3(std::span<const uint8_t> data, const Message& m,
       report(m, Report::kUnknownEngineId, pdu_.request_id, nullptr, nullptr, mono_ns, out);
     return;
   }
-
-  // Learn the sender's engine: its clock, and the keys just computed for it.
-  if (level >= 1 && !own) {
-    const bool known = find_engine(m.engine_id) != nullptr;
-    EngineEntry& e = learn(m.engine_id, mono_ns);
-    const int64_t estimate = e.timed ? e.time + (mono_ns - e.mono_ns) / 1'000'000'000 : 0;
-    if (!e.timed || m.engine_boots > e.boots ||
-        (m.engine_boots == e.boots && m.engine_time > estimate)) {
-      e.timed = true;
-      e.boots = m.engine_boots;
-      e.time = m.engine_time;
-      e.mono_ns = mono_ns;
-    }
-    if (!known && keys == &scratch && !e.keys[ui]) {
-      e.keys[ui] = std::make_unique<LocalKeys>(std::move(scratch));
-      keys = e.keys[ui].get();
-    }
-  }
+  if (level >= 1 && !own) learn_sender(m, a.index, keys, scratch, mono_ns);
 
   Security sec;
   sec.version = 2;
-  sec.user = user;
+  sec.user = a.user;
   sec.engine_id = m.engine_id;
   sec.context_engine_id = sp.context_engine_id;
   sec.context_name = sp.context_name;
@@ -678,10 +680,17 @@ void Receiver::handle_v3(std::span<const uint8_t> data, const Message& m,
     ++counters_.received[2][0];
     return;
   }
+  acknowledge_inform(m, sp, *a.user, keys, from, mono_ns, out);
+}
+
+// An inform is answered every time it comes (the sender may not have heard us), stored once.
+void Receiver::acknowledge_inform(const Message& m, const ScopedPdu& sp, const User& user,
+                                  const LocalKeys* keys, const outpost_sockaddr& from,
+                                  int64_t mono_ns, Outcome& out) {
   std::string key = "3|" + std::to_string(pdu_.request_id) + "|";
   key.append(reinterpret_cast<const char*>(from.addr), 16);
   key += std::to_string(from.port) + "|";
-  key.append(name);
+  key.append(as_text(m.user));
   if (seen_inform(key, mono_ns)) {
     out.has_event = false;
     out.duplicate = true;
@@ -690,7 +699,7 @@ void Receiver::handle_v3(std::span<const uint8_t> data, const Message& m,
     ++counters_.received[2][1];
   }
   LocalKeys none;
-  out.reply = v3_response(m, sp, pdu_, *user, keys != nullptr ? *keys : none, mono_ns);
+  out.reply = v3_response(m, sp, pdu_, user, keys != nullptr ? *keys : none, mono_ns);
   out.ack = !out.reply.empty();
   if (out.ack) ++counters_.acknowledged[2];
 }

@@ -157,8 +157,25 @@ class Receiver {
 
   void handle_community(const Message& m, const outpost_sockaddr& from, int64_t wall_ns,
                         int64_t mono_ns, Outcome& out);
+  // An SNMPv3 message, along RFC 3412 7.2 and RFC 3414 3.2; each step below is one function.
   void handle_v3(std::span<const uint8_t> data, const Message& m, const outpost_sockaddr& from,
                  int64_t wall_ns, int64_t mono_ns, Outcome& out);
+  struct Authenticated {
+    const User* user = nullptr;
+    std::size_t index = 0;
+    LocalKeys* keys = nullptr;  // the keys that verified the MAC (authenticated levels)
+  };
+  int64_t plain_request_id(const Message& m) const;
+  Authenticated authenticate(std::span<const uint8_t> data, const Message& m, int level,
+                             LocalKeys& scratch, Drop& failure);
+  bool timely(const Message& m, bool own, int64_t mono_ns);
+  Drop open_scoped_pdu(const Message& m, int level, const Authenticated& a, LocalKeys*& keys,
+                       LocalKeys& scratch, ScopedPdu& sp, std::vector<uint8_t>& plain);
+  void learn_sender(const Message& m, std::size_t user_index, LocalKeys*& keys,
+                    LocalKeys& scratch, int64_t mono_ns);
+  void acknowledge_inform(const Message& m, const ScopedPdu& sp, const User& user,
+                          const LocalKeys* keys, const outpost_sockaddr& from, int64_t mono_ns,
+                          Outcome& out);
 
   // Keys of user u for engine_id: from the cache, or computed (priv only when asked).
   LocalKeys* keys_for(std::size_t u, std::span<const uint8_t> engine_id, bool need_priv,

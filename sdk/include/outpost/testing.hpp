@@ -177,6 +177,14 @@ class FakeHost {
   };
   // Polls the targets (ids 1..n) and waits until each completed or timeout_ms passed.
   outpost_status poll(const std::vector<TargetSpec>& targets, int timeout_ms) {
+    const outpost_status s = start_poll(targets, timeout_ms);
+    std::unique_lock lk(mu_);
+    cv_.wait_until(lk, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms + 2000),
+                   [&] { return count_locked(poll_id_) >= targets.size(); });
+    return s;
+  }
+  // The same without waiting: the poll hook returns, the targets complete later (or at stop).
+  outpost_status start_poll(const std::vector<TargetSpec>& targets, int timeout_ms) {
     std::vector<std::vector<outpost_kv>> kvs, labels;
     std::vector<outpost_target> ts;
     kvs.reserve(targets.size());
@@ -209,15 +217,8 @@ class FakeHost {
       std::lock_guard g(mu_);
       poll_sizes_[r.poll_id] = ts.size();
     }
-    outpost_status s;
-    {
-      std::lock_guard h(hook_mu_);
-      s = desc_->poll(inst_, &r);
-    }
-    std::unique_lock lk(mu_);
-    cv_.wait_until(lk, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms + 2000),
-                   [&] { return count_locked(r.poll_id) >= targets.size(); });
-    return s;
+    std::lock_guard h(hook_mu_);
+    return desc_->poll(inst_, &r);
   }
   uint64_t last_poll_id() const { return poll_id_; }
 

@@ -209,14 +209,4 @@ void append_flow(std::string& out, const outpost_flow& f) {
   out += "}\n";
 }
 
-void check_batch(const outpost_batch& b) {
-  auto too_small = [](std::size_t count, uint32_t size, std::size_t need) {
-    return count != 0 && size < need;
-  };
-  if (too_small(b.metric_count, b.metric_size, sizeof(outpost_metric)) ||
-      too_small(b.event_count, b.event_size, sizeof(outpost_event)) ||
-      too_small(b.flow_count, b.flow_size, sizeof(outpost_flow)))
-    throw Error(OUTPOST_E_INVALID_ARGUMENT, "batch element size below ABI 1.0");
-}
-
 }  // namespace outpost::jsonl

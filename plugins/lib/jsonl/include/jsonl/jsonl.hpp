@@ -33,8 +33,5 @@ void append_metric(std::string& out, const outpost_metric& m, int64_t now_ns);
 void append_event(std::string& out, const outpost_event& e, int64_t now_ns);
 void append_flow(std::string& out, const outpost_flow& f);
 
-// Throws outpost::Error(OUTPOST_E_INVALID_ARGUMENT) when a non-empty array's element size is
-// smaller than the ABI 1.0 struct: reading it would run past the producer's elements.
-void check_batch(const outpost_batch& b);
 
 }  // namespace outpost::jsonl
