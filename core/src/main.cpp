@@ -1,7 +1,8 @@
-// The outpost command line: run, check-config, plugins, query, replay, poll, snmp,
-// default-config, version.
+// The outpost command line: run, check-config, plugins, query, replay, poll, default-config,
+// version, and the subcommands plugins offer (outpost snmp get|walk).
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -39,9 +40,10 @@ commands:
   replay FILE.pcap    feed the UDP datagrams of a capture to a listener plugin (--plugin)
   poll TARGET...      one poll through a poller plugin, everything it emits printed
                       (outpost poll --help)
-  snmp get|walk AGENT OID...
-                      read OIDs through the snmp plugin, printed as net-snmp's tools do
-                      (outpost snmp --help)
+  PLUGIN ARGS...      a plugin's own subcommand, e.g. snmp get|walk AGENT OID...: OIDs read
+                      through the snmp plugin, printed as net-snmp's tools do (outpost snmp
+                      --help); shared options --config, --plugin-dir, --json, --timeout,
+                      --log-level
   default-config      print the embedded default configuration
   version             print the version
 
@@ -329,9 +331,17 @@ int main(int argc, char** argv) {
   core::mono_origin();  // the host's monotonic clock starts here
   // A sink writing to a closed pipe gets EPIPE and reports it; it must not kill the engine.
   std::signal(SIGPIPE, SIG_IGN);
-  // These two parse their own options (snmp's -c is a community, as in net-snmp's tools).
+  // These parse their own options (snmp's -c is a community, as in net-snmp's tools).
   if (argc >= 2 && std::strcmp(argv[1], "poll") == 0) return core::cli::cmd_poll(argc - 2, argv + 2);
-  if (argc >= 2 && std::strcmp(argv[1], "snmp") == 0) return core::cli::cmd_snmp(argc - 2, argv + 2);
+  static const char* const kBuiltin[] = {"run", "check-config", "plugins", "query", "replay",
+                                         "default-config", "version"};
+  if (argc >= 2 && argv[1][0] != '-' &&
+      std::none_of(std::begin(kBuiltin), std::end(kBuiltin),
+                   [&](const char* b) { return std::strcmp(argv[1], b) == 0; })) {
+    // A plugin's subcommand, e.g. `outpost snmp get ...`.
+    const int rc = core::cli::cmd_plugin(argv[1], argc - 2, argv + 2);
+    if (rc >= 0) return rc;
+  }
   auto args = parse_args(argc, argv);
   if (!args) return 2;
   const std::string& c = args->command;

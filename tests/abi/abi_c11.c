@@ -27,6 +27,7 @@ size_t OUTPOST_ABI_LAYOUT_FN(size_t* out, size_t cap) {
       /* 1.2 */
       offsetof(outpost_host_api, set_timer), offsetof(outpost_plugin_descriptor, timer),
       offsetof(outpost_target, labels), sizeof(outpost_target),
+      offsetof(outpost_plugin_descriptor, command), sizeof(outpost_command_plan),
 #endif
   };
   size_t n = sizeof v / sizeof v[0];

@@ -25,8 +25,9 @@ const std::size_t kGolden[] = {
     84,          // 1.1: flow.exporter_family
     80, 176,     // 1.2: host_api.set_timer, descriptor.timer,
     72, 88,      //      target.labels, target (an element: its size travels as target_size)
+    184, 88,     //      descriptor.command, command_plan
 };
-constexpr std::size_t kEntries10 = 17, kEntries11 = 18, kEntries12 = 22;
+constexpr std::size_t kEntries10 = 17, kEntries11 = 18, kEntries12 = 24;
 }  // namespace
 
 TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released header") {
@@ -41,6 +42,7 @@ TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released head
       offsetof(outpost_flow, exporter_family),
       offsetof(outpost_host_api, set_timer), offsetof(outpost_plugin_descriptor, timer),
       offsetof(outpost_target, labels), sizeof(outpost_target),
+      offsetof(outpost_plugin_descriptor, command), sizeof(outpost_command_plan),
   };
   static_assert(sizeof(cpp) / sizeof(cpp[0]) == kEntries12);
   static_assert(sizeof(kGolden) / sizeof(kGolden[0]) == kEntries12);
@@ -63,7 +65,7 @@ TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released head
     }
   }
   CHECK(sizeof(outpost_host_api) == 88);
-  CHECK(sizeof(outpost_plugin_descriptor) == 184);
+  CHECK(sizeof(outpost_plugin_descriptor) == 192);
   CHECK(OUTPOST_ABI_VERSION == 0x10002u);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_TIMEOUT) == OUTPOST_CLASS_RETRY);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_AUTH) == OUTPOST_CLASS_OPERATOR);

@@ -57,9 +57,9 @@ void print_json(const PollOutcome& out, std::ostream& os, bool metrics = true);
 
 // "ok", "timeout", "auth"... as the engine's self-metrics name them.
 
-// The commands: `outpost poll ...` and `outpost snmp get|walk ...`; argv starts after the
-// command's name.
+// The commands: `outpost poll ...`, and `outpost NAME ...` for a plugin that offers a
+// subcommand (-1 when no plugin named NAME does); argv starts after the command's name.
 int cmd_poll(int argc, char** argv);
-int cmd_snmp(int argc, char** argv);
+int cmd_plugin(const std::string& name, int argc, char** argv);
 
 }  // namespace outpost::core::cli

@@ -90,6 +90,10 @@ std::string check_descriptor(const outpost_plugin_descriptor* d, const std::stri
     if (!declared && c.present)
       return std::string("has a ") + c.hook + " hook but does not declare kind " + kinds_string(c.kind);
   }
+  // A subcommand is one poll of the plugin itself (ABI 1.2).
+  if (OUTPOST_HAS(d, outpost_plugin_descriptor, command) && d->command != nullptr &&
+      !(d->kinds & OUTPOST_KIND_POLLER))
+    return "has a command hook but does not declare kind poller";
   return {};
 }
 

@@ -28,6 +28,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "cli.hpp"
 #include "collector.hpp"
 #include "probe.hpp"
 #include "snmp/oid.hpp"
@@ -421,6 +422,11 @@ class SnmpPoller final : public outpost::Poller {
   }
   SnmpPoller(const SnmpPoller&) = delete;
   SnmpPoller& operator=(const SnmpPoller&) = delete;
+
+  // `outpost snmp get|walk ...` (cli.cpp).
+  static outpost::CommandPlan command(std::span<const std::string_view> args) {
+    return outpost::snmp::command(args);
+  }
 
   static std::vector<outpost_field> config_fields() {
     using outpost::field;

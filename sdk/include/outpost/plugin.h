@@ -17,7 +17,8 @@
  *    loads plugins built against any of them. Members added after 1.0 say their version.
  *  - 1.1: outpost_flow.exporter_family (was reserved0).
  *  - 1.2: host timers (outpost_host_api.set_timer, outpost_plugin_descriptor.timer); targets
- *    carry the labels the host built (outpost_target.labels); OUTPOST_E_OVERLOADED.
+ *    carry the labels the host built (outpost_target.labels); OUTPOST_E_OVERLOADED; command-line
+ *    subcommands (outpost_plugin_descriptor.command, outpost_command_plan).
  *  - Strings and buffers are {ptr, len}, not NUL-terminated, and borrowed for the duration of
  *    the call unless a comment says otherwise. The host deep-copies what a plugin emits.
  *  - Ownership is stated on every pointer: "borrowed" (valid during the call), "static" (valid
@@ -300,6 +301,30 @@ typedef struct outpost_host_api {
   outpost_status (*set_timer)(outpost_host* host, uint64_t timer_id, int64_t period_ns);
 } outpost_host_api;
 
+/* ---- command-line subcommands (1.2) ---------------------------------------------------- */
+
+/* What a plugin's subcommand (`outpost NAME ARGS...`) asks of the host: one poll of the plugin
+ * itself, which the host runs as `outpost poll` does (same loading, settings from --config,
+ * credentials, validation of the parameters) and prints: the message of every event of
+ * print_kind, one a line, on stdout (the file sink's JSON lines with --json), and each failed
+ * target on stderr; the exit status says how the poll went (0 ok, 1 a target failed, 2 a usage
+ * or configuration error). Or, for help and usage errors, only text and an exit status. Filled
+ * by the command hook; every pointer is plugin-owned and stays valid until the hook is called
+ * again or the process ends (the host calls it once). */
+typedef struct outpost_command_plan {
+  uint32_t struct_size; /* set by the host */
+  int32_t exit_code;    /* when run_poll is 0: the process's exit status */
+  uint32_t run_poll;    /* 1: run the poll; 0: print text and exit */
+  uint32_t reserved0;
+  outpost_str text;          /* printed first: on stdout if exit_code is 0, else on stderr */
+  const outpost_kv* params;  /* the poll's monitor parameters (a list: the key repeated) */
+  size_t param_count;
+  const outpost_str* targets; /* addresses, one target each (also its device name) */
+  size_t target_count;
+  outpost_str print_kind; /* the events that are the command's output */
+  int64_t timeout_ns;     /* the poll's deadline after it starts; the host's --timeout wins */
+} outpost_command_plan;
+
 /* ---- configuration schema -------------------------------------------------------------- */
 
 #define OUTPOST_FIELD_STRING 0u
@@ -379,6 +404,11 @@ typedef struct outpost_plugin_descriptor {
 
   /* 1.2, optional for every kind: a timer set with host_api->set_timer is due. */
   outpost_status (*timer)(outpost_instance* instance, uint64_t timer_id);
+  /* 1.2, optional, pollers: the subcommand `outpost <name> ARGS...`. args (borrowed) are the
+   * arguments after the name, less the host's own options (--config, --plugin-dir, --json,
+   * --timeout, --log-level). Needs no instance; runs on the process's main thread before any
+   * instance exists. Returns OUTPOST_OK with *plan filled. */
+  outpost_status (*command)(const outpost_str* args, size_t arg_count, outpost_command_plan* plan);
 } outpost_plugin_descriptor;
 
 /* The entry point every plugin exports. host_abi_version is OUTPOST_ABI_VERSION of the host. */

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -319,6 +320,26 @@ class Host {
   outpost_host* host_ = nullptr;
 };
 
+// What a plugin's subcommand (`outpost NAME ARGS...`) asks of the host (ABI 1.2): one poll of
+// the plugin whose events of print_kind are the command's output, or, when run_poll is false,
+// only text and an exit status (help, usage errors). A poller offers one with a static member
+// `static CommandPlan command(std::span<const std::string_view> args)`.
+struct CommandPlan {
+  bool run_poll = false;
+  int exit_code = 0;
+  std::string text;  // printed first: stdout when exit_code is 0, else stderr
+  Labels params;     // the poll's monitor parameters (a list: the key repeated)
+  std::vector<std::string> targets;
+  std::string print_kind;
+  double timeout_s = 0;  // 0: the engine's default; the host's --timeout wins
+  static CommandPlan usage(std::string text, int exit_code) {
+    CommandPlan p;
+    p.text = std::move(text);
+    p.exit_code = exit_code;
+    return p;
+  }
+};
+
 // Bases. A plugin class derives from one or more; the kinds mask follows from them.
 class Plugin {
  public:
@@ -394,6 +415,10 @@ template <typename T>
 concept HasTargetFields = requires { T::target_fields(); };
 template <typename T>
 concept HasFlags = requires { T::flags; };
+template <typename T>
+concept HasCommand = requires(std::span<const std::string_view> a) {
+  { T::command(a) } -> std::same_as<CommandPlan>;
+};
 
 template <typename T>
 struct Trampolines {
@@ -453,6 +478,42 @@ struct Trampolines {
   static outpost_status flush(outpost_instance* i) noexcept {
     return guarded(self(i)->host, [&] { dynamic_cast<Sink*>(self(i)->plugin)->flush(); });
   }
+  static outpost_status command(const outpost_str* args, std::size_t n,
+                                outpost_command_plan* out) noexcept {
+    if constexpr (HasCommand<T>) {
+      if (out == nullptr || (n > 0 && args == nullptr)) return OUTPOST_E_INVALID_ARGUMENT;
+      try {
+        // Kept until the next call, as the ABI promises the host.
+        static thread_local CommandPlan plan;
+        static thread_local std::vector<outpost_kv> kv;
+        static thread_local std::vector<outpost_str> targets;
+        std::vector<std::string_view> a;
+        for (std::size_t i = 0; i < n; ++i) a.push_back(view(args[i]));
+        plan = T::command(a);
+        kv.clear();
+        for (const auto& [k, v] : plan.params) kv.push_back(outpost_kv{to_c(k), to_c(v)});
+        targets.clear();
+        for (const auto& t : plan.targets) targets.push_back(to_c(t));
+        out->exit_code = plan.exit_code;
+        out->run_poll = plan.run_poll ? 1u : 0u;
+        out->text = to_c(plan.text);
+        out->params = kv.data();
+        out->param_count = kv.size();
+        out->targets = targets.data();
+        out->target_count = targets.size();
+        out->print_kind = to_c(plan.print_kind);
+        out->timeout_ns = static_cast<int64_t>(plan.timeout_s * 1e9);
+        return OUTPOST_OK;
+      } catch (const Error& e) {
+        return e.status();
+      } catch (...) {
+        return OUTPOST_E_INTERNAL;
+      }
+    } else {
+      (void)args, (void)n, (void)out;
+      return OUTPOST_E_UNSUPPORTED;
+    }
+  }
   static outpost_status timer(outpost_instance* i, uint64_t id) noexcept {
     return guarded(self(i)->host, [&] { self(i)->plugin->on_timer(id); });
   }
@@ -488,6 +549,7 @@ struct Trampolines {
       if constexpr (std::is_base_of_v<Poller, T>) {
         x.kinds |= OUTPOST_KIND_POLLER;
         x.poll = &poll;
+        if constexpr (HasCommand<T>) x.command = &command;
       }
       if constexpr (std::is_base_of_v<Listener, T>) {
         x.kinds |= OUTPOST_KIND_LISTENER;

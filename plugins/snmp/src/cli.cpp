@@ -1,20 +1,14 @@
-// `outpost snmp get|walk`: net-snmp's options mapped onto the snmp plugin's monitor parameters,
-// run as `outpost poll --plugin snmp` with `get` or `walk`, and the varbinds printed one a line
-// as snmpget -On and snmpbulkwalk -On print them, so the two can be compared.
-#include <fmt/core.h>
+// `outpost snmp get|walk`, the snmp plugin's subcommand (ABI 1.2): net-snmp's options mapped
+// onto the plugin's get/walk monitor parameters, for one poll the host runs as `outpost poll`
+// does; the varbinds come back as snmp.varbind events, printed one a line as snmpget -On and
+// snmpbulkwalk -On print them, so the two can be compared.
+#include "cli.hpp"
 
-#include <cstdio>
-#include <iostream>
-#include <outpost/sdk.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "cli/poll.hpp"
-#include "util/log.hpp"
-#include "util/status.hpp"
-
-namespace outpost::core::cli {
+namespace outpost::snmp {
 
 namespace {
 
@@ -95,72 +89,43 @@ bool numeric_oid(std::string_view s) {
 
 }  // namespace
 
-int cmd_snmp(int argc, char** argv) {
-  if (argc >= 1 && (std::string_view(argv[0]) == "-h" || std::string_view(argv[0]) == "--help")) {
-    std::fputs(kSnmpUsage, stdout);
-    return 0;
-  }
-  if (argc < 1 || (std::string_view(argv[0]) != "get" && std::string_view(argv[0]) != "walk")) {
-    std::fputs(kSnmpUsage, stderr);
-    return 2;
-  }
-  const std::string mode = argv[0];
-  PollSpec spec;
-  spec.plugin = "snmp";
-  spec.timeout_s = 60;
-  bool json = false;
-  std::string log_level = "warn";
+outpost::CommandPlan command(std::span<const std::string_view> argv) {
+  using outpost::CommandPlan;
+  const std::size_t argc = argv.size();
+  if (argc >= 1 && (argv[0] == "-h" || argv[0] == "--help")) return CommandPlan::usage(kSnmpUsage, 0);
+  if (argc < 1 || (argv[0] != "get" && argv[0] != "walk")) return CommandPlan::usage(kSnmpUsage, 2);
+  const std::string mode(argv[0]);
+  CommandPlan plan;
+  plan.run_poll = true;
+  plan.print_kind = "snmp.varbind";
+  plan.timeout_s = 60;
   std::vector<std::string> positional;
   auto usage_error = [](const std::string& msg) {
-    std::fprintf(stderr, "outpost snmp: %s\n", msg.c_str());
-    return 2;
+    return CommandPlan::usage("outpost snmp: " + msg + "\n", 2);
   };
   // A password or community given as a reference goes to the plugin's *_ref parameter.
-  auto secret = [&spec](const std::string& key, const std::string& v) {
-    spec.params.emplace_back(v.rfind("${", 0) == 0 ? key + "_ref" : key, v);
+  auto secret = [&plan](const std::string& key, const std::string& v) {
+    plan.params.emplace_back(v.rfind("${", 0) == 0 ? key + "_ref" : key, v);
   };
-  for (int i = 1; i < argc; ++i) {
-    const std::string o = argv[i];
+  for (std::size_t i = 1; i < argc; ++i) {
+    const std::string o(argv[i]);
     auto next = [&](std::string& into) {
       if (i + 1 >= argc) return false;
-      into = argv[++i];
+      into = std::string(argv[++i]);
       return true;
     };
     std::string v;
-    if (o == "-h" || o == "--help") {
-      std::fputs(kSnmpUsage, stdout);
-      return 0;
-    }
-    if (o == "--json") {
-      json = true;
-      continue;
-    }
-    if (o == "--timeout" || o == "--config" || o == "--plugin-dir" || o == "--log-level") {
-      if (!next(v)) return usage_error(o + " needs a value");
-      if (o == "--timeout") {
-        const auto d = parse_duration_seconds(v);
-        if (!d || *d <= 0) return usage_error("--timeout: not a positive duration: " + v);
-        spec.timeout_s = *d;
-      } else if (o == "--config") {
-        spec.config_path = v;
-      } else if (o == "--plugin-dir") {
-        spec.plugin_dirs.push_back(v);
-      } else {
-        log_level = v;
-      }
-      continue;
-    }
+    if (o == "-h" || o == "--help") return CommandPlan::usage(kSnmpUsage, 0);
     if (o.rfind("-O", 0) == 0 && o.size() > 2) {
       if (o.find_first_not_of("n", 2) != std::string::npos)
         return usage_error("only -On is understood of the -O options (output is always numeric)");
       continue;
     }
     if (o.rfind("-C", 0) == 0) {  // -Cr10 / -Cr 10
-      if (o.size() < 3 || o[2] != 'r')
-        return usage_error("only -Cr N is understood of the -C options");
+      if (o.size() < 3 || o[2] != 'r') return usage_error("only -Cr N is understood of the -C options");
       v = o.substr(3);
       if (v.empty() && !next(v)) return usage_error("-Cr needs a value");
-      spec.params.emplace_back("max_repetitions", v);
+      plan.params.emplace_back("max_repetitions", v);
       continue;
     }
     if (o.size() >= 2 && o[0] == '-' &&
@@ -169,59 +134,36 @@ int cmd_snmp(int argc, char** argv) {
       if (o.size() > 2)
         v = o.substr(2);  // -v2c, -cpublic
       else if (!next(v))
-        return usage_error(fmt::format("-{} needs a value", flag));
+        return usage_error(std::string("-") + flag + " needs a value");
       switch (flag) {
-        case 'v':
-          spec.params.emplace_back("version", v);
-          break;
-        case 'c':
-          secret("community", v);
-          break;
-        case 'u':
-          spec.params.emplace_back("user", v);
-          break;
-        case 'l':
-          spec.params.emplace_back("security_level", v);
-          break;
-        case 'a':
-          spec.params.emplace_back("auth_protocol", v);
-          break;
-        case 'A':
-          secret("auth_password", v);
-          break;
-        case 'x':
-          spec.params.emplace_back("priv_protocol", v);
-          break;
-        case 'X':
-          secret("priv_password", v);
-          break;
-        case 'n':
-          spec.params.emplace_back("context", v);
-          break;
+        case 'v': plan.params.emplace_back("version", v); break;
+        case 'c': secret("community", v); break;
+        case 'u': plan.params.emplace_back("user", v); break;
+        case 'l': plan.params.emplace_back("security_level", v); break;
+        case 'a': plan.params.emplace_back("auth_protocol", v); break;
+        case 'A': secret("auth_password", v); break;
+        case 'x': plan.params.emplace_back("priv_protocol", v); break;
+        case 'X': secret("priv_password", v); break;
+        case 'n': plan.params.emplace_back("context", v); break;
         case 't': {
           // net-snmp's -t is in seconds; a duration with a unit is taken as well.
           const bool bare = v.find_first_not_of("0123456789.") == std::string::npos;
-          spec.params.emplace_back("request_timeout", bare ? v + "s" : v);
+          plan.params.emplace_back("request_timeout", bare ? v + "s" : v);
           break;
         }
-        case 'r':
-          spec.params.emplace_back("retries", v);
-          break;
-        default:
-          break;
+        case 'r': plan.params.emplace_back("retries", v); break;
+        default: break;
       }
       continue;
     }
-    if (!o.empty() && o[0] == '-')
-      return usage_error("unknown option " + o + " (see outpost snmp --help)");
+    if (!o.empty() && o[0] == '-') return usage_error("unknown option " + o + " (see outpost snmp --help)");
     positional.push_back(o);
   }
   if (positional.empty()) return usage_error("no agent given (see outpost snmp --help)");
   std::string host, port;
   if (!split_agent(positional[0], host, port))
-    return usage_error("not an agent address: '" + positional[0] +
-                       "' (HOST, HOST:PORT, [IPv6]:PORT)");
-  if (!port.empty()) spec.params.emplace_back("port", port);
+    return usage_error("not an agent address: '" + positional[0] + "' (HOST, HOST:PORT, [IPv6]:PORT)");
+  if (!port.empty()) plan.params.emplace_back("port", port);
   std::vector<std::string> oids(positional.begin() + 1, positional.end());
   if (oids.empty()) {
     if (mode == "get") return usage_error("get: no OID given");
@@ -229,33 +171,14 @@ int cmd_snmp(int argc, char** argv) {
   }
   for (auto& oid : oids) {
     if (!numeric_oid(oid))
-      return usage_error(
-          "'" + oid +
-          "' is not a numeric OID (no MIB files are read: write 1.3.6.1.2.1.1.5.0, not sysName.0)");
+      return usage_error("'" + oid +
+                         "' is not a numeric OID (no MIB files are read: write 1.3.6.1.2.1.1.5.0, "
+                         "not sysName.0)");
     if (oid.front() == '.') oid.erase(0, 1);
-    spec.params.emplace_back(mode, oid);
+    plan.params.emplace_back(mode, oid);
   }
-  spec.targets = {host};
-  LogLevel lvl;
-  if (!parse_log_level(log_level, lvl))
-    return usage_error("--log-level: expected debug, info, warn or error");
-  set_log_level(lvl);
-
-  PollOutcome out;
-  if (const int rc = poll_once(spec, out, std::cerr); rc != 0) return rc;
-  if (json) {
-    print_json(out, std::cout, false);
-  } else {
-    for (const auto& b : out.batches)
-      for (const auto& e : b.events())
-        if (b.str(e.kind) == "snmp.varbind") std::cout << b.str(e.message) << "\n";
-  }
-  std::cout.flush();
-  for (const auto& t : out.targets)
-    if (t.status != OUTPOST_OK)
-      std::cerr << fmt::format("outpost snmp: {}: {}: {}\n", positional[0], status_name(t.status),
-                               t.detail);
-  return exit_status(out);
+  plan.targets = {host};
+  return plan;
 }
 
-}  // namespace outpost::core::cli
+}  // namespace outpost::snmp
