@@ -4,8 +4,6 @@
 //
 //   bench_icmp_sweep --file targets.txt [--plugin build/plugins/outpost_icmp.so] [--count 1]
 //                    [--max-pps 20000] [--timeout 1s] [--deadline-ms 60000] [--verbose]
-#include <outpost/testing.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -14,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <outpost/testing.hpp>
 #include <string>
 #include <vector>
 
@@ -45,7 +44,9 @@ outpost_host_api make_api() {
     return OUTPOST_OK;
   };
   api.log_enabled = [](outpost_host*, uint32_t) -> int { return 1; };
-  api.log = [](outpost_host*, uint32_t, outpost_str m) { std::fprintf(stderr, "log: %s\n", str(m).c_str()); };
+  api.log = [](outpost_host*, uint32_t, outpost_str m) {
+    std::fprintf(stderr, "log: %s\n", str(m).c_str());
+  };
   api.report_error = [](outpost_host*, outpost_status s, outpost_str d) {
     std::fprintf(stderr, "plugin error %d: %s\n", s, str(d).c_str());
   };
@@ -60,16 +61,16 @@ outpost_host_api make_api() {
   api.monotonic_ns = [](outpost_host*) -> int64_t { return mono_ns(); };
   api.complete = [](outpost_host* h, uint64_t, uint64_t target, outpost_status s, outpost_str d) {
     BenchHost& b = self(h);
-    if (b.verbose) std::printf("%s: %d %s\n", (*b.addresses)[target - 1].c_str(), s, str(d).c_str());
+    if (b.verbose)
+      std::printf("%s: %d %s\n", (*b.addresses)[target - 1].c_str(), s, str(d).c_str());
     b.up += s == OUTPOST_OK;
     if (++b.done == b.expected) {
       std::lock_guard g(b.mu);
       b.cv.notify_all();
     }
   };
-  api.reply = [](outpost_host*, uint64_t, const outpost_sockaddr*, const uint8_t*, size_t) -> outpost_status {
-    return OUTPOST_E_UNSUPPORTED;
-  };
+  api.reply = [](outpost_host*, uint64_t, const outpost_sockaddr*, const uint8_t*,
+                 size_t) -> outpost_status { return OUTPOST_E_UNSUPPORTED; };
   return api;
 }
 
@@ -90,8 +91,10 @@ int main(int argc, char** argv) {
     } else if (opt.count(a) != 0 && i + 1 < argc) {
       opt[a] = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s --file FILE [--plugin SO] [--count N] [--max-pps N] "
-                           "[--timeout D] [--deadline-ms N] [--verbose]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s --file FILE [--plugin SO] [--count N] [--max-pps N] "
+                   "[--timeout D] [--deadline-ms N] [--verbose]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -117,7 +120,8 @@ int main(int argc, char** argv) {
   const outpost_host_api api = make_api();
   auto* h = reinterpret_cast<outpost_host*>(&host);
   const std::string k_pps = "max_pps";
-  const outpost_kv cfg{{k_pps.data(), k_pps.size()}, {opt["--max-pps"].data(), opt["--max-pps"].size()}};
+  const outpost_kv cfg{{k_pps.data(), k_pps.size()},
+                       {opt["--max-pps"].data(), opt["--max-pps"].size()}};
   outpost_instance* inst = nullptr;
   if (d->create(&api, h, &cfg, 1, &inst) != OUTPOST_OK || d->start(inst) != OUTPOST_OK) {
     if (inst != nullptr) d->destroy(inst);
@@ -126,8 +130,9 @@ int main(int argc, char** argv) {
 
   // The request, as the engine would hand it over.
   const std::string k_count = "count", k_timeout = "reply_timeout";
-  const outpost_kv params[] = {{{k_count.data(), k_count.size()}, {opt["--count"].data(), opt["--count"].size()}},
-                               {{k_timeout.data(), k_timeout.size()}, {opt["--timeout"].data(), opt["--timeout"].size()}}};
+  const outpost_kv params[] = {
+      {{k_count.data(), k_count.size()}, {opt["--count"].data(), opt["--count"].size()}},
+      {{k_timeout.data(), k_timeout.size()}, {opt["--timeout"].data(), opt["--timeout"].size()}}};
   std::vector<outpost_target> targets(addresses.size());
   for (std::size_t i = 0; i < addresses.size(); ++i) {
     targets[i].id = i + 1;
@@ -147,7 +152,8 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   r.deadline_ns = mono_ns() + deadline_ms * 1'000'000;
   const outpost_status ps = d->poll(inst, &r);
-  const double call_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double call_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   {
     std::unique_lock lk(host.mu);
     host.cv.wait_until(lk, t0 + std::chrono::milliseconds(deadline_ms + 2000),
@@ -156,7 +162,9 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   d->stop(inst);
   d->destroy(inst);
-  std::printf("outpost: %zu/%zu up, sweep %.3f s (poll() returned %d in %.1f ms), %zu completions, %zu metrics\n",
-              host.up.load(), addresses.size(), secs, ps, call_ms, host.done.load(), host.metrics.load());
+  std::printf(
+      "outpost: %zu/%zu up, sweep %.3f s (poll() returned %d in %.1f ms), %zu completions, %zu "
+      "metrics\n",
+      host.up.load(), addresses.size(), secs, ps, call_ms, host.done.load(), host.metrics.load());
   return host.up.load() == addresses.size() ? 0 : 3;
 }

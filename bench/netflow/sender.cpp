@@ -43,9 +43,18 @@ namespace {
 struct Writer {
   std::vector<uint8_t>& b;
   void u8(uint32_t v) { b.push_back(static_cast<uint8_t>(v)); }
-  void u16(uint32_t v) { u8(v >> 8); u8(v); }
-  void u32(uint32_t v) { u16(v >> 16); u16(v & 0xFFFF); }
-  void u64(uint64_t v) { u32(static_cast<uint32_t>(v >> 32)); u32(static_cast<uint32_t>(v)); }
+  void u16(uint32_t v) {
+    u8(v >> 8);
+    u8(v);
+  }
+  void u32(uint32_t v) {
+    u16(v >> 16);
+    u16(v & 0xFFFF);
+  }
+  void u64(uint64_t v) {
+    u32(static_cast<uint32_t>(v >> 32));
+    u32(static_cast<uint32_t>(v));
+  }
 };
 
 void put32(uint8_t* p, uint32_t v) {
@@ -73,7 +82,7 @@ struct Flow {
 Flow make_flow(uint32_t g) {
   static constexpr uint16_t kPorts[] = {80, 443, 53, 22, 123, 8080, 3306, 161};
   Flow f{};
-  f.src = (198u << 24) | (18u << 16) | (g & 0xFFFF);          // 198.18.0.0/16 (RFC 2544)
+  f.src = (198u << 24) | (18u << 16) | (g & 0xFFFF);            // 198.18.0.0/16 (RFC 2544)
   f.dst = (198u << 24) | (19u << 16) | ((g * 7919u) & 0xFFFF);  // 198.19.0.0/16
   f.nexthop = (198u << 24) | (18u << 16) | (255u << 8) | 1u;
   f.in_if = static_cast<uint16_t>(1 + g % 8);
@@ -99,16 +108,38 @@ constexpr uint16_t kTemplateId = 256;
 std::vector<uint8_t> v5_packet(uint32_t first, int k, uint32_t unix_secs) {
   std::vector<uint8_t> b;
   Writer w{b};
-  w.u16(5); w.u16(static_cast<uint32_t>(k)); w.u32(kUptimeMs); w.u32(unix_secs); w.u32(0);
+  w.u16(5);
+  w.u16(static_cast<uint32_t>(k));
+  w.u32(kUptimeMs);
+  w.u32(unix_secs);
+  w.u32(0);
   w.u32(0);  // flow_sequence, patched per send
-  w.u8(0); w.u8(0); w.u16(0);
+  w.u8(0);
+  w.u8(0);
+  w.u16(0);
   for (int i = 0; i < k; ++i) {
     const Flow f = make_flow(first + static_cast<uint32_t>(i));
     const uint32_t start = kUptimeMs - 10'000 + (first + static_cast<uint32_t>(i)) % 5000;
-    w.u32(f.src); w.u32(f.dst); w.u32(f.nexthop); w.u16(f.in_if); w.u16(f.out_if);
-    w.u32(f.packets); w.u32(f.bytes); w.u32(start); w.u32(start + 1000);
-    w.u16(f.sport); w.u16(f.dport); w.u8(0); w.u8(f.flags); w.u8(f.proto); w.u8(f.tos);
-    w.u16(f.src_as); w.u16(f.dst_as); w.u8(f.src_mask); w.u8(f.dst_mask); w.u16(0);
+    w.u32(f.src);
+    w.u32(f.dst);
+    w.u32(f.nexthop);
+    w.u16(f.in_if);
+    w.u16(f.out_if);
+    w.u32(f.packets);
+    w.u32(f.bytes);
+    w.u32(start);
+    w.u32(start + 1000);
+    w.u16(f.sport);
+    w.u16(f.dport);
+    w.u8(0);
+    w.u8(f.flags);
+    w.u8(f.proto);
+    w.u8(f.tos);
+    w.u16(f.src_as);
+    w.u16(f.dst_as);
+    w.u8(f.src_mask);
+    w.u8(f.dst_mask);
+    w.u16(0);
   }
   return b;
 }
@@ -117,13 +148,13 @@ std::vector<uint8_t> v5_packet(uint32_t first, int k, uint32_t unix_secs) {
 struct Field {
   uint16_t id, len;
 };
-constexpr Field kV9Fields[] = {{8, 4},  {12, 4}, {15, 4}, {10, 2}, {14, 2}, {2, 4},  {1, 4},
-                               {22, 4}, {21, 4}, {7, 2},  {11, 2}, {6, 1},  {4, 1},  {5, 1},
-                               {16, 2}, {17, 2}, {9, 1},  {13, 1}};
+constexpr Field kV9Fields[] = {{8, 4}, {12, 4}, {15, 4}, {10, 2}, {14, 2}, {2, 4},
+                               {1, 4}, {22, 4}, {21, 4}, {7, 2},  {11, 2}, {6, 1},
+                               {4, 1}, {5, 1},  {16, 2}, {17, 2}, {9, 1},  {13, 1}};
 // IPFIX: 32-bit interfaces and ASes, 64-bit counters, absolute millisecond timestamps.
-constexpr Field kIpfixFields[] = {{8, 4},   {12, 4},  {15, 4}, {10, 4}, {14, 4}, {2, 8},
-                                  {1, 8},   {152, 8}, {153, 8}, {7, 2}, {11, 2}, {6, 1},
-                                  {4, 1},   {5, 1},   {16, 4}, {17, 4}, {9, 1},  {13, 1}};
+constexpr Field kIpfixFields[] = {{8, 4}, {12, 4},  {15, 4},  {10, 4}, {14, 4}, {2, 8},
+                                  {1, 8}, {152, 8}, {153, 8}, {7, 2},  {11, 2}, {6, 1},
+                                  {4, 1}, {5, 1},   {16, 4},  {17, 4}, {9, 1},  {13, 1}};
 
 template <std::size_t N>
 void template_set(Writer& w, uint16_t set_id, const Field (&fields)[N]) {
@@ -131,13 +162,21 @@ void template_set(Writer& w, uint16_t set_id, const Field (&fields)[N]) {
   w.u16(static_cast<uint32_t>(4 + 4 + 4 * N));
   w.u16(kTemplateId);
   w.u16(static_cast<uint32_t>(N));
-  for (const auto& f : fields) { w.u16(f.id); w.u16(f.len); }
+  for (const auto& f : fields) {
+    w.u16(f.id);
+    w.u16(f.len);
+  }
 }
 
 std::vector<uint8_t> v9_template_packet(uint32_t unix_secs) {
   std::vector<uint8_t> b;
   Writer w{b};
-  w.u16(9); w.u16(1); w.u32(kUptimeMs); w.u32(unix_secs); w.u32(0); w.u32(1);
+  w.u16(9);
+  w.u16(1);
+  w.u32(kUptimeMs);
+  w.u32(unix_secs);
+  w.u32(0);
+  w.u32(1);
   template_set(w, 0, kV9Fields);
   return b;
 }
@@ -145,18 +184,36 @@ std::vector<uint8_t> v9_template_packet(uint32_t unix_secs) {
 std::vector<uint8_t> v9_packet(uint32_t first, int k, uint32_t unix_secs) {
   std::vector<uint8_t> b;
   Writer w{b};
-  w.u16(9); w.u16(static_cast<uint32_t>(k)); w.u32(kUptimeMs); w.u32(unix_secs);
+  w.u16(9);
+  w.u16(static_cast<uint32_t>(k));
+  w.u32(kUptimeMs);
+  w.u32(unix_secs);
   w.u32(0);  // sequence (export packets), patched per send
   w.u32(1);  // source id
   const std::size_t set_at = b.size();
-  w.u16(kTemplateId); w.u16(0);
+  w.u16(kTemplateId);
+  w.u16(0);
   for (int i = 0; i < k; ++i) {
     const Flow f = make_flow(first + static_cast<uint32_t>(i));
     const uint32_t start = kUptimeMs - 10'000 + (first + static_cast<uint32_t>(i)) % 5000;
-    w.u32(f.src); w.u32(f.dst); w.u32(f.nexthop); w.u16(f.in_if); w.u16(f.out_if);
-    w.u32(f.packets); w.u32(f.bytes); w.u32(start); w.u32(start + 1000);
-    w.u16(f.sport); w.u16(f.dport); w.u8(f.flags); w.u8(f.proto); w.u8(f.tos);
-    w.u16(f.src_as); w.u16(f.dst_as); w.u8(f.src_mask); w.u8(f.dst_mask);
+    w.u32(f.src);
+    w.u32(f.dst);
+    w.u32(f.nexthop);
+    w.u16(f.in_if);
+    w.u16(f.out_if);
+    w.u32(f.packets);
+    w.u32(f.bytes);
+    w.u32(start);
+    w.u32(start + 1000);
+    w.u16(f.sport);
+    w.u16(f.dport);
+    w.u8(f.flags);
+    w.u8(f.proto);
+    w.u8(f.tos);
+    w.u16(f.src_as);
+    w.u16(f.dst_as);
+    w.u8(f.src_mask);
+    w.u8(f.dst_mask);
   }
   while ((b.size() - set_at) % 4) w.u8(0);
   put16(b.data() + set_at + 2, static_cast<uint32_t>(b.size() - set_at));
@@ -167,7 +224,11 @@ std::vector<uint8_t> v9_packet(uint32_t first, int k, uint32_t unix_secs) {
 std::vector<uint8_t> ipfix_template_packet(uint32_t unix_secs) {
   std::vector<uint8_t> b;
   Writer w{b};
-  w.u16(10); w.u16(0); w.u32(unix_secs); w.u32(0); w.u32(1);
+  w.u16(10);
+  w.u16(0);
+  w.u32(unix_secs);
+  w.u32(0);
+  w.u32(1);
   template_set(w, 2, kIpfixFields);
   put16(b.data() + 2, static_cast<uint32_t>(b.size()));
   return b;
@@ -176,19 +237,36 @@ std::vector<uint8_t> ipfix_template_packet(uint32_t unix_secs) {
 std::vector<uint8_t> ipfix_packet(uint32_t first, int k, uint32_t unix_secs) {
   std::vector<uint8_t> b;
   Writer w{b};
-  w.u16(10); w.u16(0); w.u32(unix_secs);
+  w.u16(10);
+  w.u16(0);
+  w.u32(unix_secs);
   w.u32(0);  // sequence (data records before this message), patched per send
   w.u32(1);  // observation domain
   const std::size_t set_at = b.size();
-  w.u16(kTemplateId); w.u16(0);
+  w.u16(kTemplateId);
+  w.u16(0);
   const uint64_t now_ms = uint64_t{unix_secs} * 1000;
   for (int i = 0; i < k; ++i) {
     const Flow f = make_flow(first + static_cast<uint32_t>(i));
     const uint64_t start = now_ms - 10'000 + (first + static_cast<uint32_t>(i)) % 5000;
-    w.u32(f.src); w.u32(f.dst); w.u32(f.nexthop); w.u32(f.in_if); w.u32(f.out_if);
-    w.u64(f.packets); w.u64(f.bytes); w.u64(start); w.u64(start + 1000);
-    w.u16(f.sport); w.u16(f.dport); w.u8(f.flags); w.u8(f.proto); w.u8(f.tos);
-    w.u32(f.src_as); w.u32(f.dst_as); w.u8(f.src_mask); w.u8(f.dst_mask);
+    w.u32(f.src);
+    w.u32(f.dst);
+    w.u32(f.nexthop);
+    w.u32(f.in_if);
+    w.u32(f.out_if);
+    w.u64(f.packets);
+    w.u64(f.bytes);
+    w.u64(start);
+    w.u64(start + 1000);
+    w.u16(f.sport);
+    w.u16(f.dport);
+    w.u8(f.flags);
+    w.u8(f.proto);
+    w.u8(f.tos);
+    w.u32(f.src_as);
+    w.u32(f.dst_as);
+    w.u8(f.src_mask);
+    w.u8(f.dst_mask);
   }
   put16(b.data() + set_at + 2, static_cast<uint32_t>(b.size() - set_at));
   put16(b.data() + 2, static_cast<uint32_t>(b.size()));
@@ -220,15 +298,24 @@ int main(int argc, char** argv) {
     const std::string_view a = argv[i];
     if (i + 1 >= argc) die("missing value after " + std::string(a));
     const char* v = argv[++i];
-    if (a == "--to") to = v;
-    else if (a == "--version") version = static_cast<int>(parse_u64(a, v));
-    else if (a == "--packets") packets = parse_u64(a, v);
-    else if (a == "--pps") pps = parse_u64(a, v);
-    else if (a == "--records") records = static_cast<int>(parse_u64(a, v));
-    else if (a == "--template-every") template_every = parse_u64(a, v);
-    else if (a == "--burst") burst = parse_u64(a, v);
-    else if (a == "--pool") pool = parse_u64(a, v);
-    else die("unknown option " + std::string(a));
+    if (a == "--to")
+      to = v;
+    else if (a == "--version")
+      version = static_cast<int>(parse_u64(a, v));
+    else if (a == "--packets")
+      packets = parse_u64(a, v);
+    else if (a == "--pps")
+      pps = parse_u64(a, v);
+    else if (a == "--records")
+      records = static_cast<int>(parse_u64(a, v));
+    else if (a == "--template-every")
+      template_every = parse_u64(a, v);
+    else if (a == "--burst")
+      burst = parse_u64(a, v);
+    else if (a == "--pool")
+      pool = parse_u64(a, v);
+    else
+      die("unknown option " + std::string(a));
   }
   if (version != 5 && version != 9 && version != 10) die("--version must be 5, 9 or 10");
   if (records == 0) records = version == 5 ? 30 : version == 9 ? 30 : 20;
@@ -242,7 +329,8 @@ int main(int argc, char** argv) {
   sockaddr_in dst{};
   dst.sin_family = AF_INET;
   dst.sin_port = htons(static_cast<uint16_t>(parse_u64("--to port", to.c_str() + colon + 1)));
-  if (::inet_pton(AF_INET, to.substr(0, colon).c_str(), &dst.sin_addr) != 1) die("bad address " + to);
+  if (::inet_pton(AF_INET, to.substr(0, colon).c_str(), &dst.sin_addr) != 1)
+    die("bad address " + to);
   if ((ntohl(dst.sin_addr.s_addr) >> 24) != 127) die("loopback destinations only (127.0.0.0/8)");
 
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
@@ -277,12 +365,19 @@ int main(int argc, char** argv) {
     uint8_t* p = buf.data() + s * max_len;
     const auto& src = is_template ? tmpl : data[sent_data % pool];
     std::memcpy(p, src.data(), src.size());
-    if (version == 5) put32(p + 16, static_cast<uint32_t>(record_seq));
-    else if (version == 9) put32(p + 12, static_cast<uint32_t>(export_seq));
-    else put32(p + 8, static_cast<uint32_t>(record_seq));
+    if (version == 5)
+      put32(p + 16, static_cast<uint32_t>(record_seq));
+    else if (version == 9)
+      put32(p + 12, static_cast<uint32_t>(export_seq));
+    else
+      put32(p + 8, static_cast<uint32_t>(record_seq));
     ++export_seq;
-    if (is_template) ++sent_templates;
-    else { ++sent_data; record_seq += static_cast<uint64_t>(records); }
+    if (is_template)
+      ++sent_templates;
+    else {
+      ++sent_data;
+      record_seq += static_cast<uint64_t>(records);
+    }
     iov[s] = {p, src.size()};
     msgs[s] = {};
     msgs[s].msg_hdr.msg_iov = &iov[s];
@@ -330,10 +425,11 @@ int main(int argc, char** argv) {
   }
   const double secs = now_s() - t0;
   ::close(fd);
-  std::printf("sent version=%d packets=%llu template_packets=%llu records=%llu seconds=%.3f pps=%.0f\n",
-              version, static_cast<unsigned long long>(sent_data),
-              static_cast<unsigned long long>(sent_templates),
-              static_cast<unsigned long long>(sent_data * static_cast<uint64_t>(records)), secs,
-              static_cast<double>(sent_data) / secs);
+  std::printf(
+      "sent version=%d packets=%llu template_packets=%llu records=%llu seconds=%.3f pps=%.0f\n",
+      version, static_cast<unsigned long long>(sent_data),
+      static_cast<unsigned long long>(sent_templates),
+      static_cast<unsigned long long>(sent_data * static_cast<uint64_t>(records)), secs,
+      static_cast<double>(sent_data) / secs);
   return 0;
 }

@@ -5,11 +5,10 @@
 //   bench_pipeline PLUGIN_DIR [METRICS]
 #include <sqlite3.h>
 
-#include <outpost/testing.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <outpost/testing.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -40,7 +39,9 @@ struct PluginSink : SinkPort {
   outpost::testing::FakeHost& host;
   std::string n = "sqlite";
   const std::string& name() const override { return n; }
-  outpost_status write(const outpost_batch& b) override { return host.descriptor()->write(host.instance(), &b); }
+  outpost_status write(const outpost_batch& b) override {
+    return host.descriptor()->write(host.instance(), &b);
+  }
   outpost_status flush() override { return host.descriptor()->flush(host.instance()); }
 };
 
@@ -69,7 +70,13 @@ double run_pipeline(SinkPort& sink_ref, std::shared_ptr<SinkPort> sink, long tot
       const auto k = static_cast<std::size_t>(i);
       labels[2 * k] = {{"device", 6}, {dev.data(), dev.size()}};
       labels[2 * k + 1] = {{"ifIndex", 7}, {ifidx[k].data(), ifidx[k].size()}};
-      ms[k] = {{ifname.data(), ifname.size()}, &labels[2 * k], 2, static_cast<double>(sent + i), 0, OUTPOST_METRIC_COUNTER, 0};
+      ms[k] = {{ifname.data(), ifname.size()},
+               &labels[2 * k],
+               2,
+               static_cast<double>(sent + i),
+               0,
+               OUTPOST_METRIC_COUNTER,
+               0};
     }
     outpost_batch b = outpost_batch_make();
     b.metrics = ms.data();
@@ -87,7 +94,8 @@ double run_pipeline(SinkPort& sink_ref, std::shared_ptr<SinkPort> sink, long tot
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   const auto st = p.stats();
   if (st.delivered != static_cast<uint64_t>(sent)) {
-    std::fprintf(stderr, "lost data: sent %ld delivered %llu\n", sent, static_cast<unsigned long long>(st.delivered));
+    std::fprintf(stderr, "lost data: sent %ld delivered %llu\n", sent,
+                 static_cast<unsigned long long>(st.delivered));
     std::exit(1);
   }
   return static_cast<double>(total) / secs;
@@ -97,13 +105,17 @@ double run_pipeline(SinkPort& sink_ref, std::shared_ptr<SinkPort> sink, long tot
 double run_direct(const std::string& path, long total) {
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                   "CREATE TABLE series(id INTEGER PRIMARY KEY, name TEXT NOT NULL, labels TEXT NOT NULL, type INTEGER NOT NULL, UNIQUE(name, labels));"
-                   "CREATE TABLE samples(series_id INTEGER NOT NULL, time_ns INTEGER NOT NULL, value REAL NOT NULL);"
-                   "CREATE INDEX samples_series_time ON samples(series_id, time_ns);",
+  sqlite3_exec(db,
+               "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+               "CREATE TABLE series(id INTEGER PRIMARY KEY, name TEXT NOT NULL, labels TEXT NOT "
+               "NULL, type INTEGER NOT NULL, UNIQUE(name, labels));"
+               "CREATE TABLE samples(series_id INTEGER NOT NULL, time_ns INTEGER NOT NULL, value "
+               "REAL NOT NULL);"
+               "CREATE INDEX samples_series_time ON samples(series_id, time_ns);",
                nullptr, nullptr, nullptr);
   sqlite3_stmt *ins_series = nullptr, *ins_sample = nullptr;
-  sqlite3_prepare_v2(db, "INSERT INTO series(name, labels, type) VALUES(?,?,1)", -1, &ins_series, nullptr);
+  sqlite3_prepare_v2(db, "INSERT INTO series(name, labels, type) VALUES(?,?,1)", -1, &ins_series,
+                     nullptr);
   sqlite3_prepare_v2(db, "INSERT INTO samples VALUES(?,?,?)", -1, &ins_sample, nullptr);
   std::unordered_map<std::string, sqlite3_int64> ids;
   const auto t0 = Clock::now();
@@ -154,7 +166,8 @@ int main(int argc, char** argv) {
 
   const outpost_plugin_descriptor* d = outpost::testing::open_plugin(plugin);
   outpost::testing::FakeHost host(d);
-  if (host.create({{"path", (tmp / "outpost.db").string()}, {"max_rows", "100000000"}}) != OUTPOST_OK) {
+  if (host.create({{"path", (tmp / "outpost.db").string()}, {"max_rows", "100000000"}}) !=
+      OUTPOST_OK) {
     std::fprintf(stderr, "cannot create the sqlite sink\n");
     return 1;
   }
@@ -165,7 +178,7 @@ int main(int argc, char** argv) {
   const double direct_rate = run_direct((tmp / "direct.db").string(), total);
   std::printf("direct sqlite inserts:    %12.0f metrics/s\n", direct_rate);
   fs::remove_all(tmp);
-  std::printf("RESULT pipeline_sqlite outpost=%.0f sqlite_direct=%.0f ratio=%.2f metrics/s\n", sqlite_rate,
-              direct_rate, sqlite_rate / direct_rate);
+  std::printf("RESULT pipeline_sqlite outpost=%.0f sqlite_direct=%.0f ratio=%.2f metrics/s\n",
+              sqlite_rate, direct_rate, sqlite_rate / direct_rate);
   return 0;
 }

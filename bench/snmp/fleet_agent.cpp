@@ -63,10 +63,24 @@ using Bytes = std::vector<uint8_t>;
 
 // ---- BER ---------------------------------------------------------------------------------------
 enum Tag : uint8_t {
-  INTEGER = 0x02, OCTET_STRING = 0x04, NULL_ = 0x05, OBJECT_ID = 0x06, SEQUENCE = 0x30,
-  IPADDRESS = 0x40, COUNTER32 = 0x41, GAUGE32 = 0x42, TIMETICKS = 0x43, COUNTER64 = 0x46,
-  NO_SUCH_OBJECT = 0x80, NO_SUCH_INSTANCE = 0x81, END_OF_MIB_VIEW = 0x82,
-  PDU_GET = 0xA0, PDU_GETNEXT = 0xA1, PDU_RESPONSE = 0xA2, PDU_SET = 0xA3, PDU_GETBULK = 0xA5,
+  INTEGER = 0x02,
+  OCTET_STRING = 0x04,
+  NULL_ = 0x05,
+  OBJECT_ID = 0x06,
+  SEQUENCE = 0x30,
+  IPADDRESS = 0x40,
+  COUNTER32 = 0x41,
+  GAUGE32 = 0x42,
+  TIMETICKS = 0x43,
+  COUNTER64 = 0x46,
+  NO_SUCH_OBJECT = 0x80,
+  NO_SUCH_INSTANCE = 0x81,
+  END_OF_MIB_VIEW = 0x82,
+  PDU_GET = 0xA0,
+  PDU_GETNEXT = 0xA1,
+  PDU_RESPONSE = 0xA2,
+  PDU_SET = 0xA3,
+  PDU_GETBULK = 0xA5,
 };
 enum ErrorStatus { NO_ERROR = 0, TOO_BIG = 1, NO_SUCH_NAME = 2, GEN_ERR = 5 };
 
@@ -98,7 +112,8 @@ void put_int(Bytes& out, uint8_t tag, int64_t v) {
   // minimal two's complement
   for (int i = 7; i >= 0; --i) b[n++] = uint8_t(uint64_t(v) >> (i * 8));
   int s = 0;
-  while (s < 7 && ((b[s] == 0x00 && !(b[s + 1] & 0x80)) || (b[s] == 0xFF && (b[s + 1] & 0x80)))) ++s;
+  while (s < 7 && ((b[s] == 0x00 && !(b[s + 1] & 0x80)) || (b[s] == 0xFF && (b[s + 1] & 0x80))))
+    ++s;
   put_tlv(out, tag, {b + s, size_t(8 - s)});
 }
 void put_uint(Bytes& out, uint8_t tag, uint64_t v) {
@@ -115,7 +130,10 @@ void put_oid(Bytes& out, const Oid& oid) {
   auto sub = [&](uint32_t v) {
     uint8_t t[5];
     int k = 0;
-    do { t[k++] = uint8_t(v & 0x7F); v >>= 7; } while (v);
+    do {
+      t[k++] = uint8_t(v & 0x7F);
+      v >>= 7;
+    } while (v);
     while (k > 0) {
       --k;
       if (n < sizeof buf) buf[n++] = uint8_t(t[k] | (k ? 0x80 : 0));
@@ -226,17 +244,57 @@ uint64_t mix(uint64_t x) {
 }
 
 enum class Obj : uint16_t {
-  SysDescr, SysObjectID, SysUpTime, SysContact, SysName, SysLocation, SysServices, IfNumber,
+  SysDescr,
+  SysObjectID,
+  SysUpTime,
+  SysContact,
+  SysName,
+  SysLocation,
+  SysServices,
+  IfNumber,
   // ifTable columns (value = column number)
-  IfIndex, IfDescr, IfType, IfMtu, IfSpeed, IfPhysAddress, IfAdminStatus, IfOperStatus,
-  IfLastChange, IfInOctets, IfInUcastPkts, IfInNUcastPkts, IfInDiscards, IfInErrors,
-  IfInUnknownProtos, IfOutOctets, IfOutUcastPkts, IfOutNUcastPkts, IfOutDiscards, IfOutErrors,
-  IfOutQLen, IfSpecific,
+  IfIndex,
+  IfDescr,
+  IfType,
+  IfMtu,
+  IfSpeed,
+  IfPhysAddress,
+  IfAdminStatus,
+  IfOperStatus,
+  IfLastChange,
+  IfInOctets,
+  IfInUcastPkts,
+  IfInNUcastPkts,
+  IfInDiscards,
+  IfInErrors,
+  IfInUnknownProtos,
+  IfOutOctets,
+  IfOutUcastPkts,
+  IfOutNUcastPkts,
+  IfOutDiscards,
+  IfOutErrors,
+  IfOutQLen,
+  IfSpecific,
   // ifXTable
-  IfName, IfInMulticastPkts, IfInBroadcastPkts, IfOutMulticastPkts, IfOutBroadcastPkts,
-  IfHCInOctets, IfHCInUcastPkts, IfHCInMulticastPkts, IfHCInBroadcastPkts, IfHCOutOctets,
-  IfHCOutUcastPkts, IfHCOutMulticastPkts, IfHCOutBroadcastPkts, IfLinkUpDownTrapEnable,
-  IfHighSpeed, IfPromiscuousMode, IfConnectorPresent, IfAlias, IfCounterDiscontinuityTime,
+  IfName,
+  IfInMulticastPkts,
+  IfInBroadcastPkts,
+  IfOutMulticastPkts,
+  IfOutBroadcastPkts,
+  IfHCInOctets,
+  IfHCInUcastPkts,
+  IfHCInMulticastPkts,
+  IfHCInBroadcastPkts,
+  IfHCOutOctets,
+  IfHCOutUcastPkts,
+  IfHCOutMulticastPkts,
+  IfHCOutBroadcastPkts,
+  IfLinkUpDownTrapEnable,
+  IfHighSpeed,
+  IfPromiscuousMode,
+  IfConnectorPresent,
+  IfAlias,
+  IfCounterDiscontinuityTime,
 };
 struct Entry {
   Oid oid;
@@ -272,13 +330,15 @@ class Mib {
   const std::vector<Entry>& entries() const { return entries_; }
   // Exact match, or null.
   const Entry* find(const Oid& o, bool v1) const {
-    auto it = std::lower_bound(entries_.begin(), entries_.end(), o, [](const Entry& e, const Oid& k) { return e.oid < k; });
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), o,
+                               [](const Entry& e, const Oid& k) { return e.oid < k; });
     if (it == entries_.end() || it->oid != o || (v1 && it->c64)) return nullptr;
     return &*it;
   }
   // First entry after o, or null (end of MIB).
   const Entry* next(const Oid& o, bool v1) const {
-    auto it = std::upper_bound(entries_.begin(), entries_.end(), o, [](const Oid& k, const Entry& e) { return k < e.oid; });
+    auto it = std::upper_bound(entries_.begin(), entries_.end(), o,
+                               [](const Oid& k, const Entry& e) { return k < e.oid; });
     while (it != entries_.end() && v1 && it->c64) ++it;
     return it == entries_.end() ? nullptr : &*it;
   }
@@ -302,74 +362,181 @@ class Mib {
 void put_value(Bytes& out, const Entry& e, uint32_t dev, uint64_t ms, int ifaces) {
   const uint32_t i = e.row;
   const uint64_t h = mix((uint64_t(dev) << 20) ^ i);
-  const uint64_t boot_ms = 3600000ull + (mix(dev) % (30ull * 86400000ull));  // up 1 h .. 31 d before start
+  const uint64_t boot_ms =
+      3600000ull + (mix(dev) % (30ull * 86400000ull));  // up 1 h .. 31 d before start
   const uint64_t up_cs = (boot_ms + ms) / 10;
-  const uint64_t rate_in = 50000 + h % 5000000;           // bytes/s
+  const uint64_t rate_in = 50000 + h % 5000000;  // bytes/s
   const uint64_t rate_out = 20000 + (h >> 24) % 3000000;
   const uint64_t in_oct = (h >> 8) % 1000000000000ull + rate_in * ms / 1000;
   const uint64_t out_oct = (h >> 16) % 1000000000000ull + rate_out * ms / 1000;
   const uint64_t in_pk = in_oct / 700, out_pk = out_oct / 900;
-  const uint64_t in_mc = in_pk / 200, out_mc = out_pk / 300, in_bc = in_pk / 500, out_bc = out_pk / 700;
+  const uint64_t in_mc = in_pk / 200, out_mc = out_pk / 300, in_bc = in_pk / 500,
+                 out_bc = out_pk / 700;
   const bool down = ifaces > 2 && int(i) == ifaces;  // the last port is down
   char buf[96];
-  auto str = [&](std::string_view s) { put_tlv(out, OCTET_STRING, {reinterpret_cast<const uint8_t*>(s.data()), s.size()}); };
+  auto str = [&](std::string_view s) {
+    put_tlv(out, OCTET_STRING, {reinterpret_cast<const uint8_t*>(s.data()), s.size()});
+  };
   switch (e.obj) {
-    case Obj::SysDescr: str("Outpost bench fleet agent, simulated switch"); break;
-    case Obj::SysObjectID: put_oid(out, {1, 3, 6, 1, 4, 1, 99999, 1, 1}); break;
-    case Obj::SysUpTime: put_uint(out, TIMETICKS, up_cs & 0xFFFFFFFFu); break;
-    case Obj::SysContact: str("noc@example.invalid"); break;
-    case Obj::SysName: snprintf(buf, sizeof buf, "dev-%u", dev); str(buf); break;
-    case Obj::SysLocation: snprintf(buf, sizeof buf, "rack %u", dev / 40); str(buf); break;
-    case Obj::SysServices: put_int(out, INTEGER, 6); break;
-    case Obj::IfNumber: put_int(out, INTEGER, ifaces); break;
-    case Obj::IfIndex: put_int(out, INTEGER, i); break;
-    case Obj::IfDescr: snprintf(buf, sizeof buf, "GigabitEthernet0/%u", i); str(buf); break;
-    case Obj::IfType: put_int(out, INTEGER, 6); break;
-    case Obj::IfMtu: put_int(out, INTEGER, 1500); break;
-    case Obj::IfSpeed: put_uint(out, GAUGE32, 1000000000u); break;
+    case Obj::SysDescr:
+      str("Outpost bench fleet agent, simulated switch");
+      break;
+    case Obj::SysObjectID:
+      put_oid(out, {1, 3, 6, 1, 4, 1, 99999, 1, 1});
+      break;
+    case Obj::SysUpTime:
+      put_uint(out, TIMETICKS, up_cs & 0xFFFFFFFFu);
+      break;
+    case Obj::SysContact:
+      str("noc@example.invalid");
+      break;
+    case Obj::SysName:
+      snprintf(buf, sizeof buf, "dev-%u", dev);
+      str(buf);
+      break;
+    case Obj::SysLocation:
+      snprintf(buf, sizeof buf, "rack %u", dev / 40);
+      str(buf);
+      break;
+    case Obj::SysServices:
+      put_int(out, INTEGER, 6);
+      break;
+    case Obj::IfNumber:
+      put_int(out, INTEGER, ifaces);
+      break;
+    case Obj::IfIndex:
+      put_int(out, INTEGER, i);
+      break;
+    case Obj::IfDescr:
+      snprintf(buf, sizeof buf, "GigabitEthernet0/%u", i);
+      str(buf);
+      break;
+    case Obj::IfType:
+      put_int(out, INTEGER, 6);
+      break;
+    case Obj::IfMtu:
+      put_int(out, INTEGER, 1500);
+      break;
+    case Obj::IfSpeed:
+      put_uint(out, GAUGE32, 1000000000u);
+      break;
     case Obj::IfPhysAddress: {
-      uint8_t mac[6] = {0x02, 0x00, uint8_t(dev >> 16), uint8_t(dev >> 8), uint8_t(dev), uint8_t(i)};
+      uint8_t mac[6] = {0x02,         0x00,      uint8_t(dev >> 16), uint8_t(dev >> 8),
+                        uint8_t(dev), uint8_t(i)};
       put_tlv(out, OCTET_STRING, mac);
       break;
     }
-    case Obj::IfAdminStatus: put_int(out, INTEGER, 1); break;
-    case Obj::IfOperStatus: put_int(out, INTEGER, down ? 2 : 1); break;
-    case Obj::IfLastChange: put_uint(out, TIMETICKS, 0); break;
-    case Obj::IfInOctets: put_uint(out, COUNTER32, in_oct & 0xFFFFFFFFu); break;
-    case Obj::IfInUcastPkts: put_uint(out, COUNTER32, in_pk & 0xFFFFFFFFu); break;
-    case Obj::IfInNUcastPkts: put_uint(out, COUNTER32, (in_mc + in_bc) & 0xFFFFFFFFu); break;
-    case Obj::IfInDiscards: put_uint(out, COUNTER32, (h % 100 + ms / 60000) & 0xFFFFFFFFu); break;
-    case Obj::IfInErrors: put_uint(out, COUNTER32, (h % 50 + ms / 30000) & 0xFFFFFFFFu); break;
-    case Obj::IfInUnknownProtos: put_uint(out, COUNTER32, 0); break;
-    case Obj::IfOutOctets: put_uint(out, COUNTER32, out_oct & 0xFFFFFFFFu); break;
-    case Obj::IfOutUcastPkts: put_uint(out, COUNTER32, out_pk & 0xFFFFFFFFu); break;
-    case Obj::IfOutNUcastPkts: put_uint(out, COUNTER32, (out_mc + out_bc) & 0xFFFFFFFFu); break;
-    case Obj::IfOutDiscards: put_uint(out, COUNTER32, (h % 70 + ms / 90000) & 0xFFFFFFFFu); break;
-    case Obj::IfOutErrors: put_uint(out, COUNTER32, (h % 30 + ms / 120000) & 0xFFFFFFFFu); break;
-    case Obj::IfOutQLen: put_uint(out, GAUGE32, 0); break;
-    case Obj::IfSpecific: put_oid(out, {0, 0}); break;
-    case Obj::IfName: snprintf(buf, sizeof buf, "Gi0/%u", i); str(buf); break;
-    case Obj::IfInMulticastPkts: put_uint(out, COUNTER32, in_mc & 0xFFFFFFFFu); break;
-    case Obj::IfInBroadcastPkts: put_uint(out, COUNTER32, in_bc & 0xFFFFFFFFu); break;
-    case Obj::IfOutMulticastPkts: put_uint(out, COUNTER32, out_mc & 0xFFFFFFFFu); break;
-    case Obj::IfOutBroadcastPkts: put_uint(out, COUNTER32, out_bc & 0xFFFFFFFFu); break;
-    case Obj::IfHCInOctets: put_uint(out, COUNTER64, in_oct); break;
-    case Obj::IfHCInUcastPkts: put_uint(out, COUNTER64, in_pk); break;
-    case Obj::IfHCInMulticastPkts: put_uint(out, COUNTER64, in_mc); break;
-    case Obj::IfHCInBroadcastPkts: put_uint(out, COUNTER64, in_bc); break;
-    case Obj::IfHCOutOctets: put_uint(out, COUNTER64, out_oct); break;
-    case Obj::IfHCOutUcastPkts: put_uint(out, COUNTER64, out_pk); break;
-    case Obj::IfHCOutMulticastPkts: put_uint(out, COUNTER64, out_mc); break;
-    case Obj::IfHCOutBroadcastPkts: put_uint(out, COUNTER64, out_bc); break;
-    case Obj::IfLinkUpDownTrapEnable: put_int(out, INTEGER, 1); break;
-    case Obj::IfHighSpeed: put_uint(out, GAUGE32, 1000); break;
-    case Obj::IfPromiscuousMode: put_int(out, INTEGER, 2); break;
-    case Obj::IfConnectorPresent: put_int(out, INTEGER, 1); break;
-    case Obj::IfAlias:
-      if (i % 3 == 0) str("");
-      else { snprintf(buf, sizeof buf, "to dev-%u port %u", uint32_t((dev + i) % 100000), i); str(buf); }
+    case Obj::IfAdminStatus:
+      put_int(out, INTEGER, 1);
       break;
-    case Obj::IfCounterDiscontinuityTime: put_uint(out, TIMETICKS, 0); break;
+    case Obj::IfOperStatus:
+      put_int(out, INTEGER, down ? 2 : 1);
+      break;
+    case Obj::IfLastChange:
+      put_uint(out, TIMETICKS, 0);
+      break;
+    case Obj::IfInOctets:
+      put_uint(out, COUNTER32, in_oct & 0xFFFFFFFFu);
+      break;
+    case Obj::IfInUcastPkts:
+      put_uint(out, COUNTER32, in_pk & 0xFFFFFFFFu);
+      break;
+    case Obj::IfInNUcastPkts:
+      put_uint(out, COUNTER32, (in_mc + in_bc) & 0xFFFFFFFFu);
+      break;
+    case Obj::IfInDiscards:
+      put_uint(out, COUNTER32, (h % 100 + ms / 60000) & 0xFFFFFFFFu);
+      break;
+    case Obj::IfInErrors:
+      put_uint(out, COUNTER32, (h % 50 + ms / 30000) & 0xFFFFFFFFu);
+      break;
+    case Obj::IfInUnknownProtos:
+      put_uint(out, COUNTER32, 0);
+      break;
+    case Obj::IfOutOctets:
+      put_uint(out, COUNTER32, out_oct & 0xFFFFFFFFu);
+      break;
+    case Obj::IfOutUcastPkts:
+      put_uint(out, COUNTER32, out_pk & 0xFFFFFFFFu);
+      break;
+    case Obj::IfOutNUcastPkts:
+      put_uint(out, COUNTER32, (out_mc + out_bc) & 0xFFFFFFFFu);
+      break;
+    case Obj::IfOutDiscards:
+      put_uint(out, COUNTER32, (h % 70 + ms / 90000) & 0xFFFFFFFFu);
+      break;
+    case Obj::IfOutErrors:
+      put_uint(out, COUNTER32, (h % 30 + ms / 120000) & 0xFFFFFFFFu);
+      break;
+    case Obj::IfOutQLen:
+      put_uint(out, GAUGE32, 0);
+      break;
+    case Obj::IfSpecific:
+      put_oid(out, {0, 0});
+      break;
+    case Obj::IfName:
+      snprintf(buf, sizeof buf, "Gi0/%u", i);
+      str(buf);
+      break;
+    case Obj::IfInMulticastPkts:
+      put_uint(out, COUNTER32, in_mc & 0xFFFFFFFFu);
+      break;
+    case Obj::IfInBroadcastPkts:
+      put_uint(out, COUNTER32, in_bc & 0xFFFFFFFFu);
+      break;
+    case Obj::IfOutMulticastPkts:
+      put_uint(out, COUNTER32, out_mc & 0xFFFFFFFFu);
+      break;
+    case Obj::IfOutBroadcastPkts:
+      put_uint(out, COUNTER32, out_bc & 0xFFFFFFFFu);
+      break;
+    case Obj::IfHCInOctets:
+      put_uint(out, COUNTER64, in_oct);
+      break;
+    case Obj::IfHCInUcastPkts:
+      put_uint(out, COUNTER64, in_pk);
+      break;
+    case Obj::IfHCInMulticastPkts:
+      put_uint(out, COUNTER64, in_mc);
+      break;
+    case Obj::IfHCInBroadcastPkts:
+      put_uint(out, COUNTER64, in_bc);
+      break;
+    case Obj::IfHCOutOctets:
+      put_uint(out, COUNTER64, out_oct);
+      break;
+    case Obj::IfHCOutUcastPkts:
+      put_uint(out, COUNTER64, out_pk);
+      break;
+    case Obj::IfHCOutMulticastPkts:
+      put_uint(out, COUNTER64, out_mc);
+      break;
+    case Obj::IfHCOutBroadcastPkts:
+      put_uint(out, COUNTER64, out_bc);
+      break;
+    case Obj::IfLinkUpDownTrapEnable:
+      put_int(out, INTEGER, 1);
+      break;
+    case Obj::IfHighSpeed:
+      put_uint(out, GAUGE32, 1000);
+      break;
+    case Obj::IfPromiscuousMode:
+      put_int(out, INTEGER, 2);
+      break;
+    case Obj::IfConnectorPresent:
+      put_int(out, INTEGER, 1);
+      break;
+    case Obj::IfAlias:
+      if (i % 3 == 0)
+        str("");
+      else {
+        snprintf(buf, sizeof buf, "to dev-%u port %u", uint32_t((dev + i) % 100000), i);
+        str(buf);
+      }
+      break;
+    case Obj::IfCounterDiscontinuityTime:
+      put_uint(out, TIMETICKS, 0);
+      break;
   }
 }
 
@@ -390,15 +557,19 @@ struct Options {
 };
 
 struct Stats {
-  std::atomic<uint64_t> received{0}, answered{0}, dropped{0}, varbinds{0}, truncated{0}, delayed{0}, dead{0};
+  std::atomic<uint64_t> received{0}, answered{0}, dropped{0}, varbinds{0}, truncated{0}, delayed{0},
+      dead{0};
 };
 
 class Agent {
  public:
-  Agent(const Options& o, const Mib& mib) : o_(o), mib_(mib), start_(std::chrono::steady_clock::now()) {}
+  Agent(const Options& o, const Mib& mib)
+      : o_(o), mib_(mib), start_(std::chrono::steady_clock::now()) {}
 
   uint64_t now_ms() const {
-    return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_).count());
+    return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start_)
+                        .count());
   }
   void set_time_offset(uint64_t ms) { offset_ms_ = ms; }  // self-check: time travel
 
@@ -410,9 +581,11 @@ class Agent {
     if (!r.next(tag, msg) || tag != SEQUENCE) return false;
     Reader m{msg.data(), msg.data() + msg.size()};
     int64_t version;
-    if (!m.next(tag, v) || tag != INTEGER || !get_int(v, version) || (version != 0 && version != 1)) return false;
+    if (!m.next(tag, v) || tag != INTEGER || !get_int(v, version) || (version != 0 && version != 1))
+      return false;
     if (!m.next(tag, comm) || tag != OCTET_STRING) return false;
-    if (std::string_view(reinterpret_cast<const char*>(comm.data()), comm.size()) != o_.community) return false;
+    if (std::string_view(reinterpret_cast<const char*>(comm.data()), comm.size()) != o_.community)
+      return false;
     uint8_t pdu_type;
     if (!m.next(pdu_type, pdu)) return false;
     if (pdu_type != PDU_GET && pdu_type != PDU_GETNEXT && pdu_type != PDU_GETBULK) return false;
@@ -447,9 +620,15 @@ class Agent {
     auto add_vb = [&](const Oid& oid, const Entry* e, uint8_t exception) {
       size_t from = vbs.size();
       put_oid(vbs, oid);
-      if (e) put_value(vbs, *e, dev, ms, o_.ifaces);
-      else if (exception) { vbs.push_back(exception); vbs.push_back(0); }
-      else { vbs.push_back(NULL_); vbs.push_back(0); }
+      if (e)
+        put_value(vbs, *e, dev, ms, o_.ifaces);
+      else if (exception) {
+        vbs.push_back(exception);
+        vbs.push_back(0);
+      } else {
+        vbs.push_back(NULL_);
+        vbs.push_back(0);
+      }
       wrap(vbs, from, SEQUENCE);
       ++n_vb;
       return vbs.size() - from;
@@ -457,12 +636,22 @@ class Agent {
     if (pdu_type == PDU_GET || pdu_type == PDU_GETNEXT) {
       for (size_t k = 0; k < oids.size() && err == NO_ERROR; ++k) {
         const Entry* e = pdu_type == PDU_GET ? mib_.find(oids[k], v1) : mib_.next(oids[k], v1);
-        if (e) add_vb(e->oid, e, 0);
-        else if (v1) { err = NO_SUCH_NAME; err_index = int(k + 1); }
-        else if (pdu_type == PDU_GETNEXT) add_vb(oids[k], nullptr, END_OF_MIB_VIEW);
-        else add_vb(oids[k], nullptr, mib_.is_object(oids[k]) ? NO_SUCH_INSTANCE : NO_SUCH_OBJECT);
+        if (e)
+          add_vb(e->oid, e, 0);
+        else if (v1) {
+          err = NO_SUCH_NAME;
+          err_index = int(k + 1);
+        } else if (pdu_type == PDU_GETNEXT)
+          add_vb(oids[k], nullptr, END_OF_MIB_VIEW);
+        else
+          add_vb(oids[k], nullptr, mib_.is_object(oids[k]) ? NO_SUCH_INSTANCE : NO_SUCH_OBJECT);
       }
-      if (err == NO_ERROR && vbs.size() > budget) { err = TOO_BIG; err_index = 0; vbs.clear(); n_vb = 0; }
+      if (err == NO_ERROR && vbs.size() > budget) {
+        err = TOO_BIG;
+        err_index = 0;
+        vbs.clear();
+        n_vb = 0;
+      }
       if (err != NO_ERROR && err != TOO_BIG) {  // v1 error: the request's varbinds, values as sent
         vbs.clear();
         n_vb = 0;
@@ -473,10 +662,16 @@ class Agent {
       const size_t maxrep = size_t(std::clamp<int64_t>(b, 0, 10000));
       for (size_t k = 0; k < nonrep; ++k) {
         const Entry* e = mib_.next(oids[k], false);
-        if (e) add_vb(e->oid, e, 0);
-        else add_vb(oids[k], nullptr, END_OF_MIB_VIEW);
+        if (e)
+          add_vb(e->oid, e, 0);
+        else
+          add_vb(oids[k], nullptr, END_OF_MIB_VIEW);
       }
-      if (vbs.size() > budget) { err = TOO_BIG; vbs.clear(); n_vb = 0; }
+      if (vbs.size() > budget) {
+        err = TOO_BIG;
+        vbs.clear();
+        n_vb = 0;
+      }
       std::vector<Oid> cur(oids.begin() + long(nonrep), oids.end());
       bool full = false;
       for (size_t rep = 0; err == NO_ERROR && rep < maxrep && !cur.empty() && !full; ++rep) {
@@ -484,8 +679,12 @@ class Agent {
         for (auto& c : cur) {
           const size_t mark = vbs.size(), mark_n = n_vb;
           const Entry* e = mib_.next(c, false);
-          if (e) { add_vb(e->oid, e, 0); c = e->oid; all_end = false; }
-          else add_vb(c, nullptr, END_OF_MIB_VIEW);
+          if (e) {
+            add_vb(e->oid, e, 0);
+            c = e->oid;
+            all_end = false;
+          } else
+            add_vb(c, nullptr, END_OF_MIB_VIEW);
           if (vbs.size() > budget) {  // cut here, as agents do
             vbs.resize(mark);
             n_vb = mark_n;
@@ -534,8 +733,8 @@ const char* kind_name(Kind k) { return k == Kind::Ok ? "ok" : k == Kind::Slow ? 
 
 // ---- self-check --------------------------------------------------------------------------------
 // A client request built with the same encoder.
-Bytes make_request(int version, uint8_t type, int32_t reqid, int a, int b, const std::vector<Oid>& oids,
-                   std::string_view community = "public") {
+Bytes make_request(int version, uint8_t type, int32_t reqid, int a, int b,
+                   const std::vector<Oid>& oids, std::string_view community = "public") {
   Bytes out, vbl;
   for (auto& o : oids) {
     size_t from = vbl.size();
@@ -545,7 +744,8 @@ Bytes make_request(int version, uint8_t type, int32_t reqid, int a, int b, const
     wrap(vbl, from, SEQUENCE);
   }
   put_int(out, INTEGER, version);
-  put_tlv(out, OCTET_STRING, {reinterpret_cast<const uint8_t*>(community.data()), community.size()});
+  put_tlv(out, OCTET_STRING,
+          {reinterpret_cast<const uint8_t*>(community.data()), community.size()});
   size_t pdu_from = out.size();
   put_int(out, INTEGER, reqid);
   put_int(out, INTEGER, a);
@@ -572,7 +772,8 @@ std::optional<Response> parse_response(const Bytes& msg) {
   std::span<const uint8_t> s, v, pdu, vbl;
   if (!r.next(tag, s) || tag != SEQUENCE || r.p != r.end) return std::nullopt;
   Reader m{s.data(), s.data() + s.size()};
-  if (!m.next(tag, v) || tag != INTEGER || !m.next(tag, v) || tag != OCTET_STRING) return std::nullopt;
+  if (!m.next(tag, v) || tag != INTEGER || !m.next(tag, v) || tag != OCTET_STRING)
+    return std::nullopt;
   if (!m.next(tag, pdu) || tag != PDU_RESPONSE || m.p != m.end) return std::nullopt;
   Reader p{pdu.data(), pdu.data() + pdu.size()};
   Response res;
@@ -585,7 +786,8 @@ std::optional<Response> parse_response(const Bytes& msg) {
     if (!vr.next(tag, vb) || tag != SEQUENCE) return std::nullopt;
     Reader br{vb.data(), vb.data() + vb.size()};
     Vb x;
-    if (!br.next(tag, o) || tag != OBJECT_ID || !get_oid(o, x.oid) || !br.next(x.tag, x.val) || br.p != br.end)
+    if (!br.next(tag, o) || tag != OBJECT_ID || !get_oid(o, x.oid) || !br.next(x.tag, x.val) ||
+        br.p != br.end)
       return std::nullopt;
     res.vbs.push_back(std::move(x));
   }
@@ -599,10 +801,14 @@ int self_check(int ifaces) {
   Agent agent(o, mib);
   int fails = 0;
   auto check = [&](bool ok, const char* what) {
-    if (!ok) { fprintf(stderr, "self-check FAILED: %s\n", what); ++fails; }
+    if (!ok) {
+      fprintf(stderr, "self-check FAILED: %s\n", what);
+      ++fails;
+    }
   };
   // integer encodings round trip
-  for (int64_t x : {0ll, 1ll, 127ll, 128ll, 255ll, 256ll, -1ll, -128ll, -129ll, 2147483647ll, -2147483648ll}) {
+  for (int64_t x :
+       {0ll, 1ll, 127ll, 128ll, 255ll, 256ll, -1ll, -128ll, -129ll, 2147483647ll, -2147483648ll}) {
     Bytes b;
     put_int(b, INTEGER, x);
     int64_t y;
@@ -637,7 +843,10 @@ int self_check(int ifaces) {
   bool ordered = true;
   for (;;) {
     auto r = ask(1, PDU_GETNEXT, 0, 0, {cur});
-    if (!r || r->vbs.size() != 1) { check(false, "GETNEXT answer"); break; }
+    if (!r || r->vbs.size() != 1) {
+      check(false, "GETNEXT answer");
+      break;
+    }
     if (r->vbs[0].tag == END_OF_MIB_VIEW) break;
     if (!(cur < r->vbs[0].oid)) ordered = false;
     cur = r->vbs[0].oid;
@@ -650,7 +859,10 @@ int self_check(int ifaces) {
   cur = {1, 3};
   for (;;) {
     auto r = ask(0, PDU_GETNEXT, 0, 0, {cur});
-    if (!r) { check(false, "v1 GETNEXT answer"); break; }
+    if (!r) {
+      check(false, "v1 GETNEXT answer");
+      break;
+    }
     if (r->err == NO_SUCH_NAME) break;
     check(r->vbs.size() == 1 && r->vbs[0].tag != COUNTER64, "v1 carries no Counter64");
     cur = r->vbs[0].oid;
@@ -658,45 +870,64 @@ int self_check(int ifaces) {
   }
   check(walked1 == want - size_t(ifaces) * 8, "v1 walk skips the Counter64 columns");
   // GET: values, noSuchObject, noSuchInstance; v1 noSuchName with error-index
-  auto g = ask(1, PDU_GET, 0, 0, {parse_oid("1.3.6.1.2.1.1.5.0"), parse_oid("1.3.6.1.2.1.1.99.0"), parse_oid("1.3.6.1.2.1.2.2.1.2.999")});
+  auto g = ask(1, PDU_GET, 0, 0,
+               {parse_oid("1.3.6.1.2.1.1.5.0"), parse_oid("1.3.6.1.2.1.1.99.0"),
+                parse_oid("1.3.6.1.2.1.2.2.1.2.999")});
   check(g && g->vbs.size() == 3, "GET three varbinds");
   if (g && g->vbs.size() == 3) {
-    check(g->vbs[0].tag == OCTET_STRING && std::string_view(reinterpret_cast<const char*>(g->vbs[0].val.data()), g->vbs[0].val.size()) == "dev-7", "sysName");
+    check(g->vbs[0].tag == OCTET_STRING &&
+              std::string_view(reinterpret_cast<const char*>(g->vbs[0].val.data()),
+                               g->vbs[0].val.size()) == "dev-7",
+          "sysName");
     check(g->vbs[1].tag == NO_SUCH_OBJECT, "noSuchObject");
     check(g->vbs[2].tag == NO_SUCH_INSTANCE, "noSuchInstance");
   }
-  auto g1 = ask(0, PDU_GET, 0, 0, {parse_oid("1.3.6.1.2.1.1.5.0"), parse_oid("1.3.6.1.2.1.31.1.1.1.6.1")});
+  auto g1 = ask(0, PDU_GET, 0, 0,
+                {parse_oid("1.3.6.1.2.1.1.5.0"), parse_oid("1.3.6.1.2.1.31.1.1.1.6.1")});
   check(g1 && g1->err == NO_SUCH_NAME && g1->index == 2, "v1 GET of a Counter64: noSuchName at 2");
   // sysUpTime and counters advance
   auto up = [&] {
-    auto r = ask(1, PDU_GET, 0, 0, {parse_oid("1.3.6.1.2.1.1.3.0"), parse_oid("1.3.6.1.2.1.31.1.1.1.6.1")});
+    auto r = ask(1, PDU_GET, 0, 0,
+                 {parse_oid("1.3.6.1.2.1.1.3.0"), parse_oid("1.3.6.1.2.1.31.1.1.1.6.1")});
     uint64_t t = 0, c = 0;
-    if (r && r->vbs.size() == 2) { get_uint(r->vbs[0].val, t); get_uint(r->vbs[1].val, c); }
+    if (r && r->vbs.size() == 2) {
+      get_uint(r->vbs[0].val, t);
+      get_uint(r->vbs[1].val, c);
+    }
     return std::pair{t, c};
   };
   auto t0 = up();
   agent.set_time_offset(5000);
   auto t1 = up();
-  check(t1.first == t0.first + 500 || t1.first == t0.first + 501, "sysUpTime advances 5 s = 500 ticks");
+  check(t1.first == t0.first + 500 || t1.first == t0.first + 501,
+        "sysUpTime advances 5 s = 500 ticks");
   check(t1.second > t0.second, "ifHCInOctets advances");
   // GETBULK: max-repetitions honoured, size bounded, rows in order, endOfMibView at the end
-  auto bk = ask(1, PDU_GETBULK, 1, 3, {parse_oid("1.3.6.1.2.1.1.3"), parse_oid("1.3.6.1.2.1.2.2.1.2"), parse_oid("1.3.6.1.2.1.2.2.1.8")});
+  auto bk = ask(1, PDU_GETBULK, 1, 3,
+                {parse_oid("1.3.6.1.2.1.1.3"), parse_oid("1.3.6.1.2.1.2.2.1.2"),
+                 parse_oid("1.3.6.1.2.1.2.2.1.8")});
   check(bk && bk->vbs.size() == 1 + 3 * 2, "GETBULK 1 non-repeater + 3 x 2");
   if (bk && bk->vbs.size() == 7) {
     check(bk->vbs[0].oid == parse_oid("1.3.6.1.2.1.1.3.0"), "non-repeater");
-    check(bk->vbs[1].oid == parse_oid("1.3.6.1.2.1.2.2.1.2.1") && bk->vbs[2].oid == parse_oid("1.3.6.1.2.1.2.2.1.8.1") &&
+    check(bk->vbs[1].oid == parse_oid("1.3.6.1.2.1.2.2.1.2.1") &&
+              bk->vbs[2].oid == parse_oid("1.3.6.1.2.1.2.2.1.8.1") &&
               bk->vbs[3].oid == parse_oid("1.3.6.1.2.1.2.2.1.2.2"),
           "repetitions interleaved");
   }
   auto big = ask(1, PDU_GETBULK, 0, 1000, {parse_oid("1.3")});
   const size_t big_size = out.size();
-  check(big && out.size() <= 1400 && big->vbs.size() > 10 && big->vbs.size() < want, "GETBULK cut at 1400 bytes");
+  check(big && out.size() <= 1400 && big->vbs.size() > 10 && big->vbs.size() < want,
+        "GETBULK cut at 1400 bytes");
   auto end = ask(1, PDU_GETBULK, 0, 5, {parse_oid("1.3.6.1.2.1.31.1.1.1.19")});
-  check(end && end->vbs.size() == size_t(std::min(5, ifaces + 1)) && end->vbs.back().tag == (ifaces < 5 ? END_OF_MIB_VIEW : TIMETICKS),
+  check(end && end->vbs.size() == size_t(std::min(5, ifaces + 1)) &&
+            end->vbs.back().tag == (ifaces < 5 ? END_OF_MIB_VIEW : TIMETICKS),
         "GETBULK reaches endOfMibView");
   // wrong community and v1 GETBULK: no answer
-  check(!agent.handle(make_request(1, PDU_GET, 1, 0, 0, {parse_oid("1.3.6.1.2.1.1.5.0")}, "private"), 1, out), "wrong community dropped");
-  check(!agent.handle(make_request(0, PDU_GETBULK, 1, 0, 5, {parse_oid("1.3")}), 1, out), "v1 GETBULK dropped");
+  check(!agent.handle(
+            make_request(1, PDU_GET, 1, 0, 0, {parse_oid("1.3.6.1.2.1.1.5.0")}, "private"), 1, out),
+        "wrong community dropped");
+  check(!agent.handle(make_request(0, PDU_GETBULK, 1, 0, 5, {parse_oid("1.3")}), 1, out),
+        "v1 GETBULK dropped");
   Bytes junk = {0x30, 0x84, 1, 2, 3};
   check(!agent.handle(junk, 1, out), "malformed dropped");
   // too many OIDs in a GET: tooBig
@@ -704,8 +935,10 @@ int self_check(int ifaces) {
   auto tb = ask(1, PDU_GET, 0, 0, many);
   check(tb && tb->err == TOO_BIG && tb->vbs.empty(), "GET too big: tooBig");
   if (fails == 0)
-    printf("self-check ok: %zu objects per device (%d interfaces), v2c walk %zu, v1 walk %zu, GETBULK of 1000 repetitions cut to %zu varbinds in %zu bytes\n",
-           want, ifaces, walked, walked1, big ? big->vbs.size() : 0, big_size);
+    printf(
+        "self-check ok: %zu objects per device (%d interfaces), v2c walk %zu, v1 walk %zu, GETBULK "
+        "of 1000 repetitions cut to %zu varbinds in %zu bytes\n",
+        want, ifaces, walked, walked1, big ? big->vbs.size() : 0, big_size);
   return fails == 0 ? 0 : 1;
 }
 
@@ -721,7 +954,8 @@ struct Delayed {
   bool operator>(const Delayed& o) const { return due > o.due; }
 };
 
-void serve(int epfd, Agent& agent, const std::vector<int>& fds, const std::vector<Kind>& kinds, const Options& o) {
+void serve(int epfd, Agent& agent, const std::vector<int>& fds, const std::vector<Kind>& kinds,
+           const Options& o) {
   constexpr int BATCH = 32;
   std::vector<std::array<uint8_t, 2048>> bufs(BATCH);
   mmsghdr msgs[BATCH];
@@ -739,7 +973,10 @@ void serve(int epfd, Agent& agent, const std::vector<int>& fds, const std::vecto
       timeout = delayed.top().due > now ? int(std::min<uint64_t>(delayed.top().due - now, 200)) : 0;
     }
     int n = epoll_wait(epfd, evs, 256, timeout);
-    if (n < 0 && errno != EINTR) { perror("epoll_wait"); break; }
+    if (n < 0 && errno != EINTR) {
+      perror("epoll_wait");
+      break;
+    }
     for (int k = 0; k < n; ++k) {
       const uint32_t dev = evs[k].data.u32;
       const int fd = fds[dev];
@@ -755,13 +992,21 @@ void serve(int epfd, Agent& agent, const std::vector<int>& fds, const std::vecto
         int got = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, nullptr);
         if (got <= 0) break;
         g_stats.received += uint64_t(got);
-        if (kinds[dev] == Kind::Dead) { g_stats.dead += uint64_t(got); continue; }
+        if (kinds[dev] == Kind::Dead) {
+          g_stats.dead += uint64_t(got);
+          continue;
+        }
         int ns = 0;
         for (int j = 0; j < got; ++j) {
-          if (!agent.handle({bufs[j].data(), msgs[j].msg_len}, dev, outs[j], &g_stats)) { g_stats.dropped++; continue; }
+          if (!agent.handle({bufs[j].data(), msgs[j].msg_len}, dev, outs[j], &g_stats)) {
+            g_stats.dropped++;
+            continue;
+          }
           g_stats.answered++;
           if (kinds[dev] == Kind::Slow) {
-            uint64_t d = uint64_t(o.slow_min_ms) + mix(g_stats.received.load() ^ dev) % uint64_t(std::max(1, o.slow_max_ms - o.slow_min_ms));
+            uint64_t d =
+                uint64_t(o.slow_min_ms) + mix(g_stats.received.load() ^ dev) %
+                                              uint64_t(std::max(1, o.slow_max_ms - o.slow_min_ms));
             delayed.push({agent.now_ms() + d, fd, from[j], outs[j]});
             g_stats.delayed++;
             continue;
@@ -781,26 +1026,31 @@ void serve(int epfd, Agent& agent, const std::vector<int>& fds, const std::vecto
     const uint64_t now = agent.now_ms();
     while (!delayed.empty() && delayed.top().due <= now) {
       const Delayed& d = delayed.top();
-      sendto(d.fd, d.msg.data(), d.msg.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&d.to), sizeof d.to);
+      sendto(d.fd, d.msg.data(), d.msg.size(), MSG_DONTWAIT,
+             reinterpret_cast<const sockaddr*>(&d.to), sizeof d.to);
       delayed.pop();
     }
   }
 }
 
 void print_stats(const char* when) {
-  fprintf(stderr, "fleet_agent %s: received=%llu answered=%llu varbinds=%llu truncated_bulk=%llu delayed=%llu dead_ignored=%llu dropped=%llu\n",
-          when, (unsigned long long)g_stats.received.load(), (unsigned long long)g_stats.answered.load(),
-          (unsigned long long)g_stats.varbinds.load(), (unsigned long long)g_stats.truncated.load(),
-          (unsigned long long)g_stats.delayed.load(), (unsigned long long)g_stats.dead.load(),
-          (unsigned long long)g_stats.dropped.load());
+  fprintf(stderr,
+          "fleet_agent %s: received=%llu answered=%llu varbinds=%llu truncated_bulk=%llu "
+          "delayed=%llu dead_ignored=%llu dropped=%llu\n",
+          when, (unsigned long long)g_stats.received.load(),
+          (unsigned long long)g_stats.answered.load(), (unsigned long long)g_stats.varbinds.load(),
+          (unsigned long long)g_stats.truncated.load(), (unsigned long long)g_stats.delayed.load(),
+          (unsigned long long)g_stats.dead.load(), (unsigned long long)g_stats.dropped.load());
 }
 
 [[noreturn]] void usage() {
-  fprintf(stderr,
-          "usage: bench_snmp_fleet_agent [--devices N] [--base IPV4] [--port P] [--port-range] [--ifaces N]\n"
-          "         [--slow-fraction F] [--slow-min-ms MS] [--slow-max-ms MS] [--dead-fraction F]\n"
-          "         [--community C] [--max-size BYTES] [--threads N] [--stats SECONDS] [--list FILE]\n"
-          "       bench_snmp_fleet_agent --self-check [--ifaces N]\n");
+  fprintf(
+      stderr,
+      "usage: bench_snmp_fleet_agent [--devices N] [--base IPV4] [--port P] [--port-range] "
+      "[--ifaces N]\n"
+      "         [--slow-fraction F] [--slow-min-ms MS] [--slow-max-ms MS] [--dead-fraction F]\n"
+      "         [--community C] [--max-size BYTES] [--threads N] [--stats SECONDS] [--list FILE]\n"
+      "       bench_snmp_fleet_agent --self-check [--ifaces N]\n");
   exit(2);
 }
 
@@ -811,36 +1061,61 @@ int main(int argc, char** argv) {
   bool check = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
-    auto val = [&]() -> const char* { if (i + 1 >= argc) usage(); return argv[++i]; };
-    if (a == "--devices") o.devices = atoi(val());
-    else if (a == "--base") o.base = val();
-    else if (a == "--port") o.port = atoi(val());
-    else if (a == "--port-range") o.port_range = true;
-    else if (a == "--ifaces") o.ifaces = atoi(val());
-    else if (a == "--slow-fraction") o.slow_fraction = atof(val());
-    else if (a == "--slow-min-ms") o.slow_min_ms = atoi(val());
-    else if (a == "--slow-max-ms") o.slow_max_ms = atoi(val());
-    else if (a == "--dead-fraction") o.dead_fraction = atof(val());
-    else if (a == "--community") o.community = val();
-    else if (a == "--max-size") o.max_size = size_t(atol(val()));
-    else if (a == "--threads") o.threads = std::max(1, atoi(val()));
-    else if (a == "--stats") o.stats = atof(val());
-    else if (a == "--list") o.list = val();
-    else if (a == "--self-check") check = true;
-    else usage();
+    auto val = [&]() -> const char* {
+      if (i + 1 >= argc) usage();
+      return argv[++i];
+    };
+    if (a == "--devices")
+      o.devices = atoi(val());
+    else if (a == "--base")
+      o.base = val();
+    else if (a == "--port")
+      o.port = atoi(val());
+    else if (a == "--port-range")
+      o.port_range = true;
+    else if (a == "--ifaces")
+      o.ifaces = atoi(val());
+    else if (a == "--slow-fraction")
+      o.slow_fraction = atof(val());
+    else if (a == "--slow-min-ms")
+      o.slow_min_ms = atoi(val());
+    else if (a == "--slow-max-ms")
+      o.slow_max_ms = atoi(val());
+    else if (a == "--dead-fraction")
+      o.dead_fraction = atof(val());
+    else if (a == "--community")
+      o.community = val();
+    else if (a == "--max-size")
+      o.max_size = size_t(atol(val()));
+    else if (a == "--threads")
+      o.threads = std::max(1, atoi(val()));
+    else if (a == "--stats")
+      o.stats = atof(val());
+    else if (a == "--list")
+      o.list = val();
+    else if (a == "--self-check")
+      check = true;
+    else
+      usage();
   }
   if (o.ifaces < 1 || o.ifaces > 100000 || o.devices < 1 || o.max_size < 100) usage();
   if (check) return self_check(o.ifaces);
 
   in_addr base{};
-  if (inet_pton(AF_INET, o.base.c_str(), &base) != 1) { fprintf(stderr, "bad --base %s\n", o.base.c_str()); return 2; }
+  if (inet_pton(AF_INET, o.base.c_str(), &base) != 1) {
+    fprintf(stderr, "bad --base %s\n", o.base.c_str());
+    return 2;
+  }
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
   rlim_t need = rlim_t(o.devices) + 64;
   if (rl.rlim_cur < need) {
     rl.rlim_cur = std::max(need, rl.rlim_cur);
     if (rl.rlim_max < rl.rlim_cur) rl.rlim_max = rl.rlim_cur;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) { perror("setrlimit(RLIMIT_NOFILE)"); return 1; }
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+      perror("setrlimit(RLIMIT_NOFILE)");
+      return 1;
+    }
   }
 
   Mib mib(o.ifaces);
@@ -848,7 +1123,10 @@ int main(int argc, char** argv) {
   std::vector<int> fds(size_t(o.devices), -1);
   std::vector<Kind> kinds(size_t(o.devices));
   FILE* list = o.list.empty() ? nullptr : fopen(o.list.c_str(), "w");
-  if (!o.list.empty() && !list) { perror(o.list.c_str()); return 1; }
+  if (!o.list.empty() && !list) {
+    perror(o.list.c_str());
+    return 1;
+  }
   int counts[3] = {0, 0, 0};
   std::vector<int> epfds;
   for (int t = 0; t < o.threads; ++t) epfds.push_back(epoll_create1(0));
@@ -857,7 +1135,10 @@ int main(int argc, char** argv) {
     sa.sin_family = AF_INET;
     uint32_t addr = ntohl(base.s_addr) + (o.port_range ? 0u : uint32_t(d));
     int port = o.port + (o.port_range ? d : 0);
-    if (port > 65535) { fprintf(stderr, "port %d out of range\n", port); return 2; }
+    if (port > 65535) {
+      fprintf(stderr, "port %d out of range\n", port);
+      return 2;
+    }
     sa.sin_addr.s_addr = htonl(addr);
     sa.sin_port = htons(uint16_t(port));
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -884,8 +1165,13 @@ int main(int argc, char** argv) {
   }
   if (list) fclose(list);
 
-  struct sigaction sa{};
-  sa.sa_handler = [](int s) { if (s == SIGUSR1) g_dump = true; else g_stop = true; };
+  struct sigaction sa {};
+  sa.sa_handler = [](int s) {
+    if (s == SIGUSR1)
+      g_dump = true;
+    else
+      g_stop = true;
+  };
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGUSR1, &sa, nullptr);
@@ -894,9 +1180,12 @@ int main(int argc, char** argv) {
   in_addr last{htonl(ntohl(base.s_addr) + (o.port_range ? 0u : uint32_t(o.devices - 1)))};
   inet_ntop(AF_INET, &base, b0, sizeof b0);
   inet_ntop(AF_INET, &last, b1, sizeof b1);
-  printf("fleet_agent ready: %d devices %s:%d .. %s:%d, %d interfaces each, %zu objects each; ok %d, slow %d (%d-%d ms), dead %d; %d thread(s)\n",
-         o.devices, b0, o.port, b1, o.port + (o.port_range ? o.devices - 1 : 0), o.ifaces, mib.entries().size(),
-         counts[0], counts[1], o.slow_min_ms, o.slow_max_ms, counts[2], o.threads);
+  printf(
+      "fleet_agent ready: %d devices %s:%d .. %s:%d, %d interfaces each, %zu objects each; ok %d, "
+      "slow %d (%d-%d ms), dead %d; %d thread(s)\n",
+      o.devices, b0, o.port, b1, o.port + (o.port_range ? o.devices - 1 : 0), o.ifaces,
+      mib.entries().size(), counts[0], counts[1], o.slow_min_ms, o.slow_max_ms, counts[2],
+      o.threads);
   fflush(stdout);
 
   std::vector<std::thread> threads;
@@ -906,7 +1195,8 @@ int main(int argc, char** argv) {
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (g_dump.exchange(false)) print_stats("stats");
-    if (o.stats > 0 && std::chrono::steady_clock::now() - last_stats > std::chrono::duration<double>(o.stats)) {
+    if (o.stats > 0 &&
+        std::chrono::steady_clock::now() - last_stats > std::chrono::duration<double>(o.stats)) {
       print_stats("stats");
       last_stats = std::chrono::steady_clock::now();
     }

@@ -9,8 +9,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <outpost/sdk.hpp>
 #include <string>
@@ -104,10 +104,12 @@ std::optional<Args> parse_args(int argc, char** argv) {
         std::fprintf(stderr, "outpost: %s: not a duration: %s\n", o.c_str(), v->c_str());
         return std::nullopt;
       }
-      if (o == "--for") a.run_for = *d;
+      if (o == "--for")
+        a.run_for = *d;
       else {
         const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-            std::chrono::system_clock::now().time_since_epoch()).count();
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
         a.query.since_ns = now - static_cast<int64_t>(*d * 1e9);
       }
     } else if (o == "--plugin") {
@@ -147,8 +149,9 @@ std::optional<Args> parse_args(int argc, char** argv) {
 }
 
 core::ParseResult load_config(const std::string& path) {
-  return path.empty() ? core::parse_config_text(core::embedded_default_config(), "<embedded default>")
-                      : core::parse_config_file(path);
+  return path.empty()
+             ? core::parse_config_text(core::embedded_default_config(), "<embedded default>")
+             : core::parse_config_file(path);
 }
 
 std::vector<std::string> plugin_dirs(const Args& a, const core::Config* cfg) {
@@ -203,16 +206,18 @@ int cmd_plugins(const Args& a) {
       if (n == 0) return;
       std::printf("    %s:\n", title);
       for (std::size_t i = 0; i < n; ++i)
-        std::printf("      %-18.*s %-8s%s %.*s%s%.*s%s\n", static_cast<int>(f[i].name.len), f[i].name.ptr,
-                    field_type(f[i].type), (f[i].flags & OUTPOST_FIELD_REQUIRED) ? " required" : "",
-                    static_cast<int>(f[i].description.len), f[i].description.ptr,
-                    f[i].default_value.len ? " (default: " : "", static_cast<int>(f[i].default_value.len),
-                    f[i].default_value.ptr, f[i].default_value.len ? ")" : "");
+        std::printf(
+            "      %-18.*s %-8s%s %.*s%s%.*s%s\n", static_cast<int>(f[i].name.len), f[i].name.ptr,
+            field_type(f[i].type), (f[i].flags & OUTPOST_FIELD_REQUIRED) ? " required" : "",
+            static_cast<int>(f[i].description.len), f[i].description.ptr,
+            f[i].default_value.len ? " (default: " : "", static_cast<int>(f[i].default_value.len),
+            f[i].default_value.ptr, f[i].default_value.len ? ")" : "");
     };
     list("settings", p.desc.config_fields, p.desc.config_field_count);
     list("monitor parameters", p.desc.target_fields, p.desc.target_field_count);
   }
-  for (const auto& r : reg.refusals()) std::printf("refused: %s: %s\n", r.path.c_str(), r.reason.c_str());
+  for (const auto& r : reg.refusals())
+    std::printf("refused: %s: %s\n", r.path.c_str(), r.reason.c_str());
   return 0;
 }
 
@@ -250,7 +255,7 @@ int cmd_replay(const Args& a) {
     cfg.source = "<replay>";
     cfg.engine.data_dir = (std::filesystem::temp_directory_path() / "outpost-replay").string();
   }
-  cfg.devices.clear();    // replay feeds the one listener, nothing else runs
+  cfg.devices.clear();  // replay feeds the one listener, nothing else runs
   cfg.listeners.clear();
   cfg.engine.summary_interval_s = 0;
   if (cfg.find_plugin(a.plugin) == nullptr) {
@@ -270,7 +275,8 @@ int cmd_replay(const Args& a) {
     std::fprintf(stderr, "outpost: cannot open %s\n", a.positional[0].c_str());
     return 1;
   }
-  const std::vector<uint8_t> capture((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<uint8_t> capture((std::istreambuf_iterator<char>(in)),
+                                     std::istreambuf_iterator<char>());
   core::PluginRegistry reg;
   reg.load_dirs(plugin_dirs(a, &cfg));
   core::Engine engine(reg);
@@ -285,26 +291,33 @@ int cmd_replay(const Args& a) {
   };
   core::PcapStats st;
   std::string error;
-  const bool ok = core::read_pcap(capture, [&](const core::PcapDatagram& d) {
-    if (a.port >= 0 && d.destination.port != a.port) return;
-    outpost_datagram dg{};
-    dg.data = d.payload.data();
-    dg.len = d.payload.size();
-    dg.source = d.source;
-    dg.recv_time_ns = d.time_ns;
-    batch.push_back(dg);
-    if (batch.size() == 64) flush();
-  }, st, error);
+  const bool ok = core::read_pcap(
+      capture,
+      [&](const core::PcapDatagram& d) {
+        if (a.port >= 0 && d.destination.port != a.port) return;
+        outpost_datagram dg{};
+        dg.data = d.payload.data();
+        dg.len = d.payload.size();
+        dg.source = d.source;
+        dg.recv_time_ns = d.time_ns;
+        batch.push_back(dg);
+        if (batch.size() == 64) flush();
+      },
+      st, error);
   flush();
   engine.stop();
   if (!ok) {
     std::fprintf(stderr, "outpost: %s: %s\n", a.positional[0].c_str(), error.c_str());
     return 1;
   }
-  std::fprintf(stderr, "replayed %llu datagrams into %s (%llu records, %llu UDP, %llu other, %llu malformed; %llu batches refused)\n",
-               static_cast<unsigned long long>(fed), a.plugin.c_str(), static_cast<unsigned long long>(st.records),
-               static_cast<unsigned long long>(st.udp), static_cast<unsigned long long>(st.not_udp),
-               static_cast<unsigned long long>(st.malformed), static_cast<unsigned long long>(failed));
+  std::fprintf(stderr,
+               "replayed %llu datagrams into %s (%llu records, %llu UDP, %llu other, %llu "
+               "malformed; %llu batches refused)\n",
+               static_cast<unsigned long long>(fed), a.plugin.c_str(),
+               static_cast<unsigned long long>(st.records), static_cast<unsigned long long>(st.udp),
+               static_cast<unsigned long long>(st.not_udp),
+               static_cast<unsigned long long>(st.malformed),
+               static_cast<unsigned long long>(failed));
   return 0;
 }
 
@@ -313,7 +326,8 @@ int cmd_run(const Args& a) {
   if (!r.config) return print_errors(r.errors);
   core::LogLevel lvl;
   if (core::parse_log_level(r.config->engine.log_level, lvl)) core::set_log_level(lvl);
-  core::logf(core::LogLevel::info, "outpost {} starting with {}", core::version(), r.config->source);
+  core::logf(core::LogLevel::info, "outpost {} starting with {}", core::version(),
+             r.config->source);
   core::PluginRegistry reg;
   reg.load_dirs(plugin_dirs(a, &*r.config));
   for (const auto& [n, p] : reg.plugins())
@@ -332,9 +346,10 @@ int main(int argc, char** argv) {
   // A sink writing to a closed pipe gets EPIPE and reports it; it must not kill the engine.
   std::signal(SIGPIPE, SIG_IGN);
   // These parse their own options (snmp's -c is a community, as in net-snmp's tools).
-  if (argc >= 2 && std::strcmp(argv[1], "poll") == 0) return core::cli::cmd_poll(argc - 2, argv + 2);
-  static const char* const kBuiltin[] = {"run", "check-config", "plugins", "query", "replay",
-                                         "default-config", "version"};
+  if (argc >= 2 && std::strcmp(argv[1], "poll") == 0)
+    return core::cli::cmd_poll(argc - 2, argv + 2);
+  static const char* const kBuiltin[] = {"run",    "check-config",   "plugins", "query",
+                                         "replay", "default-config", "version"};
   if (argc >= 2 && argv[1][0] != '-' &&
       std::none_of(std::begin(kBuiltin), std::end(kBuiltin),
                    [&](const char* b) { return std::strcmp(argv[1], b) == 0; })) {

@@ -5,7 +5,6 @@
 //
 // Commands of one poll run in parallel (bounded), each killed at the poll's deadline.
 #include <fcntl.h>
-#include <outpost/sdk.hpp>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -15,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <outpost/sdk.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,8 +31,10 @@ std::vector<std::string> split_command(const std::string& cmd) {
   bool in_word = false;
   for (char c : cmd) {
     if (quote) {
-      if (c == quote) quote = 0;
-      else cur += c;
+      if (c == quote)
+        quote = 0;
+      else
+        cur += c;
     } else if (c == '\'' || c == '"') {
       quote = c;
       in_word = true;
@@ -48,7 +50,8 @@ std::vector<std::string> split_command(const std::string& cmd) {
 }
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (std::size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+  for (std::size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
+    s.replace(p, from.size(), to);
   return s;
 }
 
@@ -95,7 +98,8 @@ class AppCheck : public outpost::Poller {
  public:
   AppCheck(outpost::Host host, const outpost::Config& cfg)
       : host_(host), max_parallel_(cfg.get_int("max_parallel", 16)) {
-    if (max_parallel_ < 1) throw outpost::Error(OUTPOST_E_CONFIG, "max_parallel must be at least 1");
+    if (max_parallel_ < 1)
+      throw outpost::Error(OUTPOST_E_CONFIG, "max_parallel must be at least 1");
   }
 
   static std::vector<outpost_field> config_fields() {
@@ -115,7 +119,8 @@ class AppCheck : public outpost::Poller {
       j.target_id = t.id();
       j.device = std::string(t.device());
       std::string cmd = t.params().get("command");
-      cmd = replace_all(replace_all(cmd, "$HOSTADDRESS$", std::string(t.address())), "$HOSTNAME$", j.device);
+      cmd = replace_all(replace_all(cmd, "$HOSTADDRESS$", std::string(t.address())), "$HOSTNAME$",
+                        j.device);
       j.argv = split_command(cmd);
       j.labels = t.labels();  // device, address, tags
       jobs.push_back(std::move(j));
@@ -123,8 +128,10 @@ class AppCheck : public outpost::Poller {
     std::size_t next = 0, running = 0;
     while (next < jobs.size() || running > 0) {
       while (next < jobs.size() && running < static_cast<std::size_t>(max_parallel_)) {
-        if (spawn(jobs[next])) ++running;
-        else finish(req.id(), jobs[next]);
+        if (spawn(jobs[next]))
+          ++running;
+        else
+          finish(req.id(), jobs[next]);
         ++next;
       }
       running -= wait_some(req, jobs);
@@ -182,14 +189,16 @@ class AppCheck : public outpost::Poller {
     for (auto& j : jobs)
       if (j.fd >= 0) pfds.push_back({j.fd, POLLIN, 0}), owners.push_back(&j);
     const int64_t left_ms = (req.deadline_ns() - host_.monotonic_ns()) / 1000000;
-    const int n = ::poll(pfds.data(), pfds.size(), static_cast<int>(std::clamp<int64_t>(left_ms, 0, 1000)));
+    const int n =
+        ::poll(pfds.data(), pfds.size(), static_cast<int>(std::clamp<int64_t>(left_ms, 0, 1000)));
     std::size_t ended = 0;
     for (std::size_t i = 0; i < pfds.size() && n > 0; ++i) {
       if (!(pfds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       char buf[4096];
       const ssize_t r = ::read(pfds[i].fd, buf, sizeof buf);
       if (r > 0) {
-        if (owners[i]->output.size() < 65536) owners[i]->output.append(buf, static_cast<std::size_t>(r));
+        if (owners[i]->output.size() < 65536)
+          owners[i]->output.append(buf, static_cast<std::size_t>(r));
         continue;
       }
       reap(*owners[i], false);
@@ -235,7 +244,8 @@ class AppCheck : public outpost::Poller {
     outpost::Labels labels = j.labels;
     labels.emplace_back("check", j.argv[0].substr(j.argv[0].rfind('/') + 1));
     std::vector<outpost::Metric> ms;
-    ms.push_back({"app_check_state", labels, static_cast<double>(j.exit_code), 0, OUTPOST_METRIC_GAUGE});
+    ms.push_back(
+        {"app_check_state", labels, static_cast<double>(j.exit_code), 0, OUTPOST_METRIC_GAUGE});
     for (const auto& p : parse_perfdata(perf)) {
       outpost::Labels l = labels;
       l.emplace_back("label", p.label);
@@ -245,7 +255,8 @@ class AppCheck : public outpost::Poller {
     host_.emit(ms);
     static const char* kState[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
     const std::string detail = std::string(kState[std::clamp(j.exit_code, 0, 3)]) + ": " + text;
-    host_.complete(poll_id, j.target_id, j.exit_code == 0 ? OUTPOST_OK : OUTPOST_E_UNAVAILABLE, detail);
+    host_.complete(poll_id, j.target_id, j.exit_code == 0 ? OUTPOST_OK : OUTPOST_E_UNAVAILABLE,
+                   detail);
   }
 
   outpost::Host host_;

@@ -2,23 +2,23 @@
  *
  * For each target it checks a file on the engine's host (monitor parameter `path`) and emits
  * file_exists, file_size_bytes and file_age_seconds. Completes every target synchronously. */
-#include <outpost/plugin.h>
-
 #include <errno.h>
+#include <outpost/plugin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#define STR(x) {x, sizeof(x) - 1}
+#define STR(x) \
+  { x, sizeof(x) - 1 }
 
 typedef struct minimal {
   const outpost_host_api* api;
   outpost_host* host;
 } minimal;
 
-static outpost_status m_create(const outpost_host_api* api, outpost_host* host, const outpost_kv* cfg,
-                               size_t n, outpost_instance** out) {
+static outpost_status m_create(const outpost_host_api* api, outpost_host* host,
+                               const outpost_kv* cfg, size_t n, outpost_instance** out) {
   (void)cfg;
   (void)n;
   minimal* m = (minimal*)calloc(1, sizeof *m);
@@ -34,7 +34,8 @@ static void m_destroy(outpost_instance* i) { free(i); }
 static outpost_str find_param(const outpost_target* t, const char* key) {
   const size_t klen = strlen(key);
   for (size_t i = 0; i < t->param_count; ++i)
-    if (t->params[i].key.len == klen && memcmp(t->params[i].key.ptr, key, klen) == 0) return t->params[i].value;
+    if (t->params[i].key.len == klen && memcmp(t->params[i].key.ptr, key, klen) == 0)
+      return t->params[i].value;
   outpost_str none = {NULL, 0};
   return none;
 }
@@ -43,7 +44,8 @@ static outpost_status m_poll(outpost_instance* inst, const outpost_poll_request*
   minimal* m = (minimal*)inst;
   const int64_t now = m->api->now_ns(m->host);
   for (size_t k = 0; k < req->target_count; ++k) {
-    const outpost_target* t = (const outpost_target*)((const char*)req->targets + k * req->target_size);
+    const outpost_target* t =
+        (const outpost_target*)((const char*)req->targets + k * req->target_size);
     const outpost_str p = find_param(t, "path");
     char path[4096];
     if (p.len == 0 || p.len >= sizeof path) {
@@ -94,7 +96,8 @@ static outpost_status m_poll(outpost_instance* inst, const outpost_poll_request*
 }
 
 static const outpost_field target_fields[] = {
-    {STR("path"), OUTPOST_FIELD_STRING, OUTPOST_FIELD_REQUIRED, STR(""), STR("file to check on the engine's host")},
+    {STR("path"), OUTPOST_FIELD_STRING, OUTPOST_FIELD_REQUIRED, STR(""),
+     STR("file to check on the engine's host")},
 };
 
 static const outpost_plugin_descriptor descriptor = {

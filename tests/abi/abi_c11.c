@@ -9,25 +9,36 @@ size_t OUTPOST_ABI_LAYOUT_FN(size_t* out, size_t cap);
 
 size_t OUTPOST_ABI_LAYOUT_FN(size_t* out, size_t cap) {
   const size_t v[] = {
-      /* 1.0 */
-      sizeof(outpost_str),          sizeof(outpost_kv),
-      sizeof(outpost_metric),       offsetof(outpost_metric, time_ns),
-      sizeof(outpost_event),        offsetof(outpost_event, attributes),
-      sizeof(outpost_flow),         offsetof(outpost_flow, bytes),
-      sizeof(outpost_batch),        offsetof(outpost_batch, flow_count),
-      offsetof(outpost_target, tag_count), sizeof(outpost_poll_request),
-      sizeof(outpost_datagram),     offsetof(outpost_host_api, reply),
-      sizeof(outpost_field),        offsetof(outpost_plugin_descriptor, create),
-      offsetof(outpost_plugin_descriptor, flush),
+    /* 1.0 */
+    sizeof(outpost_str),
+    sizeof(outpost_kv),
+    sizeof(outpost_metric),
+    offsetof(outpost_metric, time_ns),
+    sizeof(outpost_event),
+    offsetof(outpost_event, attributes),
+    sizeof(outpost_flow),
+    offsetof(outpost_flow, bytes),
+    sizeof(outpost_batch),
+    offsetof(outpost_batch, flow_count),
+    offsetof(outpost_target, tag_count),
+    sizeof(outpost_poll_request),
+    sizeof(outpost_datagram),
+    offsetof(outpost_host_api, reply),
+    sizeof(outpost_field),
+    offsetof(outpost_plugin_descriptor, create),
+    offsetof(outpost_plugin_descriptor, flush),
 #if OUTPOST_ABI_MINOR >= 1u
-      /* 1.1 */
-      offsetof(outpost_flow, exporter_family),
+    /* 1.1 */
+    offsetof(outpost_flow, exporter_family),
 #endif
 #if OUTPOST_ABI_MINOR >= 2u
-      /* 1.2 */
-      offsetof(outpost_host_api, set_timer), offsetof(outpost_plugin_descriptor, timer),
-      offsetof(outpost_target, labels), sizeof(outpost_target),
-      offsetof(outpost_plugin_descriptor, command), sizeof(outpost_command_plan),
+    /* 1.2 */
+    offsetof(outpost_host_api, set_timer),
+    offsetof(outpost_plugin_descriptor, timer),
+    offsetof(outpost_target, labels),
+    sizeof(outpost_target),
+    offsetof(outpost_plugin_descriptor, command),
+    sizeof(outpost_command_plan),
 #endif
   };
   size_t n = sizeof v / sizeof v[0];

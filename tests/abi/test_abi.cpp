@@ -1,9 +1,9 @@
 // Layout goldens on LP64. A change here breaks every plugin built before it: grow structs only
 // at their end, in a minor release, and add the new offsets below. The frozen headers of each
 // release (sdk/abi/<version>/) are compiled as C too and must agree member by member.
-#include <catch2/catch.hpp>
 #include <outpost/plugin.h>
 
+#include <catch2/catch.hpp>
 #include <cstddef>
 
 extern "C" size_t outpost_abi_c_layout(size_t* out, size_t cap);
@@ -13,19 +13,19 @@ extern "C" size_t outpost_abi_c_layout_1_1(size_t* out, size_t cap);
 namespace {
 // The order of abi_c11.c: 1.0's entries, then each minor's.
 const std::size_t kGolden[] = {
-    16, 32,      // str, kv
-    56, 40,      // metric, metric.time_ns
-    80, 64,      // event, event.attributes
-    104, 88,     // flow, flow.bytes
-    64, 56,      // batch, batch.flow_count
-    64, 40,      // target.tag_count, poll_request
-    56, 72,      // datagram, host_api.reply
-    56,          // field
-    104, 168,    // descriptor.create, .flush
-    84,          // 1.1: flow.exporter_family
-    80, 176,     // 1.2: host_api.set_timer, descriptor.timer,
-    72, 88,      //      target.labels, target (an element: its size travels as target_size)
-    184, 88,     //      descriptor.command, command_plan
+    16,  32,   // str, kv
+    56,  40,   // metric, metric.time_ns
+    80,  64,   // event, event.attributes
+    104, 88,   // flow, flow.bytes
+    64,  56,   // batch, batch.flow_count
+    64,  40,   // target.tag_count, poll_request
+    56,  72,   // datagram, host_api.reply
+    56,        // field
+    104, 168,  // descriptor.create, .flush
+    84,        // 1.1: flow.exporter_family
+    80,  176,  // 1.2: host_api.set_timer, descriptor.timer,
+    72,  88,   //      target.labels, target (an element: its size travels as target_size)
+    184, 88,   //      descriptor.command, command_plan
 };
 constexpr std::size_t kEntries10 = 17, kEntries11 = 18, kEntries12 = 24;
 }  // namespace
@@ -33,16 +33,30 @@ constexpr std::size_t kEntries10 = 17, kEntries11 = 18, kEntries12 = 24;
 TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released header") {
   static_assert(sizeof(void*) == 8, "goldens are for LP64");
   const std::size_t cpp[] = {
-      sizeof(outpost_str), sizeof(outpost_kv), sizeof(outpost_metric), offsetof(outpost_metric, time_ns),
-      sizeof(outpost_event), offsetof(outpost_event, attributes), sizeof(outpost_flow),
-      offsetof(outpost_flow, bytes), sizeof(outpost_batch), offsetof(outpost_batch, flow_count),
-      offsetof(outpost_target, tag_count), sizeof(outpost_poll_request), sizeof(outpost_datagram),
-      offsetof(outpost_host_api, reply), sizeof(outpost_field),
-      offsetof(outpost_plugin_descriptor, create), offsetof(outpost_plugin_descriptor, flush),
+      sizeof(outpost_str),
+      sizeof(outpost_kv),
+      sizeof(outpost_metric),
+      offsetof(outpost_metric, time_ns),
+      sizeof(outpost_event),
+      offsetof(outpost_event, attributes),
+      sizeof(outpost_flow),
+      offsetof(outpost_flow, bytes),
+      sizeof(outpost_batch),
+      offsetof(outpost_batch, flow_count),
+      offsetof(outpost_target, tag_count),
+      sizeof(outpost_poll_request),
+      sizeof(outpost_datagram),
+      offsetof(outpost_host_api, reply),
+      sizeof(outpost_field),
+      offsetof(outpost_plugin_descriptor, create),
+      offsetof(outpost_plugin_descriptor, flush),
       offsetof(outpost_flow, exporter_family),
-      offsetof(outpost_host_api, set_timer), offsetof(outpost_plugin_descriptor, timer),
-      offsetof(outpost_target, labels), sizeof(outpost_target),
-      offsetof(outpost_plugin_descriptor, command), sizeof(outpost_command_plan),
+      offsetof(outpost_host_api, set_timer),
+      offsetof(outpost_plugin_descriptor, timer),
+      offsetof(outpost_target, labels),
+      sizeof(outpost_target),
+      offsetof(outpost_plugin_descriptor, command),
+      sizeof(outpost_command_plan),
   };
   static_assert(sizeof(cpp) / sizeof(cpp[0]) == kEntries12);
   static_assert(sizeof(kGolden) / sizeof(kGolden[0]) == kEntries12);
@@ -72,7 +86,8 @@ TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released head
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_INTERNAL) == OUTPOST_CLASS_BUG);
 }
 
-TEST_CASE("ABI 1.1: outpost_flow.exporter_family took reserved0's place; 0 means the flow's family") {
+TEST_CASE(
+    "ABI 1.1: outpost_flow.exporter_family took reserved0's place; 0 means the flow's family") {
   CHECK(offsetof(outpost_flow, exporter_family) == 84);
   CHECK(sizeof(outpost_flow) == 104);
   outpost_flow f{};

@@ -3,14 +3,14 @@
 // whatever it does, through the strict FakeHost: pollers (every target completed exactly once,
 // before the deadline), listeners (hostile and truncated datagrams), processors and sinks, host
 // timers, and for every kind "nothing emitted or completed after stop".
-#include <catch2/catch.hpp>
-#include <outpost/testing.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <outpost/testing.hpp>
 #include <random>
 #include <set>
 #include <thread>
@@ -49,12 +49,24 @@ Pairs required(const outpost_field* f, std::size_t n, const fs::path& tmp) {
     if (!(f[i].flags & OUTPOST_FIELD_REQUIRED)) continue;
     const std::string name(f[i].name.ptr, f[i].name.len);
     switch (f[i].type) {
-      case OUTPOST_FIELD_INT: out.emplace_back(name, "9"); break;
-      case OUTPOST_FIELD_DOUBLE: out.emplace_back(name, "1.5"); break;
-      case OUTPOST_FIELD_BOOL: out.emplace_back(name, "true"); break;
-      case OUTPOST_FIELD_DURATION: out.emplace_back(name, "1s"); break;
-      case OUTPOST_FIELD_LIST: out.emplace_back(name + ".0", "x"); break;
-      default: out.emplace_back(name, (tmp / name).string()); break;
+      case OUTPOST_FIELD_INT:
+        out.emplace_back(name, "9");
+        break;
+      case OUTPOST_FIELD_DOUBLE:
+        out.emplace_back(name, "1.5");
+        break;
+      case OUTPOST_FIELD_BOOL:
+        out.emplace_back(name, "true");
+        break;
+      case OUTPOST_FIELD_DURATION:
+        out.emplace_back(name, "1s");
+        break;
+      case OUTPOST_FIELD_LIST:
+        out.emplace_back(name + ".0", "x");
+        break;
+      default:
+        out.emplace_back(name, (tmp / name).string());
+        break;
     }
   }
   return out;
@@ -142,7 +154,8 @@ void conforms(const fs::path& file) {
   SECTION("bad values for typed settings: a clear refusal (or acceptance), never a crash") {
     for (std::size_t i = 0; i < d->config_field_count; ++i) {
       const auto& f = d->config_fields[i];
-      if (f.type == OUTPOST_FIELD_STRING || f.type == OUTPOST_FIELD_SECRET || f.type == OUTPOST_FIELD_LIST)
+      if (f.type == OUTPOST_FIELD_STRING || f.type == OUTPOST_FIELD_SECRET ||
+          f.type == OUTPOST_FIELD_LIST)
         continue;
       auto bad = cfg;
       bad.emplace_back(std::string(f.name.ptr, f.name.len), "not-a-value");
@@ -159,11 +172,13 @@ void conforms(const fs::path& file) {
       REQUIRE(h.create(cfg) == OUTPOST_OK);
       REQUIRE(h.start() == OUTPOST_OK);
       const auto params = required(d->target_fields, d->target_field_count, tmp);
-      const std::vector<FakeHost::TargetSpec> targets = {
-          {"a", "127.0.0.1", params}, {"b", "127.0.0.2", params}, {"c", "no-such-host.invalid", params}};
+      const std::vector<FakeHost::TargetSpec> targets = {{"a", "127.0.0.1", params},
+                                                         {"b", "127.0.0.2", params},
+                                                         {"c", "no-such-host.invalid", params}};
       const auto t0 = std::chrono::steady_clock::now();
       h.poll(targets, 1500);
-      const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double took =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::set<uint64_t> ids;
       for (const auto& c : h.completions()) {
         CHECK(c.poll_id == h.last_poll_id());

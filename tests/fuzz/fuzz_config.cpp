@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& d : r.config->devices)
       for (const auto& m : d.monitors)
         outpost::core::validate_settings(m.params, fields, 3, m.path, m.where, errors);
-    for (const auto& p : r.config->plugins) (void)outpost::core::expand_vars(p.name, r.config->engine);
+    for (const auto& p : r.config->plugins)
+      (void)outpost::core::expand_vars(p.name, r.config->engine);
   }
   return 0;
 }

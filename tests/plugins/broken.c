@@ -6,15 +6,16 @@
 #include <string.h>
 #include <time.h>
 
-#define S(x) {x, sizeof(x) - 1}
+#define S(x) \
+  { x, sizeof(x) - 1 }
 
 typedef struct state {
   const outpost_host_api* api;
   outpost_host* host;
 } state;
 
-static outpost_status p_create(const outpost_host_api* api, outpost_host* host, const outpost_kv* cfg,
-                               size_t n, outpost_instance** out) {
+static outpost_status p_create(const outpost_host_api* api, outpost_host* host,
+                               const outpost_kv* cfg, size_t n, outpost_instance** out) {
   (void)cfg;
   (void)n;
   state* s = (state*)calloc(1, sizeof *s);
@@ -31,7 +32,8 @@ static outpost_status status_of(const outpost_target* t) {
   for (size_t k = 0; k < t->param_count; ++k)
     if (t->params[k].key.len == 6 && memcmp(t->params[k].key.ptr, "status", 6) == 0) {
       char buf[16] = {0};
-      memcpy(buf, t->params[k].value.ptr, t->params[k].value.len < 15 ? t->params[k].value.len : 15);
+      memcpy(buf, t->params[k].value.ptr,
+             t->params[k].value.len < 15 ? t->params[k].value.len : 15);
       return (outpost_status)strtol(buf, NULL, 0);
     }
   return OUTPOST_OK;

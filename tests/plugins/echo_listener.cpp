@@ -2,6 +2,7 @@
 // message = payload, source = sender address); a payload starting with "ack?" is answered with
 // "ack!" + the rest on the socket it came from.
 #include <arpa/inet.h>
+
 #include <outpost/sdk.hpp>
 
 namespace {
@@ -14,7 +15,12 @@ class EchoListener : public outpost::Listener {
       std::string payload(reinterpret_cast<const char*>(d.data), d.len);
       char addr[64] = {};
       ::inet_ntop(d.source.family == 6 ? AF_INET6 : AF_INET, d.source.addr, addr, sizeof addr);
-      events.push_back({"datagram", addr, payload, OUTPOST_SEV_INFO, {{"port", std::to_string(d.source.port)}}, d.recv_time_ns});
+      events.push_back({"datagram",
+                        addr,
+                        payload,
+                        OUTPOST_SEV_INFO,
+                        {{"port", std::to_string(d.source.port)}},
+                        d.recv_time_ns});
       if (payload.rfind("ack?", 0) == 0) {
         const std::string answer = "ack!" + payload.substr(4);
         host_.reply(d.socket_id, d.source,

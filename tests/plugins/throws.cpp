@@ -1,14 +1,15 @@
 // Plugins whose C++ code throws: "throws_sdk" goes through the SDK's trampolines (which turn the
 // exception into a status), "throws_raw" lets it reach the host's boundary guard.
 #include <outpost/sdk.hpp>
-
 #include <stdexcept>
 
 #ifdef VARIANT_THROWS_SDK
 namespace {
 class Thrower : public outpost::Poller {
  public:
-  Thrower(outpost::Host, const outpost::Config&) { throw std::runtime_error("refusing to be created"); }
+  Thrower(outpost::Host, const outpost::Config&) {
+    throw std::runtime_error("refusing to be created");
+  }
   void poll(const outpost::PollRequest&) override {}
 };
 }  // namespace

@@ -31,7 +31,8 @@ inventory:
         - {plugin: icmp}
         - {plugin: fast, port: 22, interval: 10s, timeout: 2s, send: [a, b]}
     - address: 127.0.0.2
-)", "t.yaml");
+)",
+                             "t.yaml");
   INFO((r.errors.empty() ? "" : r.errors[0].str()));
   REQUIRE(r.config);
   const Config& c = *r.config;
@@ -56,18 +57,25 @@ inventory:
 }
 
 TEST_CASE("errors carry file, line, column and key path") {
-  CHECK(first_error("engine:\n  idd: x\n") == "t.yaml:2:3: engine.idd: unknown key (expected one of: data_dir, id, "
-                                              "log_level, pipeline, plugin_dirs, scheduler, self_metrics_interval, "
-                                              "summary_interval)");
-  CHECK(first_error("engine: {summary_interval: soon}\n").find("t.yaml:1:28: engine.summary_interval: not a valid duration") == 0);
+  CHECK(first_error("engine:\n  idd: x\n") ==
+        "t.yaml:2:3: engine.idd: unknown key (expected one of: data_dir, id, "
+        "log_level, pipeline, plugin_dirs, scheduler, self_metrics_interval, "
+        "summary_interval)");
+  CHECK(first_error("engine: {summary_interval: soon}\n")
+            .find("t.yaml:1:28: engine.summary_interval: not a valid duration") == 0);
   CHECK(first_error("uplinks: {}\n").find("t.yaml:1:1: uplinks: unknown key") == 0);
-  CHECK(first_error("inventory:\n  devices:\n    - name: a\n      monitors:\n        - {interval: 5s}\n")
+  CHECK(first_error(
+            "inventory:\n  devices:\n    - name: a\n      monitors:\n        - {interval: 5s}\n")
             .find("t.yaml:5:11: inventory.devices[0].monitors[0]: missing key 'plugin'") == 0);
-  CHECK(first_error("sinks:\n  x: {path: y}\n").find("t.yaml:2:3: sinks.x: missing key 'plugin'") == 0);
+  CHECK(first_error("sinks:\n  x: {path: y}\n").find("t.yaml:2:3: sinks.x: missing key 'plugin'") ==
+        0);
   CHECK(first_error("engine: [1, 2\n").find("t.yaml:") == 0);  // a YAML syntax error
-  CHECK(first_error("inventory:\n  devices:\n    - {name: a}\n    - {name: a}\n").find("duplicate device name 'a'") != std::string::npos);
-  CHECK(first_error("engine:\n  scheduler: {jitter: 2}\n").find("t.yaml:2:23: engine.scheduler.jitter: expected a number between 0 and 1") == 0);
-  CHECK(first_error("inventory:\n  devices:\n    - {name: a, monitors: [{plugin: p, interval: 1s, timeout: 5s}]}\n")
+  CHECK(first_error("inventory:\n  devices:\n    - {name: a}\n    - {name: a}\n")
+            .find("duplicate device name 'a'") != std::string::npos);
+  CHECK(first_error("engine:\n  scheduler: {jitter: 2}\n")
+            .find("t.yaml:2:23: engine.scheduler.jitter: expected a number between 0 and 1") == 0);
+  CHECK(first_error("inventory:\n  devices:\n    - {name: a, monitors: [{plugin: p, interval: 1s, "
+                    "timeout: 5s}]}\n")
             .find("timeout is longer than the interval") != std::string::npos);
 }
 
@@ -90,24 +98,39 @@ TEST_CASE("plugin settings are checked against the plugin's field table") {
     return errors;
   };
   Location l{"f", 3, 5};  // value and key at the same place here
-  CHECK(check({{"port", "22", l, l}, {"timeout", "2s", l, l}, {"tls", "yes", l, l}, {"hosts.0", "a", l, l}}).empty());
+  CHECK(check({{"port", "22", l, l},
+               {"timeout", "2s", l, l},
+               {"tls", "yes", l, l},
+               {"hosts.0", "a", l, l}})
+            .empty());
   auto e = check({{"port", "http", l, l}});
   REQUIRE(e.size() == 1);
   CHECK(e[0].str() == "f:3:5: m.port: expected an integer, got 'http'");
   e = check({{"port", "1", l, l}, {"colour", "red", l, l}});
   REQUIRE(e.size() == 1);
-  CHECK(e[0].str().find("m.colour: unknown key (expected one of: port, timeout, tls, hosts)") != std::string::npos);
+  CHECK(e[0].str().find("m.colour: unknown key (expected one of: port, timeout, tls, hosts)") !=
+        std::string::npos);
   e = check({});
   REQUIRE(e.size() == 1);
   CHECK(e[0].str() == "f:1:1: m: missing required key 'port'");
-  e = check({{"port", "1", l, l}, {"timeout", "forever", l, l}, {"tls", "maybe", l, l}, {"port.0", "1", l, l}});
+  e = check({{"port", "1", l, l},
+             {"timeout", "forever", l, l},
+             {"tls", "maybe", l, l},
+             {"port.0", "1", l, l}});
   CHECK(e.size() == 3);
   e = check({{"port", "1", l, l}, {"hosts", "a", l, l}});
   REQUIRE(e.size() == 1);
   CHECK(e[0].message == "expected a list");
   // A list of maps (users, rules): members pass as key.N.member.
-  CHECK(check({{"port", "1", l, l}, {"hosts.0.name", "a", l, l}, {"hosts.0.port", "2", l, l}, {"hosts.1.name", "b", l, l}}).empty());
-  e = check({{"port", "1", l, l}, {"tls.0.x", "a", l, l}, {"nope.0.x", "a", l, l}, {"hosts.x.y", "a", l, l}});
+  CHECK(check({{"port", "1", l, l},
+               {"hosts.0.name", "a", l, l},
+               {"hosts.0.port", "2", l, l},
+               {"hosts.1.name", "b", l, l}})
+            .empty());
+  e = check({{"port", "1", l, l},
+             {"tls.0.x", "a", l, l},
+             {"nope.0.x", "a", l, l},
+             {"hosts.x.y", "a", l, l}});
   REQUIRE(e.size() == 3);
   CHECK(e[0].message == "expected a boolean, got a list");
   CHECK(e[1].message.find("unknown key") == 0);

@@ -1,8 +1,7 @@
 // The instance's hook thread: queued hooks in order, and periodic jobs (host timers) that run
 // on the same thread only while armed. Conditions are waited for, never timed.
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 

@@ -2,12 +2,12 @@
 // the listener plugin in batches with their source, replies go back on the same socket, and
 // nothing is lost at a modest rate.
 #include <arpa/inet.h>
-#include <catch2/catch.hpp>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -47,13 +47,16 @@ TEST_CASE("datagrams on core-owned sockets reach the listener; replies go back")
   const fs::path dir = fs::temp_directory_path() / ("outpost-listen-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   auto r = parse_config_text(R"(
-engine: {data_dir: )" + dir.string() + R"(, summary_interval: 0}
+engine: {data_dir: )" + dir.string() +
+                                 R"(, summary_interval: 0}
 sinks:
-  out: {plugin: file, path: )" + (dir / "out.jsonl").string() + R"(}
+  out: {plugin: file, path: )" + (dir / "out.jsonl").string() +
+                                 R"(}
 listeners:
   - {plugin: echo_listener, udp: "127.0.0.1:0", batch: 16}
   - {plugin: echo_listener, udp: "[::1]:0"}
-)", "t.yaml");
+)",
+                             "t.yaml");
   INFO((r.errors.empty() ? "" : r.errors[0].str()));
   REQUIRE(r.config);
   Engine engine(registry());
@@ -64,7 +67,8 @@ listeners:
   REQUIRE(port4 != 0);
 
   // A real sender: util-linux logger over UDP.
-  const std::string cmd = "logger -d -n 127.0.0.1 -P " + std::to_string(port4) + " --rfc5424 -t outpost-test 'hello from logger'";
+  const std::string cmd = "logger -d -n 127.0.0.1 -P " + std::to_string(port4) +
+                          " --rfc5424 -t outpost-test 'hello from logger'";
   REQUIRE(std::system(cmd.c_str()) == 0);
 
   // A plain socket: 500 datagrams, then one that asks for an answer.
@@ -93,7 +97,8 @@ listeners:
   to6.sin6_family = AF_INET6;
   to6.sin6_port = htons(port6);
   to6.sin6_addr = in6addr_loopback;
-  const bool v6 = ::sendto(fd6, "over-v6", 7, 0, reinterpret_cast<sockaddr*>(&to6), sizeof to6) == 7;
+  const bool v6 =
+      ::sendto(fd6, "over-v6", 7, 0, reinterpret_cast<sockaddr*>(&to6), sizeof to6) == 7;
   ::close(fd6);
 
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -107,8 +112,10 @@ listeners:
   CHECK(count_containing(out, "hello from logger") == 1);
   CHECK(count_containing(out, "\"message\":\"msg-499\"") == 1);
   CHECK(count_containing(out, "\"source\":\"127.0.0.1\"") == 502);
-  if (v6) CHECK(count_containing(out, "\"source\":\"::1\"") == 1);
-  else WARN("no ::1 on this machine: IPv6 listener not checked");
+  if (v6)
+    CHECK(count_containing(out, "\"source\":\"::1\"") == 1);
+  else
+    WARN("no ::1 on this machine: IPv6 listener not checked");
   CHECK(count_containing(out, "outpost_listener_datagrams_total") >= 1);
   fs::remove_all(dir);
 }
@@ -116,7 +123,8 @@ listeners:
 TEST_CASE("a listener config names a listener plugin and a valid address") {
   auto bad = parse_config_text("listeners:\n  - {plugin: x, udp: \"nohost\"}\n", "t.yaml");
   REQUIRE_FALSE(bad.config);
-  CHECK(bad.errors[0].str() == "t.yaml:2:22: listeners[0].udp: expected address:port, got 'nohost'");
+  CHECK(bad.errors[0].str() ==
+        "t.yaml:2:22: listeners[0].udp: expected address:port, got 'nohost'");
   auto r = parse_config_text("listeners:\n  - {plugin: good, udp: \"127.0.0.1:0\"}\n", "t.yaml");
   REQUIRE(r.config);
   auto errors = validate_config(*r.config, registry());

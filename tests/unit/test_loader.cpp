@@ -6,7 +6,9 @@
 using namespace outpost::core;
 
 namespace {
-std::string lib(const std::string& name) { return std::string(OUTPOST_TEST_PLUGINS_DIR) + "/outpost_" + name + ".so"; }
+std::string lib(const std::string& name) {
+  return std::string(OUTPOST_TEST_PLUGINS_DIR) + "/outpost_" + name + ".so";
+}
 
 std::string refusal_of(const std::string& name) {
   PluginRegistry r;
@@ -31,10 +33,14 @@ TEST_CASE("a well-formed plugin loads with its descriptor") {
 
 TEST_CASE("the loader refuses each broken plugin with one precise reason") {
   CHECK(refusal_of("bad_magic") == "bad magic 0xdeadbeef (expected 0x4f555450)");
-  CHECK(refusal_of("bad_major") == "plugin ABI 2.0 is incompatible with host ABI 1.2 (major differs)");
-  CHECK(refusal_of("newer_minor") == "plugin ABI 1.99 is newer than host ABI 1.2 (update the engine)");
-  CHECK(refusal_of("small_struct").find("descriptor struct_size 16 is smaller than ABI 1.0's") == 0);
-  CHECK(refusal_of("name_mismatch") == "descriptor name 'somebody_else' differs from the file's name 'name_mismatch'");
+  CHECK(refusal_of("bad_major") ==
+        "plugin ABI 2.0 is incompatible with host ABI 1.2 (major differs)");
+  CHECK(refusal_of("newer_minor") ==
+        "plugin ABI 1.99 is newer than host ABI 1.2 (update the engine)");
+  CHECK(refusal_of("small_struct").find("descriptor struct_size 16 is smaller than ABI 1.0's") ==
+        0);
+  CHECK(refusal_of("name_mismatch") ==
+        "descriptor name 'somebody_else' differs from the file's name 'name_mismatch'");
   CHECK(refusal_of("kind_mismatch") == "declares kind sink but has no write hook");
   CHECK(refusal_of("null_entry") == "entry returned no descriptor for host ABI 1.2");
   CHECK(refusal_of("no_symbol") == "no exported symbol outpost_plugin_entry");

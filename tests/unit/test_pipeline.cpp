@@ -1,7 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -24,7 +23,8 @@ class RecordingSink : public SinkPort {
     }
     for (std::size_t i = 0; i < b.metric_count; ++i) {
       const auto& m = b.metrics[i];
-      std::string label = m.label_count ? std::string(m.labels[0].value.ptr, m.labels[0].value.len) : "";
+      std::string label =
+          m.label_count ? std::string(m.labels[0].value.ptr, m.labels[0].value.len) : "";
       names.push_back(std::string(m.name.ptr, m.name.len) + "/" + label);
     }
     events += b.event_count;
@@ -49,7 +49,8 @@ class RecordingSink : public SinkPort {
 
 Batch metrics(int n, const std::string& tag) {
   Batch b;
-  for (int i = 0; i < n; ++i) b.add_metric("m" + std::to_string(i), {{"tag", tag}}, i, 1, OUTPOST_METRIC_GAUGE);
+  for (int i = 0; i < n; ++i)
+    b.add_metric("m" + std::to_string(i), {{"tag", tag}}, i, 1, OUTPOST_METRIC_GAUGE);
   return b;
 }
 }  // namespace
@@ -103,7 +104,7 @@ TEST_CASE("what a running poll fetched is taken past the capacity, up to the har
   o.capacity = 10;
   Pipeline p(o);
   CHECK(p.submit(metrics(8, "x"), Source::poller) == OUTPOST_OK);
-  CHECK(p.submit(metrics(8, "y"), Source::poller) == OUTPOST_OK);  // 16: over 10, under 20
+  CHECK(p.submit(metrics(8, "y"), Source::poller) == OUTPOST_OK);      // 16: over 10, under 20
   CHECK(p.submit(metrics(5, "z"), Source::poller) == OUTPOST_E_BUSY);  // 21: past the ceiling
   CHECK(p.stats().depth == 16);
   CHECK(p.stats().dropped.at("queue_full") == 5);
@@ -115,7 +116,8 @@ TEST_CASE("retry-class failures are retried; others are dropped and counted per 
   o.retry_backoff_s = 0.01;
   o.flush_interval_s = 0.02;
   Pipeline p(o);
-  auto flaky = std::make_shared<RecordingSink>("flaky"), broken = std::make_shared<RecordingSink>("broken");
+  auto flaky = std::make_shared<RecordingSink>("flaky"),
+       broken = std::make_shared<RecordingSink>("broken");
   flaky->fail_next = 2;  // two refusals, then fine
   broken->fail_next = 1;
   broken->fail_status = OUTPOST_E_CONFIG;  // not retryable
@@ -161,7 +163,8 @@ class CountingProcessor : public ProcessorPort {
     metrics_seen += b.metric_count;
     if (b.flow_count > 0) {  // a summary of what it consumed, as a processor emits it
       Batch out;
-      out.add_metric("summary_flows", {}, static_cast<double>(b.flow_count), 1, OUTPOST_METRIC_GAUGE);
+      out.add_metric("summary_flows", {}, static_cast<double>(b.flow_count), 1,
+                     OUTPOST_METRIC_GAUGE);
       p_.submit(std::move(out), Source::processor);
     }
     return OUTPOST_OK;
@@ -174,7 +177,8 @@ class CountingProcessor : public ProcessorPort {
   std::string name_ = "proc";
 };
 
-void run_with_processor(bool raw_flows, std::shared_ptr<RecordingSink> sink, std::shared_ptr<CountingProcessor>& proc) {
+void run_with_processor(bool raw_flows, std::shared_ptr<RecordingSink> sink,
+                        std::shared_ptr<CountingProcessor>& proc) {
   PipelineOptions o;
   o.flush_interval_s = 0.02;
   o.raw_flows = raw_flows;
@@ -232,7 +236,7 @@ TEST_CASE("a source's flows go through the processors on its own thread, once") 
     CHECK(proc->flows_seen == 7);  // before anything was queued, on this thread
     REQUIRE(p.drain(5.0));
     p.stop();
-    CHECK(proc->flows_seen == 7);  // not a second time from the queue
+    CHECK(proc->flows_seen == 7);    // not a second time from the queue
     CHECK(proc->metrics_seen == 0);  // its own summary is not fed back to it
     CHECK(sink->flows == (raw_flows ? 7u : 0u));
     CHECK(std::find(sink->names.begin(), sink->names.end(), "summary_flows/") != sink->names.end());

@@ -1,13 +1,12 @@
 // The scheduler and engine with real (test) plugins: isolation of hung and failing plugins,
 // deadlines, availability events and reloads.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <mutex>
-#include <filesystem>
 #include <thread>
 
 #include "engine/engine.hpp"
@@ -39,7 +38,8 @@ std::string data_dir() {
   return d.string();
 }
 
-const TargetStatus* find(const std::vector<TargetStatus>& ts, const std::string& dev, const std::string& inst) {
+const TargetStatus* find(const std::vector<TargetStatus>& ts, const std::string& dev,
+                         const std::string& inst) {
   for (const auto& t : ts)
     if (t.device == dev && t.instance == inst) return &t;
   return nullptr;
@@ -49,7 +49,8 @@ const TargetStatus* find(const std::vector<TargetStatus>& ts, const std::string&
 TEST_CASE("a hung plugin and a plugin that throws do not hold up the others") {
   const std::string yaml = R"(
 engine:
-  data_dir: )" + data_dir() + R"(
+  data_dir: )" + data_dir() +
+                           R"(
   summary_interval: 0
   scheduler: {jitter: 0}
 inventory:
@@ -94,7 +95,8 @@ inventory:
 TEST_CASE("a configuration with errors is refused before anything starts") {
   Engine engine(registry());
   CHECK_FALSE(engine.start(parse(R"(
-engine: {data_dir: )" + data_dir() + R"(}
+engine: {data_dir: )" + data_dir() +
+                                 R"(}
 inventory:
   devices:
     - {name: a, monitors: [{plugin: good, valu: 1}]}
@@ -105,22 +107,28 @@ inventory:
     - {name: a, monitors: [{plugin: nosuch}, {plugin: good, value: x}]}
 sinks:
   out: {plugin: good}
-)"), registry());
+)"),
+                                registry());
   REQUIRE(errors.size() == 3);
-  CHECK(errors[0].str().find("t.yaml:4:28: inventory.devices[0].monitors[0].plugin: no plugin named 'nosuch'") == 0);
-  CHECK(errors[1].str().find("sinks.out: plugin 'good' is a poller, not a sink") != std::string::npos);
-  CHECK(errors[2].str() == "t.yaml:4:68: inventory.devices[0].monitors[1].value: expected an integer, got 'x'");
+  CHECK(errors[0].str().find(
+            "t.yaml:4:28: inventory.devices[0].monitors[0].plugin: no plugin named 'nosuch'") == 0);
+  CHECK(errors[1].str().find("sinks.out: plugin 'good' is a poller, not a sink") !=
+        std::string::npos);
+  CHECK(errors[2].str() ==
+        "t.yaml:4:68: inventory.devices[0].monitors[1].value: expected an integer, got 'x'");
 }
 
 TEST_CASE("a bad reload keeps the running configuration; a good one replaces it") {
   Engine engine(registry());
   REQUIRE(engine.start(parse(R"(
-engine: {data_dir: )" + data_dir() + R"(, summary_interval: 0}
+engine: {data_dir: )" + data_dir() +
+                             R"(, summary_interval: 0}
 inventory:
   devices:
     - {name: a, monitors: [{plugin: good, interval: 100ms}]}
 )")));
-  CHECK_FALSE(engine.reload(parse("inventory:\n  devices:\n    - {name: z, monitors: [{plugin: nosuch}]}\n")));
+  CHECK_FALSE(engine.reload(
+      parse("inventory:\n  devices:\n    - {name: z, monitors: [{plugin: nosuch}]}\n")));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto ts = engine.targets();
   REQUIRE(ts.size() == 1);
@@ -222,7 +230,8 @@ TEST_CASE("scheduler: a target the plugin had no capacity for is skipped, not a 
   h.sched->set_tasks({h.task("skipped", OUTPOST_E_OVERLOADED), h.task("busy", OUTPOST_E_BUSY),
                       h.task("down", OUTPOST_E_UNAVAILABLE)});
   h.sched->start();
-  REQUIRE(eventually([&] { return h.results(OUTPOST_E_OVERLOADED) >= 3 && h.results(OUTPOST_E_BUSY) >= 3; }));
+  REQUIRE(eventually(
+      [&] { return h.results(OUTPOST_E_OVERLOADED) >= 3 && h.results(OUTPOST_E_BUSY) >= 3; }));
   h.sched->stop();
   const auto ts = h.sched->targets();
   REQUIRE(ts.size() == 3);
@@ -259,7 +268,8 @@ TEST_CASE("scheduler: a reload keeps what did not change: availability, counters
   SchedHarness h;
   h.sched->set_tasks({h.task("down", OUTPOST_E_UNAVAILABLE), h.task("up")});
   h.sched->start();
-  REQUIRE(eventually([&] { return h.results(OUTPOST_OK) >= 3 && h.results(OUTPOST_E_UNAVAILABLE) >= 3; }));
+  REQUIRE(eventually(
+      [&] { return h.results(OUTPOST_OK) >= 3 && h.results(OUTPOST_E_UNAVAILABLE) >= 3; }));
   h.sched->stop();
   CHECK(h.events_of("down") == 1);
   const uint64_t ok_before = h.results(OUTPOST_OK);

@@ -25,11 +25,13 @@ std::string sv(outpost_str s) { return s.ptr ? std::string(s.ptr, s.len) : std::
 
 // The subcommand's plugin: from --plugin-dir, the configuration's engine.plugin_dirs and the
 // default places, as `outpost poll` finds it.
-const LoadedPlugin* find_plugin(PluginRegistry& reg, const std::string& name, const PollSpec& spec) {
+const LoadedPlugin* find_plugin(PluginRegistry& reg, const std::string& name,
+                                const PollSpec& spec) {
   std::vector<std::string> dirs = spec.plugin_dirs;
   if (!spec.config_path.empty())
     if (auto r = parse_config_file(spec.config_path); r.config)
-      dirs.insert(dirs.end(), r.config->engine.plugin_dirs.begin(), r.config->engine.plugin_dirs.end());
+      dirs.insert(dirs.end(), r.config->engine.plugin_dirs.begin(),
+                  r.config->engine.plugin_dirs.end());
   for (auto& d : default_plugin_dirs()) dirs.push_back(d);
   reg.load_dirs(dirs);
   return reg.find(name);
@@ -73,7 +75,8 @@ int cmd_plugin(const std::string& name, int argc, char** argv) {
     args.push_back(o);
   }
   LogLevel lvl;
-  if (!parse_log_level(log_level, lvl)) return usage_error("--log-level: expected debug, info, warn or error");
+  if (!parse_log_level(log_level, lvl))
+    return usage_error("--log-level: expected debug, info, warn or error");
   set_log_level(lvl);
 
   PluginRegistry reg;
@@ -87,7 +90,8 @@ int cmd_plugin(const std::string& name, int argc, char** argv) {
   outpost_command_plan plan{};
   plan.struct_size = sizeof plan;
   const outpost_status st = p->desc.command(cargs.data(), cargs.size(), &plan);
-  if (st != OUTPOST_OK) return usage_error(fmt::format("the plugin's command failed ({})", status_name(st)));
+  if (st != OUTPOST_OK)
+    return usage_error(fmt::format("the plugin's command failed ({})", status_name(st)));
   const std::string text = sv(plan.text);
   if (!plan.run_poll) {
     std::fputs(text.c_str(), plan.exit_code == 0 ? stdout : stderr);
@@ -97,7 +101,8 @@ int cmd_plugin(const std::string& name, int argc, char** argv) {
   for (std::size_t i = 0; i < plan.param_count; ++i)
     spec.params.emplace_back(sv(plan.params[i].key), sv(plan.params[i].value));
   for (std::size_t i = 0; i < plan.target_count; ++i) spec.targets.push_back(sv(plan.targets[i]));
-  if (spec.timeout_s <= 0 && plan.timeout_ns > 0) spec.timeout_s = static_cast<double>(plan.timeout_ns) / 1e9;
+  if (spec.timeout_s <= 0 && plan.timeout_ns > 0)
+    spec.timeout_s = static_cast<double>(plan.timeout_ns) / 1e9;
   const std::string kind = sv(plan.print_kind);
 
   PollOutcome out;
@@ -112,7 +117,8 @@ int cmd_plugin(const std::string& name, int argc, char** argv) {
   std::cout.flush();
   for (const auto& t : out.targets)
     if (t.status != OUTPOST_OK)
-      std::cerr << fmt::format("outpost {}: {}: {}: {}\n", name, t.address, status_name(t.status), t.detail);
+      std::cerr << fmt::format("outpost {}: {}: {}: {}\n", name, t.address, status_name(t.status),
+                               t.detail);
   return exit_status(out);
 }
 

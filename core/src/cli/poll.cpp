@@ -35,7 +35,6 @@ int64_t wall_ns() {
       .count();
 }
 
-
 // The host side of one poll: collects what the plugin emits and how each target completes.
 class PollHost final : public HostServices {
  public:
@@ -191,7 +190,6 @@ const char* severity_name(uint32_t s) {
 }
 
 }  // namespace
-
 
 int poll_once(const PollSpec& spec, PollOutcome& out, std::ostream& err) {
   Config cfg;

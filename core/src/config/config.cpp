@@ -1,10 +1,10 @@
 #include "config/config.hpp"
 
-#include <outpost/sdk.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
 #include <fstream>
+#include <outpost/sdk.hpp>
 #include <set>
 #include <sstream>
 
@@ -21,7 +21,8 @@ std::string ConfigError::str() const {
 bool InstanceSpec::operator==(const InstanceSpec& o) const {
   if (name != o.name || plugin != o.plugin || settings.size() != o.settings.size()) return false;
   for (std::size_t i = 0; i < settings.size(); ++i)
-    if (settings[i].key != o.settings[i].key || settings[i].value != o.settings[i].value) return false;
+    if (settings[i].key != o.settings[i].key || settings[i].value != o.settings[i].value)
+      return false;
   return true;
 }
 
@@ -54,7 +55,8 @@ class Reader {
     error(n, path, "expected a mapping");
     return false;
   }
-  void check_keys(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) {
+  void check_keys(const YAML::Node& n, const std::string& path,
+                  const std::set<std::string>& allowed) {
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string key = it->first.as<std::string>("");
       if (!allowed.count(key)) {
@@ -76,7 +78,8 @@ class Reader {
     out = n.Scalar();
     return true;
   }
-  void string_key(const YAML::Node& map, const char* key, const std::string& path, std::string& out) {
+  void string_key(const YAML::Node& map, const char* key, const std::string& path,
+                  std::string& out) {
     if (const YAML::Node n = map[key]) scalar(n, join(path, key), out);
   }
   void duration_key(const YAML::Node& map, const char* key, const std::string& path, double& out,
@@ -133,7 +136,8 @@ class Reader {
     } else if (n.IsMap()) {
       for (auto it = n.begin(); it != n.end(); ++it) {
         const std::string sub = it->first.as<std::string>("");
-        flatten(it->second, key.empty() ? sub : key + "." + sub, join(path, sub), out, at(it->first));
+        flatten(it->second, key.empty() ? sub : key + "." + sub, join(path, sub), out,
+                at(it->first));
       }
     }
   }
@@ -141,12 +145,14 @@ class Reader {
   void engine(const YAML::Node& n, EngineSpec& e) {
     const std::string p = "engine";
     if (!expect_map(n, p)) return;
-    check_keys(n, p, {"id", "data_dir", "plugin_dirs", "log_level", "summary_interval",
-                      "self_metrics_interval", "pipeline", "scheduler"});
+    check_keys(n, p,
+               {"id", "data_dir", "plugin_dirs", "log_level", "summary_interval",
+                "self_metrics_interval", "pipeline", "scheduler"});
     string_key(n, "id", p, e.id);
     string_key(n, "data_dir", p, e.data_dir);
     if (const YAML::Node dirs = n["plugin_dirs"]) {
-      if (!dirs.IsSequence()) error(dirs, p + ".plugin_dirs", "expected a list of directories");
+      if (!dirs.IsSequence())
+        error(dirs, p + ".plugin_dirs", "expected a list of directories");
       else
         for (const auto& d : dirs) {
           std::string s;
@@ -165,9 +171,12 @@ class Reader {
       if (const YAML::Node rf = pl["raw_flows"]) {
         std::string v;
         if (scalar(rf, pp + ".raw_flows", v)) {
-          if (v == "true" || v == "yes" || v == "on") e.raw_flows = true;
-          else if (v == "false" || v == "no" || v == "off") e.raw_flows = false;
-          else error(rf, pp + ".raw_flows", "expected true or false, got '" + v + "'");
+          if (v == "true" || v == "yes" || v == "on")
+            e.raw_flows = true;
+          else if (v == "false" || v == "no" || v == "off")
+            e.raw_flows = false;
+          else
+            error(rf, pp + ".raw_flows", "expected true or false, got '" + v + "'");
         }
       }
       size_key(pl, "queue_capacity", pp, e.queue_capacity);
@@ -176,8 +185,9 @@ class Reader {
     }
     if (const YAML::Node s = n["scheduler"]; s && expect_map(s, p + ".scheduler")) {
       const std::string sp = p + ".scheduler";
-      check_keys(s, sp, {"max_in_flight", "max_batch_targets", "jitter", "default_interval",
-                         "default_timeout"});
+      check_keys(
+          s, sp,
+          {"max_in_flight", "max_batch_targets", "jitter", "default_interval", "default_timeout"});
       size_key(s, "max_in_flight", sp, e.max_in_flight);
       size_key(s, "max_batch_targets", sp, e.max_batch_targets);
       fraction_key(s, "jitter", sp, e.jitter);
@@ -221,7 +231,9 @@ class Reader {
         }
       }
       if (plugin_required && !has_plugin) {
-        error(it->first, spec.path, "missing key 'plugin' (which " + std::string(section == "sinks" ? "sink" : "processor") + " plugin to use)");
+        error(it->first, spec.path,
+              "missing key 'plugin' (which " +
+                  std::string(section == "sinks" ? "sink" : "processor") + " plugin to use)");
         continue;
       }
       out.push_back(std::move(spec));
@@ -256,7 +268,8 @@ class Reader {
       }
       if (dev.name.empty()) dev.name = dev.address;
       if (dev.address.empty()) dev.address = dev.name;
-      if (!names.insert(dev.name).second) error(d["name"] ? d["name"] : d, p + ".name", "duplicate device name '" + dev.name + "'");
+      if (!names.insert(dev.name).second)
+        error(d["name"] ? d["name"] : d, p + ".name", "duplicate device name '" + dev.name + "'");
       if (const YAML::Node tags = d["tags"]; tags && expect_map(tags, p + ".tags")) {
         for (auto t = tags.begin(); t != tags.end(); ++t) {
           std::string v;
@@ -269,7 +282,8 @@ class Reader {
           error(mons, p + ".monitors", "expected a list of monitors");
         } else {
           std::size_t j = 0;
-          for (const auto& m : mons) monitor(m, p + ".monitors[" + std::to_string(j++) + "]", cfg, dev);
+          for (const auto& m : mons)
+            monitor(m, p + ".monitors[" + std::to_string(j++) + "]", cfg, dev);
         }
       }
       cfg.devices.push_back(std::move(dev));
@@ -326,7 +340,9 @@ class Reader {
       error(root, "", "the configuration must be a mapping");
       return;
     }
-    check_keys(root, "", {"engine", "inventory", "credentials", "plugins", "sinks", "listeners", "processors"});
+    check_keys(
+        root, "",
+        {"engine", "inventory", "credentials", "plugins", "sinks", "listeners", "processors"});
     // engine first: its defaults apply to monitors.
     if (const YAML::Node e = root["engine"]) engine(e, cfg.engine);
     if (const YAML::Node c = root["credentials"]) credentials(c, cfg);
@@ -415,19 +431,27 @@ bool valid_value(uint32_t type, const std::string& v) {
     case OUTPOST_FIELD_BOOL:
       return v == "true" || v == "false" || v == "yes" || v == "no" || v == "on" || v == "off" ||
              v == "1" || v == "0";
-    case OUTPOST_FIELD_DURATION: return parse_duration_seconds(v).has_value();
-    default: return true;
+    case OUTPOST_FIELD_DURATION:
+      return parse_duration_seconds(v).has_value();
+    default:
+      return true;
   }
 }
 
 const char* type_name(uint32_t type) {
   switch (type) {
-    case OUTPOST_FIELD_INT: return "an integer";
-    case OUTPOST_FIELD_DOUBLE: return "a number";
-    case OUTPOST_FIELD_BOOL: return "a boolean";
-    case OUTPOST_FIELD_DURATION: return "a duration (e.g. 500ms, 10s)";
-    case OUTPOST_FIELD_LIST: return "a list";
-    default: return "a string";
+    case OUTPOST_FIELD_INT:
+      return "an integer";
+    case OUTPOST_FIELD_DOUBLE:
+      return "a number";
+    case OUTPOST_FIELD_BOOL:
+      return "a boolean";
+    case OUTPOST_FIELD_DURATION:
+      return "a duration (e.g. 500ms, 10s)";
+    case OUTPOST_FIELD_LIST:
+      return "a list";
+    default:
+      return "a string";
   }
 }
 
@@ -471,7 +495,8 @@ void validate_settings(const Settings& settings, const outpost_field* fields, st
         base = s.key.substr(0, *len);
         f = find(base);
         if (f != nullptr && f->type != OUTPOST_FIELD_LIST) {
-          errors.push_back({s.where, path + "." + base, std::string("expected ") + type_name(f->type) + ", got a list"});
+          errors.push_back({s.where, path + "." + base,
+                            std::string("expected ") + type_name(f->type) + ", got a list"});
           continue;
         }
       }
@@ -481,10 +506,12 @@ void validate_settings(const Settings& settings, const outpost_field* fields, st
     }
     if (f == nullptr) {
       std::string known;
-      for (std::size_t i = 0; i < count; ++i) known += (i ? ", " : "") + std::string(view(fields[i].name));
-      errors.push_back({s.key_where, path + "." + s.key,
-                        "unknown key" + (known.empty() ? std::string(" (this plugin takes no settings here)")
-                                                       : " (expected one of: " + known + ")")});
+      for (std::size_t i = 0; i < count; ++i)
+        known += (i ? ", " : "") + std::string(view(fields[i].name));
+      errors.push_back(
+          {s.key_where, path + "." + s.key,
+           "unknown key" + (known.empty() ? std::string(" (this plugin takes no settings here)")
+                                          : " (expected one of: " + known + ")")});
       continue;
     }
     seen.insert(base);
@@ -493,8 +520,10 @@ void validate_settings(const Settings& settings, const outpost_field* fields, st
                         std::string("expected ") + type_name(f->type) + ", got '" + s.value + "'"});
   }
   for (std::size_t i = 0; i < count; ++i) {
-    if ((fields[i].flags & OUTPOST_FIELD_REQUIRED) && !seen.count(std::string(view(fields[i].name))))
-      errors.push_back({where, path, "missing required key '" + std::string(view(fields[i].name)) + "'"});
+    if ((fields[i].flags & OUTPOST_FIELD_REQUIRED) &&
+        !seen.count(std::string(view(fields[i].name))))
+      errors.push_back(
+          {where, path, "missing required key '" + std::string(view(fields[i].name)) + "'"});
   }
 }
 
@@ -526,7 +555,8 @@ outpost_status resolve_secret(const std::map<std::string, std::string>& credenti
 std::string expand_vars(const std::string& value, const EngineSpec& engine) {
   std::string out = value;
   auto replace = [&out](const std::string& var, const std::string& with) {
-    for (std::size_t pos = out.find(var); pos != std::string::npos; pos = out.find(var, pos + with.size()))
+    for (std::size_t pos = out.find(var); pos != std::string::npos;
+         pos = out.find(var, pos + with.size()))
       out.replace(pos, var.size(), with);
   };
   replace("${data_dir}", engine.data_dir);
@@ -542,14 +572,16 @@ ParseResult parse_config_text(const std::string& text, const std::string& source
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    r.errors.push_back(ConfigError{Location{source, e.mark.line + 1, e.mark.column + 1}, "", e.msg});
+    r.errors.push_back(
+        ConfigError{Location{source, e.mark.line + 1, e.mark.column + 1}, "", e.msg});
     return r;
   }
   try {
     Reader reader(source, r.errors);
     reader.top(root, cfg);
   } catch (const YAML::Exception& e) {
-    r.errors.push_back(ConfigError{Location{source, e.mark.line + 1, e.mark.column + 1}, "", e.msg});
+    r.errors.push_back(
+        ConfigError{Location{source, e.mark.line + 1, e.mark.column + 1}, "", e.msg});
   }
   if (r.errors.empty()) r.config = std::move(cfg);
   return r;

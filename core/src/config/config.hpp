@@ -5,8 +5,8 @@
 #include <outpost/plugin.h>
 
 #include <cstddef>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,9 +66,9 @@ struct InstanceSpec {
 
 // A socket the core binds and owns; its datagrams go to a listener plugin instance in batches.
 struct ListenerSpec {
-  std::string instance;  // listener plugin instance name
-  std::string host;      // address to bind: 0.0.0.0, ::, 127.0.0.1 ...
-  uint16_t port = 0;     // 0 = any free port (tests)
+  std::string instance;                // listener plugin instance name
+  std::string host;                    // address to bind: 0.0.0.0, ::, 127.0.0.1 ...
+  uint16_t port = 0;                   // 0 = any free port (tests)
   std::size_t recv_buffer = 8u << 20;  // SO_RCVBUF bytes
   std::size_t batch = 64;              // datagrams per receive hook call at most
   Location where;

@@ -1,10 +1,9 @@
 #include "engine/engine.hpp"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -22,7 +21,8 @@ namespace fs = std::filesystem;
 namespace {
 int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 class PluginSink final : public SinkPort {
@@ -41,7 +41,9 @@ class PluginProcessor final : public ProcessorPort {
   explicit PluginProcessor(std::shared_ptr<PluginInstance> inst) : inst_(std::move(inst)) {}
   const std::string& name() const override { return inst_->name(); }
   outpost_status process(const outpost_batch& b) override { return inst_->call_process(b); }
-  bool consumes_flows() const override { return (inst_->plugin().desc.flags & OUTPOST_FLAG_CONSUMES_FLOWS) != 0; }
+  bool consumes_flows() const override {
+    return (inst_->plugin().desc.flags & OUTPOST_FLAG_CONSUMES_FLOWS) != 0;
+  }
 
  private:
   std::shared_ptr<PluginInstance> inst_;
@@ -56,7 +58,9 @@ Engine::~Engine() { stop(); }
 
 bool Engine::build_instances(const std::vector<InstanceSpec>& specs, InstanceMap& keep,
                              InstanceMap& out, Role role) {
-  const char* what = role == Role::sink ? "sink" : role == Role::processor ? "processor" : "plugin instance";
+  const char* what = role == Role::sink        ? "sink"
+                     : role == Role::processor ? "processor"
+                                               : "plugin instance";
   bool all = true;
   for (const auto& spec : specs) {
     if (auto it = keep.find(spec.name); it != keep.end() && it->second->spec() == spec) {
@@ -73,8 +77,8 @@ bool Engine::build_instances(const std::vector<InstanceSpec>& specs, InstanceMap
       all = false;
       continue;
     }
-    logf(LogLevel::info, "{} '{}' started (plugin {} {})", what, spec.name,
-         spec.plugin, std::string(p->desc.version.ptr, p->desc.version.len));
+    logf(LogLevel::info, "{} '{}' started (plugin {} {})", what, spec.name, spec.plugin,
+         std::string(p->desc.version.ptr, p->desc.version.len));
     out[spec.name] = std::move(inst);
   }
   return all;
@@ -138,14 +142,16 @@ bool Engine::start(const Config& cfg) {
   so.max_batch_targets = cfg_.engine.max_batch_targets;
   so.jitter = cfg_.engine.jitter;
   so.congested = [this] { return pipeline_->congested(); };
-  scheduler_ = std::make_unique<Scheduler>(so, [this](Batch&& b) { pipeline_->submit(std::move(b)); });
+  scheduler_ =
+      std::make_unique<Scheduler>(so, [this](Batch&& b) { pipeline_->submit(std::move(b)); });
   scheduler_->set_tasks(build_tasks(cfg_, sources_));
   scheduler_->start();
   open_listeners();
   running_ = true;
-  logf(LogLevel::info, "engine '{}' running: {} devices, {} monitors, {} plugin instances, {} sinks; data in {}",
-       cfg_.engine.id, cfg_.devices.size(), scheduler_->stats().tasks, sources_.size(), sinks_.size(),
-       cfg_.engine.data_dir);
+  logf(LogLevel::info,
+       "engine '{}' running: {} devices, {} monitors, {} plugin instances, {} sinks; data in {}",
+       cfg_.engine.id, cfg_.devices.size(), scheduler_->stats().tasks, sources_.size(),
+       sinks_.size(), cfg_.engine.data_dir);
   return true;
 }
 
@@ -153,7 +159,8 @@ bool Engine::reload(const Config& next) {
   auto errors = validate_config(next, registry_);
   if (!errors.empty()) {
     for (const auto& e : errors) logf(LogLevel::error, "{}", e.str());
-    logf(LogLevel::error, "reload refused: {} error(s); the running configuration stays", errors.size());
+    logf(LogLevel::error, "reload refused: {} error(s); the running configuration stays",
+         errors.size());
     return false;
   }
   if (!running_) return start(next);
@@ -180,7 +187,8 @@ bool Engine::reload(const Config& next) {
   open_listeners();
   LogLevel lvl;
   if (parse_log_level(cfg_.engine.log_level, lvl)) set_log_level(lvl);
-  logf(LogLevel::info, "configuration reloaded from {}: {} monitors", cfg_.source, scheduler_->stats().tasks);
+  logf(LogLevel::info, "configuration reloaded from {}: {} monitors", cfg_.source,
+       scheduler_->stats().tasks);
   return true;
 }
 
@@ -212,7 +220,7 @@ void Engine::stop() {
 
 outpost_status Engine::emit(PluginInstance& from, const outpost_batch& batch) {
   const uint32_t kinds = from.plugin().desc.kinds;
-  const Source source = from.processor()                         ? Source::processor
+  const Source source = from.processor()                       ? Source::processor
                         : (kinds & OUTPOST_KIND_LISTENER) != 0 ? Source::listener
                                                                : Source::poller;
   const outpost_status st =
@@ -222,8 +230,8 @@ outpost_status Engine::emit(PluginInstance& from, const outpost_batch& batch) {
   return st;
 }
 
-void Engine::complete(PluginInstance& from, uint64_t poll_id, uint64_t target_id, outpost_status status,
-                      std::string_view detail) {
+void Engine::complete(PluginInstance& from, uint64_t poll_id, uint64_t target_id,
+                      outpost_status status, std::string_view detail) {
   if (scheduler_) scheduler_->complete(from.name(), poll_id, target_id, status, detail);
 }
 
@@ -284,7 +292,8 @@ void Engine::close_listeners() {
   listeners_.clear();
 }
 
-outpost_status Engine::reply(uint64_t socket_id, const outpost_sockaddr& to, const uint8_t* data, std::size_t len) {
+outpost_status Engine::reply(uint64_t socket_id, const outpost_sockaddr& to, const uint8_t* data,
+                             std::size_t len) {
   for (auto& l : listeners_)
     if (l->socket_id() == socket_id) return l->send(to, data, len);
   return OUTPOST_E_NOT_FOUND;
@@ -308,9 +317,15 @@ std::vector<std::pair<std::string, ListenerStats>> Engine::listener_stats() cons
   return out;
 }
 
-PipelineStats Engine::pipeline_stats() const { return pipeline_ ? pipeline_->stats() : PipelineStats{}; }
-SchedulerStats Engine::scheduler_stats() const { return scheduler_ ? scheduler_->stats() : SchedulerStats{}; }
-std::vector<TargetStatus> Engine::targets() const { return scheduler_ ? scheduler_->targets() : std::vector<TargetStatus>{}; }
+PipelineStats Engine::pipeline_stats() const {
+  return pipeline_ ? pipeline_->stats() : PipelineStats{};
+}
+SchedulerStats Engine::scheduler_stats() const {
+  return scheduler_ ? scheduler_->stats() : SchedulerStats{};
+}
+std::vector<TargetStatus> Engine::targets() const {
+  return scheduler_ ? scheduler_->targets() : std::vector<TargetStatus>{};
+}
 
 Batch Engine::self_metrics() const {
   Batch b;
@@ -318,38 +333,56 @@ Batch Engine::self_metrics() const {
   const auto ps = pipeline_stats();
   const auto ss = scheduler_stats();
   b.add_metric("outpost_queue_depth", {}, static_cast<double>(ps.depth), t, OUTPOST_METRIC_GAUGE);
-  b.add_metric("outpost_queue_capacity", {}, static_cast<double>(ps.capacity), t, OUTPOST_METRIC_GAUGE);
-  b.add_metric("outpost_pipeline_accepted_total", {}, static_cast<double>(ps.accepted), t, OUTPOST_METRIC_COUNTER);
-  b.add_metric("outpost_pipeline_delivered_total", {}, static_cast<double>(ps.delivered), t, OUTPOST_METRIC_COUNTER);
+  b.add_metric("outpost_queue_capacity", {}, static_cast<double>(ps.capacity), t,
+               OUTPOST_METRIC_GAUGE);
+  b.add_metric("outpost_pipeline_accepted_total", {}, static_cast<double>(ps.accepted), t,
+               OUTPOST_METRIC_COUNTER);
+  b.add_metric("outpost_pipeline_delivered_total", {}, static_cast<double>(ps.delivered), t,
+               OUTPOST_METRIC_COUNTER);
   for (const auto& [reason, n] : ps.dropped)
-    b.add_metric("outpost_pipeline_dropped_total", {{"reason", reason}}, static_cast<double>(n), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_pipeline_dropped_total", {{"reason", reason}}, static_cast<double>(n), t,
+                 OUTPOST_METRIC_COUNTER);
   for (const auto& [sink, s] : ps.sinks) {
-    b.add_metric("outpost_sink_written_total", {{"sink", sink}}, static_cast<double>(s.written), t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_sink_failures_total", {{"sink", sink}}, static_cast<double>(s.failures), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_sink_written_total", {{"sink", sink}}, static_cast<double>(s.written), t,
+                 OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_sink_failures_total", {{"sink", sink}}, static_cast<double>(s.failures),
+                 t, OUTPOST_METRIC_COUNTER);
   }
-  b.add_metric("outpost_targets_in_flight", {}, static_cast<double>(ss.in_flight), t, OUTPOST_METRIC_GAUGE);
+  b.add_metric("outpost_targets_in_flight", {}, static_cast<double>(ss.in_flight), t,
+               OUTPOST_METRIC_GAUGE);
   b.add_metric("outpost_scheduler_held_seconds_total", {}, ss.held_s, t, OUTPOST_METRIC_COUNTER);
   for (const auto& [inst, s] : ss.instances) {
     for (const auto& [st, n] : s.results)
       b.add_metric("outpost_poll_results_total", {{"plugin", inst}, {"status", status_label(st)}},
                    static_cast<double>(n), t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_poll_duration_seconds_sum", {{"plugin", inst}}, s.duration_sum_s, t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_poll_duration_seconds_count", {{"plugin", inst}}, static_cast<double>(s.duration_count), t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_poll_batches_total", {{"plugin", inst}}, static_cast<double>(s.polls), t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_late_completions_total", {{"plugin", inst}}, static_cast<double>(s.late), t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_poll_skipped_total", {{"plugin", inst}}, static_cast<double>(s.skipped), t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_poll_delayed_total", {{"plugin", inst}}, static_cast<double>(s.delayed), t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_poll_delay_seconds_sum", {{"plugin", inst}}, s.delay_sum_s, t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_targets", {{"plugin", inst}, {"state", "ok"}}, static_cast<double>(s.targets_ok), t, OUTPOST_METRIC_GAUGE);
-    b.add_metric("outpost_targets", {{"plugin", inst}, {"state", "failing"}}, static_cast<double>(s.targets_failing), t, OUTPOST_METRIC_GAUGE);
+    b.add_metric("outpost_poll_duration_seconds_sum", {{"plugin", inst}}, s.duration_sum_s, t,
+                 OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_poll_duration_seconds_count", {{"plugin", inst}},
+                 static_cast<double>(s.duration_count), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_poll_batches_total", {{"plugin", inst}}, static_cast<double>(s.polls), t,
+                 OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_late_completions_total", {{"plugin", inst}}, static_cast<double>(s.late),
+                 t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_poll_skipped_total", {{"plugin", inst}}, static_cast<double>(s.skipped),
+                 t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_poll_delayed_total", {{"plugin", inst}}, static_cast<double>(s.delayed),
+                 t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_poll_delay_seconds_sum", {{"plugin", inst}}, s.delay_sum_s, t,
+                 OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_targets", {{"plugin", inst}, {"state", "ok"}},
+                 static_cast<double>(s.targets_ok), t, OUTPOST_METRIC_GAUGE);
+    b.add_metric("outpost_targets", {{"plugin", inst}, {"state", "failing"}},
+                 static_cast<double>(s.targets_failing), t, OUTPOST_METRIC_GAUGE);
   }
   auto per_instance = [&](const InstanceMap& m) {
     for (const auto& [name, inst] : m) {
       const auto st = inst->stats();
       for (const auto& [code, n] : st.errors)
-        b.add_metric("outpost_plugin_errors_total", {{"plugin", name}, {"status", status_label(code)}},
-                     static_cast<double>(n), t, OUTPOST_METRIC_COUNTER);
-      b.add_metric("outpost_plugin_emitted_total", {{"plugin", name}}, static_cast<double>(st.emitted), t, OUTPOST_METRIC_COUNTER);
+        b.add_metric("outpost_plugin_errors_total",
+                     {{"plugin", name}, {"status", status_label(code)}}, static_cast<double>(n), t,
+                     OUTPOST_METRIC_COUNTER);
+      b.add_metric("outpost_plugin_emitted_total", {{"plugin", name}},
+                   static_cast<double>(st.emitted), t, OUTPOST_METRIC_COUNTER);
     }
   };
   per_instance(sources_);
@@ -358,11 +391,18 @@ Batch Engine::self_metrics() const {
   for (const auto& l : listeners_) {
     const auto st = l->stats();
     const std::string name = l->name(), inst = l->spec().instance;
-    b.add_metric("outpost_listener_datagrams_total", {{"listener", name}, {"plugin", inst}}, static_cast<double>(st.datagrams), t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_listener_bytes_total", {{"listener", name}, {"plugin", inst}}, static_cast<double>(st.bytes), t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_listener_dropped_total", {{"listener", name}, {"plugin", inst}, {"reason", "socket_overflow"}}, static_cast<double>(st.kernel_drops), t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_listener_dropped_total", {{"listener", name}, {"plugin", inst}, {"reason", "truncated"}}, static_cast<double>(st.truncated), t, OUTPOST_METRIC_COUNTER);
-    b.add_metric("outpost_listener_hook_failures_total", {{"listener", name}, {"plugin", inst}}, static_cast<double>(st.hook_failures), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_listener_datagrams_total", {{"listener", name}, {"plugin", inst}},
+                 static_cast<double>(st.datagrams), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_listener_bytes_total", {{"listener", name}, {"plugin", inst}},
+                 static_cast<double>(st.bytes), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_listener_dropped_total",
+                 {{"listener", name}, {"plugin", inst}, {"reason", "socket_overflow"}},
+                 static_cast<double>(st.kernel_drops), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_listener_dropped_total",
+                 {{"listener", name}, {"plugin", inst}, {"reason", "truncated"}},
+                 static_cast<double>(st.truncated), t, OUTPOST_METRIC_COUNTER);
+    b.add_metric("outpost_listener_hook_failures_total", {{"listener", name}, {"plugin", inst}},
+                 static_cast<double>(st.hook_failures), t, OUTPOST_METRIC_COUNTER);
   }
   return b;
 }
@@ -376,13 +416,14 @@ std::string Engine::summary_line() const {
     ok += s.targets_ok;
     failing += s.targets_failing;
     total += s.targets;
-    const double avg_ms = s.duration_count ? 1000.0 * s.duration_sum_s / static_cast<double>(s.duration_count) : 0.0;
+    const double avg_ms =
+        s.duration_count ? 1000.0 * s.duration_sum_s / static_cast<double>(s.duration_count) : 0.0;
     per += fmt::format(" | {} {}/{} ok, avg {:.1f} ms", inst, s.targets_ok, s.targets, avg_ms);
   }
   uint64_t dropped = 0;
   for (const auto& [r, n] : ps.dropped) dropped += n;
-  return fmt::format("targets {}: {} ok, {} failing{} | queue {} | stored {} | dropped {}", total, ok,
-                     failing, per, ps.depth, ps.delivered, dropped);
+  return fmt::format("targets {}: {} ok, {} failing{} | queue {} | stored {} | dropped {}", total,
+                     ok, failing, per, ps.depth, ps.delivered, dropped);
 }
 
 void Engine::run(double run_for_s, const std::function<ParseResult()>& reread) {
@@ -411,7 +452,8 @@ void Engine::run(double run_for_s, const std::function<ParseResult()>& reread) {
 
   auto every = [&io](double seconds, std::function<void()> fn) {
     auto timer = std::make_shared<asio::steady_timer>(io);
-    auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+    auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(seconds));
     auto loop = std::make_shared<std::function<void()>>();
     *loop = [timer, period, fn, loop_w = std::weak_ptr<std::function<void()>>(loop)] {
       timer->expires_after(period);
@@ -430,10 +472,12 @@ void Engine::run(double run_for_s, const std::function<ParseResult()>& reread) {
       std::printf("%s\n", summary_line().c_str());
       std::fflush(stdout);
     }));
-  loops.push_back(every(cfg_.engine.self_metrics_interval_s, [this] { pipeline_->submit(self_metrics()); }));
+  loops.push_back(
+      every(cfg_.engine.self_metrics_interval_s, [this] { pipeline_->submit(self_metrics()); }));
   asio::steady_timer deadline(io);
   if (run_for_s > 0) {
-    deadline.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(run_for_s)));
+    deadline.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(run_for_s)));
     deadline.async_wait([&](const boost::system::error_code& ec) {
       if (!ec) io.stop();
     });

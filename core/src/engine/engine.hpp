@@ -49,7 +49,8 @@ class Engine : public HostServices {
                        std::size_t len) override;
 
   // Hands datagrams to a listener instance as one of its sockets would (replay mode).
-  outpost_status feed(const std::string& instance, const outpost_datagram* datagrams, std::size_t count);
+  outpost_status feed(const std::string& instance, const outpost_datagram* datagrams,
+                      std::size_t count);
 
   // Bound listener sockets, e.g. to learn the port of a listener configured with port 0.
   std::vector<std::pair<std::string, uint16_t>> listener_ports() const;

@@ -109,7 +109,8 @@ bool HookRunner::run_sync(std::function<void()> job, double timeout_s) {
   return done->second.wait_for(lk, std::chrono::duration<double>(timeout_s), [&] { return *flag; });
 }
 
-void HookRunner::set_periodic(uint64_t id, std::chrono::nanoseconds period, std::function<void()> job) {
+void HookRunner::set_periodic(uint64_t id, std::chrono::nanoseconds period,
+                              std::function<void()> job) {
   {
     std::lock_guard g(state_->mu);
     if (period.count() <= 0) {
@@ -135,8 +136,8 @@ void HookRunner::arm_periodic(bool armed) {
 
 bool HookRunner::stuck(double seconds) const {
   std::lock_guard g(state_->mu);
-  return state_->running &&
-         std::chrono::steady_clock::now() - state_->started > std::chrono::duration<double>(seconds);
+  return state_->running && std::chrono::steady_clock::now() - state_->started >
+                                std::chrono::duration<double>(seconds);
 }
 
 void HookRunner::shutdown(double grace_s) {
@@ -150,8 +151,10 @@ void HookRunner::shutdown(double grace_s) {
                                     [&] { return !state_->running && state_->jobs.empty(); });
     if (!idle) state_->jobs.clear();  // the stuck job keeps the thread; drop what waits behind it
   }
-  if (idle) thread_.join();
-  else thread_.detach();
+  if (idle)
+    thread_.join();
+  else
+    thread_.detach();
 }
 
 }  // namespace outpost::core

@@ -13,11 +13,14 @@ namespace {
 constexpr double kCreateTimeout = 10.0;
 constexpr double kStopTimeout = 3.0;
 
-std::string_view sv(outpost_str s) { return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view(); }
+std::string_view sv(outpost_str s) {
+  return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view();
+}
 
 int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 outpost_status api_emit(outpost_host* h, const outpost_batch* b) {
@@ -34,7 +37,10 @@ int api_log_enabled(outpost_host*, uint32_t level) {
 }
 void api_log(outpost_host* h, uint32_t level, outpost_str msg) {
   PluginInstance* p = PluginInstance::from(h);
-  LogLevel l = level >= 40 ? LogLevel::error : level >= 30 ? LogLevel::warn : level >= 20 ? LogLevel::info : LogLevel::debug;
+  LogLevel l = level >= 40   ? LogLevel::error
+               : level >= 30 ? LogLevel::warn
+               : level >= 20 ? LogLevel::info
+                             : LogLevel::debug;
   logf(l, "[{}] {}", p ? p->name() : "?", sv(msg));
 }
 void api_report_error(outpost_host* h, outpost_status s, outpost_str detail) {
@@ -43,7 +49,8 @@ void api_report_error(outpost_host* h, outpost_status s, outpost_str detail) {
   p->note_error(s);
   logf(LogLevel::warn, "[{}] error {:#x}: {}", p->name(), s, sv(detail));
 }
-outpost_status api_get_secret(outpost_host* h, outpost_str ref, char* buf, size_t cap, size_t* len) {
+outpost_status api_get_secret(outpost_host* h, outpost_str ref, char* buf, size_t cap,
+                              size_t* len) {
   PluginInstance* p = PluginInstance::from(h);
   if (p == nullptr || len == nullptr) return OUTPOST_E_INVALID_ARGUMENT;
   std::string value;
@@ -63,7 +70,8 @@ void api_complete(outpost_host* h, uint64_t poll_id, uint64_t target_id, outpost
 outpost_status api_reply(outpost_host* h, uint64_t socket_id, const outpost_sockaddr* to,
                          const uint8_t* data, size_t len) {
   PluginInstance* p = PluginInstance::from(h);
-  if (p == nullptr || to == nullptr || (data == nullptr && len > 0)) return OUTPOST_E_INVALID_ARGUMENT;
+  if (p == nullptr || to == nullptr || (data == nullptr && len > 0))
+    return OUTPOST_E_INVALID_ARGUMENT;
   return p->services().reply(socket_id, *to, data, len);
 }
 
@@ -74,8 +82,17 @@ outpost_status api_set_timer(outpost_host* h, uint64_t timer_id, int64_t period_
 }
 
 const outpost_host_api kApi = {
-    sizeof(outpost_host_api), OUTPOST_ABI_VERSION, api_emit, api_log_enabled, api_log,
-    api_report_error, api_get_secret, api_now, api_mono, api_complete, api_reply,
+    sizeof(outpost_host_api),
+    OUTPOST_ABI_VERSION,
+    api_emit,
+    api_log_enabled,
+    api_log,
+    api_report_error,
+    api_get_secret,
+    api_now,
+    api_mono,
+    api_complete,
+    api_reply,
     api_set_timer,
 };
 
@@ -90,7 +107,8 @@ PluginInstance* PluginInstance::from(outpost_host* h) {
   return h == nullptr ? nullptr : reinterpret_cast<HostHandle*>(h)->self;
 }
 
-PluginInstance::PluginInstance(HostServices& services, const LoadedPlugin& plugin, InstanceSpec spec)
+PluginInstance::PluginInstance(HostServices& services, const LoadedPlugin& plugin,
+                               InstanceSpec spec)
     : services_(services), plugin_(plugin), spec_(std::move(spec)) {}
 
 PluginInstance::~PluginInstance() {
@@ -161,7 +179,9 @@ bool PluginInstance::start(std::string& why) {
     return true;
   }
   outpost_status st = OUTPOST_E_INTERNAL;
-  if (!runner_.run_sync([&] { st = serialised("start", [&] { return plugin_.desc.start(handle_); }); }, kCreateTimeout)) {
+  if (!runner_.run_sync(
+          [&] { st = serialised("start", [&] { return plugin_.desc.start(handle_); }); },
+          kCreateTimeout)) {
     abandoned_ = true;
     why = "start did not return within 10 s";
     return false;
@@ -188,7 +208,8 @@ void PluginInstance::stop() {
   // Emits during stop are accepted (a processor's last summary, a listener's final counters);
   // after stop returns, none are.
   if (plugin_.desc.stop != nullptr) {
-    if (!runner_.run_sync([&] { serialised("stop", [&] { return plugin_.desc.stop(handle_); }); }, kStopTimeout)) {
+    if (!runner_.run_sync([&] { serialised("stop", [&] { return plugin_.desc.stop(handle_); }); },
+                          kStopTimeout)) {
       logf(LogLevel::error, "[{}] stop did not return within 10 s; instance abandoned", name());
       abandoned_ = true;
     }
@@ -205,7 +226,14 @@ void PluginInstance::destroy() {
   }
   outpost_instance* h = handle_;
   handle_ = nullptr;
-  if (!runner_.run_sync([&] { serialised("destroy", [&] { plugin_.desc.destroy(h); return OUTPOST_OK; }); }, kStopTimeout))
+  if (!runner_.run_sync(
+          [&] {
+            serialised("destroy", [&] {
+              plugin_.desc.destroy(h);
+              return OUTPOST_OK;
+            });
+          },
+          kStopTimeout))
     abandoned_ = true;
 }
 
@@ -221,7 +249,8 @@ outpost_status PluginInstance::call_write(const outpost_batch& batch) {
 
 outpost_status PluginInstance::call_receive(const outpost_datagram* d, std::size_t n) {
   if (handle_ == nullptr || plugin_.desc.receive == nullptr) return OUTPOST_E_UNAVAILABLE;
-  return serialised("receive", [&] { return plugin_.desc.receive(handle_, d, n, sizeof(outpost_datagram)); });
+  return serialised("receive",
+                    [&] { return plugin_.desc.receive(handle_, d, n, sizeof(outpost_datagram)); });
 }
 
 outpost_status PluginInstance::call_process(const outpost_batch& batch) {
@@ -236,14 +265,16 @@ outpost_status PluginInstance::call_flush() {
 }
 
 outpost_status PluginInstance::set_timer(uint64_t timer_id, int64_t period_ns) {
-  if (!OUTPOST_HAS(&plugin_.desc, outpost_plugin_descriptor, timer) || plugin_.desc.timer == nullptr)
+  if (!OUTPOST_HAS(&plugin_.desc, outpost_plugin_descriptor, timer) ||
+      plugin_.desc.timer == nullptr)
     return OUTPOST_E_UNSUPPORTED;
   {
     std::lock_guard g(mu_);
     if (stopped_) return OUTPOST_E_UNAVAILABLE;
   }
   const int64_t period = period_ns == 0 ? 0 : std::max(period_ns, kMinTimerPeriodNs);
-  runner_.set_periodic(timer_id, std::chrono::nanoseconds(period), [this, timer_id] { call_timer(timer_id); });
+  runner_.set_periodic(timer_id, std::chrono::nanoseconds(period),
+                       [this, timer_id] { call_timer(timer_id); });
   return OUTPOST_OK;
 }
 
@@ -259,8 +290,10 @@ void PluginInstance::note_error(outpost_status s) {
 
 void PluginInstance::note_emit(bool accepted, std::size_t items) {
   std::lock_guard g(mu_);
-  if (accepted) stats_.emitted += items;
-  else stats_.emits_refused++;
+  if (accepted)
+    stats_.emitted += items;
+  else
+    stats_.emits_refused++;
 }
 
 InstanceStats PluginInstance::stats() const {

@@ -15,7 +15,6 @@
 #include "engine/hook_runner.hpp"
 #include "loader/loader.hpp"
 
-
 namespace outpost::core {
 
 class PluginInstance;

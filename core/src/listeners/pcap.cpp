@@ -18,8 +18,8 @@ struct Cursor {
 uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
 // Parses an IP packet; emits the UDP payload when there is one.
-void parse_ip(std::span<const uint8_t> pkt, int64_t t, const std::function<void(const PcapDatagram&)>& cb,
-              PcapStats& st) {
+void parse_ip(std::span<const uint8_t> pkt, int64_t t,
+              const std::function<void(const PcapDatagram&)>& cb, PcapStats& st) {
   if (pkt.empty()) {
     st.malformed++;
     return;
@@ -97,7 +97,8 @@ bool read_pcap(std::span<const uint8_t> capture, const std::function<void(const 
     return false;
   }
   const uint32_t linktype = c.u32(20) & 0x0fffffffu;
-  if (linktype != 1 && linktype != 101 && linktype != 12 && linktype != 113 && linktype != 276 && linktype != 0) {
+  if (linktype != 1 && linktype != 101 && linktype != 12 && linktype != 113 && linktype != 276 &&
+      linktype != 0) {
     error = "unsupported link type " + std::to_string(linktype);
     return false;
   }
@@ -113,41 +114,66 @@ bool read_pcap(std::span<const uint8_t> capture, const std::function<void(const 
     st.records++;
     std::span<const uint8_t> frame = capture.subspan(off, incl);
     off += incl;
-    const int64_t t = static_cast<int64_t>(sec) * 1000000000 + static_cast<int64_t>(nanos ? frac : frac * 1000);
+    const int64_t t =
+        static_cast<int64_t>(sec) * 1000000000 + static_cast<int64_t>(nanos ? frac : frac * 1000);
     std::size_t l3 = 0;
     uint16_t ethertype = 0;
     switch (linktype) {
       case 1:  // Ethernet, with any number of 802.1Q / 802.1ad tags
-        if (frame.size() < 14) { st.malformed++; continue; }
+        if (frame.size() < 14) {
+          st.malformed++;
+          continue;
+        }
         ethertype = be16(&frame[12]);
         l3 = 14;
         while ((ethertype == 0x8100 || ethertype == 0x88a8) && l3 + 4 <= frame.size()) {
           ethertype = be16(&frame[l3 + 2]);
           l3 += 4;
         }
-        if (ethertype != 0x0800 && ethertype != 0x86dd) { st.not_udp++; continue; }
+        if (ethertype != 0x0800 && ethertype != 0x86dd) {
+          st.not_udp++;
+          continue;
+        }
         break;
       case 113:  // Linux cooked v1
-        if (frame.size() < 16) { st.malformed++; continue; }
+        if (frame.size() < 16) {
+          st.malformed++;
+          continue;
+        }
         ethertype = be16(&frame[14]);
         l3 = 16;
-        if (ethertype != 0x0800 && ethertype != 0x86dd) { st.not_udp++; continue; }
+        if (ethertype != 0x0800 && ethertype != 0x86dd) {
+          st.not_udp++;
+          continue;
+        }
         break;
       case 276:  // Linux cooked v2
-        if (frame.size() < 20) { st.malformed++; continue; }
+        if (frame.size() < 20) {
+          st.malformed++;
+          continue;
+        }
         ethertype = be16(&frame[0]);
         l3 = 20;
-        if (ethertype != 0x0800 && ethertype != 0x86dd) { st.not_udp++; continue; }
+        if (ethertype != 0x0800 && ethertype != 0x86dd) {
+          st.not_udp++;
+          continue;
+        }
         break;
       case 0:  // BSD loopback: 4-byte family in host order of the capturing machine
-        if (frame.size() < 4) { st.malformed++; continue; }
+        if (frame.size() < 4) {
+          st.malformed++;
+          continue;
+        }
         l3 = 4;
         break;
       default:  // raw IP
         l3 = 0;
         break;
     }
-    if (l3 > frame.size()) { st.malformed++; continue; }
+    if (l3 > frame.size()) {
+      st.malformed++;
+      continue;
+    }
     parse_ip(frame.subspan(l3), t, cb, st);
   }
   return true;

@@ -22,13 +22,14 @@ struct PcapDatagram {
 struct PcapStats {
   uint64_t records = 0;
   uint64_t udp = 0;
-  uint64_t not_udp = 0;     // other protocols, fragments after the first
-  uint64_t malformed = 0;   // truncated or inconsistent headers
+  uint64_t not_udp = 0;    // other protocols, fragments after the first
+  uint64_t malformed = 0;  // truncated or inconsistent headers
 };
 
 // Calls `on_datagram` for each UDP datagram. Returns false with `error` set when the file is not
 // a pcap capture this reader understands (a truncated last record only stops the walk).
-bool read_pcap(std::span<const uint8_t> capture, const std::function<void(const PcapDatagram&)>& on_datagram,
-               PcapStats& stats, std::string& error);
+bool read_pcap(std::span<const uint8_t> capture,
+               const std::function<void(const PcapDatagram&)>& on_datagram, PcapStats& stats,
+               std::string& error);
 
 }  // namespace outpost::core

@@ -21,7 +21,8 @@ constexpr std::size_t kMaxDatagram = 65535;
 
 int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 }  // namespace
 
@@ -77,7 +78,8 @@ UdpListener::~UdpListener() {
 
 std::string UdpListener::name() const {
   const bool v6 = spec_.host.find(':') != std::string::npos;
-  return "udp://" + (v6 ? "[" + spec_.host + "]" : spec_.host) + ":" + std::to_string(bound_port_ ? bound_port_ : spec_.port);
+  return "udp://" + (v6 ? "[" + spec_.host + "]" : spec_.host) + ":" +
+         std::to_string(bound_port_ ? bound_port_ : spec_.port);
 }
 
 bool UdpListener::open(std::string& why) {
@@ -201,7 +203,8 @@ void UdpListener::run() {
     for (int i = 0; i < n; ++i) {
       const auto k = static_cast<std::size_t>(i);
       if (msgs[k].msg_hdr.msg_flags & MSG_TRUNC) truncated_++;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[k].msg_hdr); c != nullptr; c = CMSG_NXTHDR(&msgs[k].msg_hdr, c)) {
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[k].msg_hdr); c != nullptr;
+           c = CMSG_NXTHDR(&msgs[k].msg_hdr, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
           uint32_t drops = 0;
           std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
@@ -219,7 +222,8 @@ void UdpListener::run() {
     datagrams_ += static_cast<uint64_t>(n);
     bytes_ += bytes;
     std::lock_guard g(dispatch_mu_);
-    if (instance_->call_receive(dgrams.data(), static_cast<std::size_t>(n)) != OUTPOST_OK) hook_failures_++;
+    if (instance_->call_receive(dgrams.data(), static_cast<std::size_t>(n)) != OUTPOST_OK)
+      hook_failures_++;
   }
 }
 

@@ -23,8 +23,8 @@ class PluginInstance;
 struct ListenerStats {
   uint64_t datagrams = 0;
   uint64_t bytes = 0;
-  uint64_t kernel_drops = 0;  // the socket's receive queue overflowed
-  uint64_t truncated = 0;     // larger than the receive buffer
+  uint64_t kernel_drops = 0;   // the socket's receive queue overflowed
+  uint64_t truncated = 0;      // larger than the receive buffer
   uint64_t hook_failures = 0;  // batches whose receive hook returned an error
 };
 
@@ -64,7 +64,8 @@ class UdpListener {
   uint16_t bound_port_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
-  std::atomic<uint64_t> datagrams_{0}, bytes_{0}, kernel_drops_{0}, truncated_{0}, hook_failures_{0};
+  std::atomic<uint64_t> datagrams_{0}, bytes_{0}, kernel_drops_{0}, truncated_{0},
+      hook_failures_{0};
 };
 
 // Conversions between the ABI's address form and the OS's.

@@ -1,8 +1,7 @@
 #include "loader/loader.hpp"
 
-#include <boost/dll/shared_library.hpp>
-
 #include <algorithm>
+#include <boost/dll/shared_library.hpp>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -30,7 +29,8 @@ std::string sv(outpost_str s) { return s.ptr ? std::string(s.ptr, s.len) : std::
 }  // namespace
 
 std::string abi_string(uint32_t abi) {
-  return std::to_string(OUTPOST_ABI_MAJOR_OF(abi)) + "." + std::to_string(OUTPOST_ABI_MINOR_OF(abi));
+  return std::to_string(OUTPOST_ABI_MAJOR_OF(abi)) + "." +
+         std::to_string(OUTPOST_ABI_MINOR_OF(abi));
 }
 
 std::string kinds_string(uint32_t kinds) {
@@ -46,10 +46,12 @@ std::string kinds_string(uint32_t kinds) {
 }
 
 std::string check_descriptor(const outpost_plugin_descriptor* d, const std::string& manifest_name) {
-  if (d == nullptr) return "entry returned no descriptor for host ABI " + abi_string(OUTPOST_ABI_VERSION);
+  if (d == nullptr)
+    return "entry returned no descriptor for host ABI " + abi_string(OUTPOST_ABI_VERSION);
   if (d->magic != OUTPOST_PLUGIN_MAGIC) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "bad magic 0x%08x (expected 0x%08x)", d->magic, OUTPOST_PLUGIN_MAGIC);
+    std::snprintf(buf, sizeof buf, "bad magic 0x%08x (expected 0x%08x)", d->magic,
+                  OUTPOST_PLUGIN_MAGIC);
     return buf;
   }
   const uint32_t major = OUTPOST_ABI_MAJOR_OF(d->abi_version);
@@ -61,12 +63,13 @@ std::string check_descriptor(const outpost_plugin_descriptor* d, const std::stri
     return "plugin ABI " + abi_string(d->abi_version) + " is newer than host ABI " +
            abi_string(OUTPOST_ABI_VERSION) + " (update the engine)";
   if (d->struct_size < kMinDescriptorSize)
-    return "descriptor struct_size " + std::to_string(d->struct_size) + " is smaller than ABI 1.0's " +
-           std::to_string(kMinDescriptorSize);
+    return "descriptor struct_size " + std::to_string(d->struct_size) +
+           " is smaller than ABI 1.0's " + std::to_string(kMinDescriptorSize);
   const std::string name = sv(d->name);
   if (name != manifest_name)
     return "descriptor name '" + name + "' differs from the file's name '" + manifest_name + "'";
-  if (d->kinds == 0 || (d->kinds & ~0xFu) != 0) return "invalid kinds mask " + std::to_string(d->kinds);
+  if (d->kinds == 0 || (d->kinds & ~0xFu) != 0)
+    return "invalid kinds mask " + std::to_string(d->kinds);
   if (d->create == nullptr || d->destroy == nullptr) return "missing create or destroy hook";
   // A monitor's plugin, interval and timeout belong to the core; a plugin cannot take them.
   for (std::size_t i = 0; d->target_fields != nullptr && i < d->target_field_count; ++i) {
@@ -86,9 +89,11 @@ std::string check_descriptor(const outpost_plugin_descriptor* d, const std::stri
   for (const auto& c : checks) {
     const bool declared = (d->kinds & c.kind) != 0;
     if (declared && !c.present)
-      return std::string("declares kind ") + kinds_string(c.kind) + " but has no " + c.hook + " hook";
+      return std::string("declares kind ") + kinds_string(c.kind) + " but has no " + c.hook +
+             " hook";
     if (!declared && c.present)
-      return std::string("has a ") + c.hook + " hook but does not declare kind " + kinds_string(c.kind);
+      return std::string("has a ") + c.hook + " hook but does not declare kind " +
+             kinds_string(c.kind);
   }
   // A subcommand is one poll of the plugin itself (ABI 1.2).
   if (OUTPOST_HAS(d, outpost_plugin_descriptor, command) && d->command != nullptr &&
@@ -108,13 +113,16 @@ bool PluginRegistry::load_file(const std::string& path) {
     refusals_.push_back({path, why});
     return false;
   };
-  if (plugins_.count(manifest)) return refuse("a plugin named '" + manifest + "' is already loaded from " + plugins_[manifest].path);
+  if (plugins_.count(manifest))
+    return refuse("a plugin named '" + manifest + "' is already loaded from " +
+                  plugins_[manifest].path);
 
   std::error_code fs_ec;
   if (!fs::is_regular_file(path, fs_ec)) return refuse("no such file");
   auto lib = std::make_unique<boost::dll::shared_library>();
   boost::dll::fs::error_code ec;
-  lib->load(fs::path(path), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+  lib->load(fs::path(path), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local,
+            ec);
   if (ec) return refuse("cannot open: " + ec.message());
   if (!lib->has(OUTPOST_ENTRY_SYMBOL)) return refuse("no exported symbol " OUTPOST_ENTRY_SYMBOL);
   auto entry = reinterpret_cast<outpost_plugin_entry_fn>(lib->get<void()>(OUTPOST_ENTRY_SYMBOL));
@@ -167,7 +175,8 @@ std::vector<std::string> default_plugin_dirs() {
     std::size_t start = 0;
     while (start <= s.size()) {
       const auto colon = s.find(':', start);
-      const std::string part = s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      const std::string part =
+          s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
       if (!part.empty()) dirs.push_back(part);
       if (colon == std::string::npos) break;
       start = colon + 1;

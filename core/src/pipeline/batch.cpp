@@ -2,7 +2,9 @@
 
 namespace outpost::core {
 namespace {
-std::string_view sv(outpost_str s) { return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view(); }
+std::string_view sv(outpost_str s) {
+  return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view();
+}
 }  // namespace
 
 void Batch::add_metric(std::string_view name, const outpost_kv* labels, std::size_t n, double value,
@@ -11,7 +13,8 @@ void Batch::add_metric(std::string_view name, const outpost_kv* labels, std::siz
   m.name = add_str(name);
   m.label_begin = static_cast<uint32_t>(kvs_.size());
   m.label_count = static_cast<uint32_t>(n);
-  for (std::size_t i = 0; i < n; ++i) kvs_.push_back(KvRec{add_str(sv(labels[i].key)), add_str(sv(labels[i].value))});
+  for (std::size_t i = 0; i < n; ++i)
+    kvs_.push_back(KvRec{add_str(sv(labels[i].key)), add_str(sv(labels[i].value))});
   m.value = value;
   m.time_ns = time_ns;
   m.type = type;
@@ -65,7 +68,8 @@ void Batch::add_c_batch(const outpost_batch& b, int64_t now_ns, bool with_flows)
   const auto* mb = reinterpret_cast<const char*>(b.metrics);
   for (std::size_t i = 0; i < b.metric_count; ++i) {
     const auto& m = *reinterpret_cast<const outpost_metric*>(mb + i * b.metric_size);
-    add_metric(sv(m.name), m.labels, m.label_count, m.value, m.time_ns != 0 ? m.time_ns : now_ns, m.type);
+    add_metric(sv(m.name), m.labels, m.label_count, m.value, m.time_ns != 0 ? m.time_ns : now_ns,
+               m.type);
   }
   const auto* eb = reinterpret_cast<const char*>(b.events);
   for (std::size_t i = 0; i < b.event_count; ++i)
@@ -95,14 +99,15 @@ void BatchView::build(const std::vector<const Batch*>& batches, bool for_process
   for (const Batch* b : batches) {
     if (for_processors && !b->for_processors) continue;
     const std::size_t base = kvs_.size();
-    for (const auto& kv : b->kvs()) kvs_.push_back(outpost_kv{b->c_str(kv.key), b->c_str(kv.value)});
+    for (const auto& kv : b->kvs())
+      kvs_.push_back(outpost_kv{b->c_str(kv.key), b->c_str(kv.value)});
     for (const auto& m : b->metrics())
       metrics_.push_back(outpost_metric{b->c_str(m.name), kvs_.data() + base + m.label_begin,
                                         m.label_count, m.value, m.time_ns, m.type, 0});
     for (const auto& e : b->events())
-      events_.push_back(outpost_event{e.time_ns, e.severity, 0, b->c_str(e.source), b->c_str(e.kind),
-                                      b->c_str(e.message), kvs_.data() + base + e.attr_begin,
-                                      e.attr_count});
+      events_.push_back(outpost_event{e.time_ns, e.severity, 0, b->c_str(e.source),
+                                      b->c_str(e.kind), b->c_str(e.message),
+                                      kvs_.data() + base + e.attr_begin, e.attr_count});
     if (!for_processors) flows_.insert(flows_.end(), b->flows().begin(), b->flows().end());
   }
 }

@@ -26,8 +26,9 @@ bool Pipeline::drain(double timeout_s) {
   std::unique_lock lk(mu_);
   ++drainers_;
   cv_.notify_all();
-  const bool idle = idle_cv_.wait_for(lk, std::chrono::duration<double>(timeout_s),
-                                      [&] { return !started_ || (queue_.empty() && !delivering_); });
+  const bool idle = idle_cv_.wait_for(lk, std::chrono::duration<double>(timeout_s), [&] {
+    return !started_ || (queue_.empty() && !delivering_);
+  });
   --drainers_;
   return idle;
 }
@@ -62,9 +63,12 @@ constexpr std::size_t kBatch10 = 64, kMetric10 = 56, kEvent10 = 80, kFlow10 = 10
 
 outpost_status Pipeline::submit(const outpost_batch& in, Source source, int64_t now_ns) {
   const std::size_t items = in.metric_count + in.event_count + in.flow_count;
-  auto below = [](std::size_t count, uint32_t size, std::size_t need) { return count != 0 && size < need; };
+  auto below = [](std::size_t count, uint32_t size, std::size_t need) {
+    return count != 0 && size < need;
+  };
   if (in.struct_size < kBatch10 || below(in.metric_count, in.metric_size, kMetric10) ||
-      below(in.event_count, in.event_size, kEvent10) || below(in.flow_count, in.flow_size, kFlow10)) {
+      below(in.event_count, in.event_size, kEvent10) ||
+      below(in.flow_count, in.flow_size, kFlow10)) {
     count_drop("invalid_batch", items);
     return OUTPOST_E_INVALID_ARGUMENT;
   }
@@ -152,8 +156,9 @@ void Pipeline::run() {
     {
       std::unique_lock lk(mu_);
       // A full batch goes at once; a partial one waits for the flush interval (or a drain).
-      cv_.wait_until(lk, last_flush + flush_every,
-                     [&] { return stopping_ || queued_items_ >= opt_.batch_size || (drainers_ > 0 && !queue_.empty()); });
+      cv_.wait_until(lk, last_flush + flush_every, [&] {
+        return stopping_ || queued_items_ >= opt_.batch_size || (drainers_ > 0 && !queue_.empty());
+      });
       stopping = stopping_;
       while (!queue_.empty() && (items == 0 || items + queue_.front().items() <= opt_.batch_size)) {
         items += queue_.front().items();
@@ -186,7 +191,8 @@ void Pipeline::run() {
   }
   for (auto& s : sinks) {
     const outpost_status st = s->flush();
-    if (st != OUTPOST_OK) logf(LogLevel::warn, "sink {}: flush failed with status {:#x}", s->name(), st);
+    if (st != OUTPOST_OK)
+      logf(LogLevel::warn, "sink {}: flush failed with status {:#x}", s->name(), st);
   }
 }
 

@@ -60,7 +60,7 @@ struct SinkStats {
 struct PipelineStats {
   std::size_t depth = 0;
   std::size_t capacity = 0;
-  uint64_t accepted = 0;  // items
+  uint64_t accepted = 0;   // items
   uint64_t delivered = 0;  // items handed to the sinks (once per item, not per sink)
   std::map<std::string, uint64_t> dropped;  // reason -> items
   std::map<std::string, SinkStats> sinks;

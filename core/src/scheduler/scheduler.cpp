@@ -1,10 +1,9 @@
 #include "scheduler/scheduler.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-
 #include <chrono>
 #include <mutex>
 #include <queue>
@@ -22,7 +21,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 Clock::duration secs(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
@@ -33,7 +33,6 @@ constexpr auto kCoalesce = std::chrono::milliseconds(20);
 constexpr auto kHoldRetry = std::chrono::milliseconds(50);
 // A target dispatched later than this after its due time counts as delayed.
 constexpr auto kLate = std::chrono::milliseconds(250);
-
 
 }  // namespace
 
@@ -144,7 +143,10 @@ struct Scheduler::Impl {
     for (auto& [key, idxs] : groups) {
       for (std::size_t off = 0; off < idxs.size(); off += opt.max_batch_targets) {
         const std::size_t end = std::min(idxs.size(), off + opt.max_batch_targets);
-        dispatch_locked(key.first, key.second, std::vector<std::size_t>(idxs.begin() + static_cast<std::ptrdiff_t>(off), idxs.begin() + static_cast<std::ptrdiff_t>(end)), now);
+        dispatch_locked(key.first, key.second,
+                        std::vector<std::size_t>(idxs.begin() + static_cast<std::ptrdiff_t>(off),
+                                                 idxs.begin() + static_cast<std::ptrdiff_t>(end)),
+                        now);
       }
     }
     arm_locked();
@@ -200,7 +202,10 @@ struct Scheduler::Impl {
     });
     if (!queued) {
       stats[inst->name()].busy += p->tasks.size();
-      asio::post(io, [this, id] { fail_remaining(id, OUTPOST_E_BUSY, "plugin instance busy: an earlier poll has not returned"); });
+      asio::post(io, [this, id] {
+        fail_remaining(id, OUTPOST_E_BUSY,
+                       "plugin instance busy: an earlier poll has not returned");
+      });
     }
   }
 
@@ -274,12 +279,13 @@ struct Scheduler::Impl {
     // Availability changes are events; the first poll reports only a failure.
     if ((was_polled && was_ok != r.status.ok) || (!was_polled && !r.status.ok)) {
       const std::string msg = r.status.ok
-          ? fmt::format("{} {} is up again", spec.device, p.inst->name())
-          : fmt::format("{} {} failed: {} ({})", spec.device, p.inst->name(), status_name(st), detail);
-      events.add_event(spec.device, "availability", msg,
-                       r.status.ok ? OUTPOST_SEV_NOTICE : OUTPOST_SEV_WARNING, wall_ns(),
-                       {{"monitor", p.inst->name()}, {"address", spec.address},
-                        {"status", status_name(st)}});
+                                  ? fmt::format("{} {} is up again", spec.device, p.inst->name())
+                                  : fmt::format("{} {} failed: {} ({})", spec.device,
+                                                p.inst->name(), status_name(st), detail);
+      events.add_event(
+          spec.device, "availability", msg, r.status.ok ? OUTPOST_SEV_NOTICE : OUTPOST_SEV_WARNING,
+          wall_ns(),
+          {{"monitor", p.inst->name()}, {"address", spec.address}, {"status", status_name(st)}});
     }
     reschedule_locked(idx);
   }
@@ -320,7 +326,8 @@ void Scheduler::set_tasks(std::vector<TaskSpec> tasks) {
     l.push_back({{"device", 6}, {s.device.data(), s.device.size()}});
     if (!s.address.empty()) l.push_back({{"address", 7}, {s.address.data(), s.address.size()}});
     for (const auto& [k, v] : s.tags)
-      if (k != "device" && k != "address") l.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
+      if (k != "device" && k != "address")
+        l.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
   }
   Impl& m = *impl_;
   std::lock_guard g(m.mu);
@@ -367,7 +374,8 @@ void Scheduler::start() {
     m.heap.push({r.due, i});
   }
   m.io.restart();
-  m.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(m.io.get_executor());
+  m.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+      m.io.get_executor());
   m.arm_locked();
   m.thread = std::thread([&m] { m.io.run(); });
 }

@@ -55,13 +55,13 @@ struct TargetStatus {
 
 struct InstancePollStats {
   std::map<outpost_status, uint64_t> results;  // per target outcome
-  uint64_t polls = 0;               // batches handed to the plugin
-  uint64_t late = 0;                // completions after the deadline or for unknown targets
-  uint64_t busy = 0;                // targets not polled: the instance was still busy
-  uint64_t skipped = 0;             // targets reported overloaded or busy: not a device failure
-  uint64_t delayed = 0;             // targets dispatched late because the pipeline was congested
-  double delay_sum_s = 0;           // how late, summed
-  double duration_sum_s = 0;        // target completion times
+  uint64_t polls = 0;                          // batches handed to the plugin
+  uint64_t late = 0;          // completions after the deadline or for unknown targets
+  uint64_t busy = 0;          // targets not polled: the instance was still busy
+  uint64_t skipped = 0;       // targets reported overloaded or busy: not a device failure
+  uint64_t delayed = 0;       // targets dispatched late because the pipeline was congested
+  double delay_sum_s = 0;     // how late, summed
+  double duration_sum_s = 0;  // target completion times
   uint64_t duration_count = 0;
   std::size_t targets = 0, targets_ok = 0, targets_failing = 0;
 };

@@ -22,7 +22,9 @@ using Stmt = std::unique_ptr<sqlite3_stmt, StmtCloser>;
 
 std::string text(sqlite3_stmt* s, int col) {
   const auto* p = sqlite3_column_text(s, col);
-  return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, col))) : std::string();
+  return p ? std::string(reinterpret_cast<const char*>(p),
+                         static_cast<std::size_t>(sqlite3_column_bytes(s, col)))
+           : std::string();
 }
 
 std::string fmt_time(int64_t ns) {
@@ -43,9 +45,12 @@ std::string fmt_value(double v) {
 std::string json_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if (static_cast<unsigned char>(c) < 0x20) o += fmt::format("\\u{:04x}", static_cast<int>(c));
-    else o += c;
+    if (c == '"' || c == '\\')
+      o += '\\', o += c;
+    else if (static_cast<unsigned char>(c) < 0x20)
+      o += fmt::format("\\u{:04x}", static_cast<int>(c));
+    else
+      o += c;
   }
   return o;
 }
@@ -60,12 +65,14 @@ Stmt prepare(sqlite3* db, const std::string& sql, std::ostream& err) {
 }
 
 int series(sqlite3* db, const QueryOptions& o, std::ostream& out, std::ostream& err) {
-  Stmt s = prepare(db,
+  Stmt s = prepare(
+      db,
       "SELECT s.name, s.labels, s.type, COUNT(x.time_ns), MAX(x.time_ns), "
       " (SELECT value FROM samples y WHERE y.series_id = s.id ORDER BY y.time_ns DESC LIMIT 1) "
       "FROM series s JOIN samples x ON x.series_id = s.id "
       "WHERE (?1 = '' OR instr(s.name || s.labels, ?1) > 0) AND x.time_ns >= ?2 "
-      "GROUP BY s.id ORDER BY s.name, s.labels LIMIT ?3", err);
+      "GROUP BY s.id ORDER BY s.name, s.labels LIMIT ?3",
+      err);
   if (!s) return 2;
   sqlite3_bind_text(s.get(), 1, o.match.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(s.get(), 2, o.since_ns);
@@ -76,11 +83,13 @@ int series(sqlite3* db, const QueryOptions& o, std::ostream& out, std::ostream& 
     const int64_t count = sqlite3_column_int64(s.get(), 3), last = sqlite3_column_int64(s.get(), 4);
     const double value = sqlite3_column_double(s.get(), 5);
     if (o.json)
-      out << fmt::format("{{\"name\":\"{}\",\"labels\":{},\"samples\":{},\"last_time_ns\":{},\"last\":{}}}\n",
-                         json_escape(name), labels.empty() ? "{}" : labels, count, last,
-                         std::isfinite(value) ? fmt::format("{}", value) : "null");
+      out << fmt::format(
+          "{{\"name\":\"{}\",\"labels\":{},\"samples\":{},\"last_time_ns\":{},\"last\":{}}}\n",
+          json_escape(name), labels.empty() ? "{}" : labels, count, last,
+          std::isfinite(value) ? fmt::format("{}", value) : "null");
     else
-      out << fmt::format("{}{}  last={}  at={}  samples={}\n", name, labels, fmt_value(value), fmt_time(last), count);
+      out << fmt::format("{}{}  last={}  at={}  samples={}\n", name, labels, fmt_value(value),
+                         fmt_time(last), count);
     ++n;
   }
   if (!o.json) out << fmt::format("({} series)\n", n);
@@ -88,10 +97,13 @@ int series(sqlite3* db, const QueryOptions& o, std::ostream& out, std::ostream& 
 }
 
 int samples(sqlite3* db, const QueryOptions& o, std::ostream& out, std::ostream& err) {
-  Stmt s = prepare(db,
-      "SELECT s.name, s.labels, x.time_ns, x.value FROM samples x JOIN series s ON s.id = x.series_id "
+  Stmt s = prepare(
+      db,
+      "SELECT s.name, s.labels, x.time_ns, x.value FROM samples x JOIN series s ON s.id = "
+      "x.series_id "
       "WHERE (?1 = '' OR s.name = ?1) AND (?2 = '' OR instr(s.labels, ?2) > 0) AND x.time_ns >= ?3 "
-      "ORDER BY x.time_ns DESC LIMIT ?4", err);
+      "ORDER BY x.time_ns DESC LIMIT ?4",
+      err);
   if (!s) return 2;
   sqlite3_bind_text(s.get(), 1, o.name.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(s.get(), 2, o.match.c_str(), -1, SQLITE_TRANSIENT);
@@ -101,37 +113,42 @@ int samples(sqlite3* db, const QueryOptions& o, std::ostream& out, std::ostream&
     const double v = sqlite3_column_double(s.get(), 3);
     if (o.json)
       out << fmt::format("{{\"name\":\"{}\",\"labels\":{},\"time_ns\":{},\"value\":{}}}\n",
-                         json_escape(text(s.get(), 0)), text(s.get(), 1), sqlite3_column_int64(s.get(), 2),
+                         json_escape(text(s.get(), 0)), text(s.get(), 1),
+                         sqlite3_column_int64(s.get(), 2),
                          std::isfinite(v) ? fmt::format("{}", v) : "null");
     else
-      out << fmt::format("{}  {}{}  {}\n", fmt_time(sqlite3_column_int64(s.get(), 2)), text(s.get(), 0),
-                         text(s.get(), 1), fmt_value(v));
+      out << fmt::format("{}  {}{}  {}\n", fmt_time(sqlite3_column_int64(s.get(), 2)),
+                         text(s.get(), 0), text(s.get(), 1), fmt_value(v));
   }
   return 0;
 }
 
 int events(sqlite3* db, const QueryOptions& o, std::ostream& out, std::ostream& err) {
   Stmt s = prepare(db,
-      "SELECT time_ns, severity, source, kind, message, attributes FROM events "
-      "WHERE time_ns >= ?1 AND (?2 = '' OR instr(source || kind || message, ?2) > 0) "
-      "ORDER BY time_ns DESC, id DESC LIMIT ?3", err);
+                   "SELECT time_ns, severity, source, kind, message, attributes FROM events "
+                   "WHERE time_ns >= ?1 AND (?2 = '' OR instr(source || kind || message, ?2) > 0) "
+                   "ORDER BY time_ns DESC, id DESC LIMIT ?3",
+                   err);
   if (!s) return 2;
   sqlite3_bind_int64(s.get(), 1, o.since_ns);
   sqlite3_bind_text(s.get(), 2, o.match.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_int(s.get(), 3, o.limit);
-  static const char* kSev[] = {"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"};
+  static const char* kSev[] = {"emerg",   "alert",  "crit", "error",
+                               "warning", "notice", "info", "debug"};
   int n = 0;
   while (sqlite3_step(s.get()) == SQLITE_ROW) {
     const int sev = sqlite3_column_int(s.get(), 1);
     const std::string sevs = sev >= 0 && sev < 8 ? kSev[sev] : std::to_string(sev);
     if (o.json)
-      out << fmt::format("{{\"time_ns\":{},\"severity\":{},\"source\":\"{}\",\"kind\":\"{}\",\"message\":\"{}\",\"attributes\":{}}}\n",
-                         sqlite3_column_int64(s.get(), 0), sev, json_escape(text(s.get(), 2)),
-                         json_escape(text(s.get(), 3)), json_escape(text(s.get(), 4)),
-                         text(s.get(), 5).empty() ? "{}" : text(s.get(), 5));
+      out << fmt::format(
+          "{{\"time_ns\":{},\"severity\":{},\"source\":\"{}\",\"kind\":\"{}\",\"message\":\"{}\","
+          "\"attributes\":{}}}\n",
+          sqlite3_column_int64(s.get(), 0), sev, json_escape(text(s.get(), 2)),
+          json_escape(text(s.get(), 3)), json_escape(text(s.get(), 4)),
+          text(s.get(), 5).empty() ? "{}" : text(s.get(), 5));
     else
-      out << fmt::format("{}  {:<7}  {}  {}  {}\n", fmt_time(sqlite3_column_int64(s.get(), 0)), sevs,
-                         text(s.get(), 3), text(s.get(), 2), text(s.get(), 4));
+      out << fmt::format("{}  {:<7}  {}  {}  {}\n", fmt_time(sqlite3_column_int64(s.get(), 0)),
+                         sevs, text(s.get(), 3), text(s.get(), 2), text(s.get(), 4));
     ++n;
   }
   if (!o.json) out << fmt::format("({} events)\n", n);
@@ -148,7 +165,8 @@ int run_query(const QueryOptions& o, std::ostream& out, std::ostream& err) {
   }
   sqlite3* raw = nullptr;
   if (sqlite3_open_v2(o.db_path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    err << "cannot open " << o.db_path << ": " << (raw ? sqlite3_errmsg(raw) : "out of memory") << "\n";
+    err << "cannot open " << o.db_path << ": " << (raw ? sqlite3_errmsg(raw) : "out of memory")
+        << "\n";
     sqlite3_close(raw);
     return 1;
   }

@@ -7,19 +7,32 @@ namespace outpost::core {
 
 inline const char* status_name(outpost_status s) {
   switch (s) {
-    case OUTPOST_OK: return "ok";
-    case OUTPOST_E_UNAVAILABLE: return "unavailable";
-    case OUTPOST_E_TIMEOUT: return "timeout";
-    case OUTPOST_E_BUSY: return "busy";
-    case OUTPOST_E_OVERLOADED: return "overloaded";
-    case OUTPOST_E_AUTH: return "auth";
-    case OUTPOST_E_CONFIG: return "config";
-    case OUTPOST_E_NOT_FOUND: return "not_found";
-    case OUTPOST_E_PERMISSION: return "permission";
-    case OUTPOST_E_INTERNAL: return "internal";
-    case OUTPOST_E_INVALID_ARGUMENT: return "invalid_argument";
-    case OUTPOST_E_UNSUPPORTED: return "unsupported";
-    default: return "other";
+    case OUTPOST_OK:
+      return "ok";
+    case OUTPOST_E_UNAVAILABLE:
+      return "unavailable";
+    case OUTPOST_E_TIMEOUT:
+      return "timeout";
+    case OUTPOST_E_BUSY:
+      return "busy";
+    case OUTPOST_E_OVERLOADED:
+      return "overloaded";
+    case OUTPOST_E_AUTH:
+      return "auth";
+    case OUTPOST_E_CONFIG:
+      return "config";
+    case OUTPOST_E_NOT_FOUND:
+      return "not_found";
+    case OUTPOST_E_PERMISSION:
+      return "permission";
+    case OUTPOST_E_INTERNAL:
+      return "internal";
+    case OUTPOST_E_INVALID_ARGUMENT:
+      return "invalid_argument";
+    case OUTPOST_E_UNSUPPORTED:
+      return "unsupported";
+    default:
+      return "other";
   }
 }
 

@@ -1,13 +1,13 @@
 // file: JSON lines appended to a file, rotated by size.
 #include <fcntl.h>
-#include <jsonl/jsonl.hpp>
-#include <outpost/sdk.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <jsonl/jsonl.hpp>
+#include <outpost/sdk.hpp>
 #include <string>
 #include <vector>
 
@@ -41,14 +41,16 @@ class FileSink final : public outpost::Sink {
     const int64_t max_files = cfg.get_int("max_files", 5);
     if (path_.empty()) throw Error(OUTPOST_E_CONFIG, "path: required");
     if (max_size < 0) throw Error(OUTPOST_E_CONFIG, "max_size: must be 0 (no rotation) or more");
-    if (max_files < 0 || max_files > 1000) throw Error(OUTPOST_E_CONFIG, "max_files: must be 0..1000");
+    if (max_files < 0 || max_files > 1000)
+      throw Error(OUTPOST_E_CONFIG, "max_files: must be 0..1000");
     max_size_ = static_cast<uint64_t>(max_size);
     max_files_ = static_cast<int>(max_files);
     const std::filesystem::path p(path_);
     if (p.has_parent_path()) {
       std::error_code ec;
       std::filesystem::create_directories(p.parent_path(), ec);
-      if (ec) throw Error(OUTPOST_E_CONFIG, "cannot create directory for " + path_ + ": " + ec.message());
+      if (ec)
+        throw Error(OUTPOST_E_CONFIG, "cannot create directory for " + path_ + ": " + ec.message());
     }
     open(true);
   }
@@ -113,9 +115,11 @@ class FileSink final : public outpost::Sink {
 
   void open(bool at_create) {
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error(status_of(errno, at_create), "open " + path_ + ": " + std::strerror(errno));
+    if (fd_ < 0)
+      throw Error(status_of(errno, at_create), "open " + path_ + ": " + std::strerror(errno));
     struct stat st {};
-    if (::fstat(fd_, &st) != 0) throw Error(OUTPOST_E_UNAVAILABLE, "fstat " + path_ + ": " + std::strerror(errno));
+    if (::fstat(fd_, &st) != 0)
+      throw Error(OUTPOST_E_UNAVAILABLE, "fstat " + path_ + ": " + std::strerror(errno));
     regular_ = S_ISREG(st.st_mode);
     size_ = regular_ ? static_cast<uint64_t>(st.st_size) : 0;
     dev_ = st.st_dev;
@@ -192,4 +196,5 @@ class FileSink final : public outpost::Sink {
 
 }  // namespace
 
-OUTPOST_PLUGIN(FileSink, "file", "1.0.0", "Appends metrics, events and flows as JSON lines to a file")
+OUTPOST_PLUGIN(FileSink, "file", "1.0.0",
+               "Appends metrics, events and flows as JSON lines to a file")

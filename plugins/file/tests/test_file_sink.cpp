@@ -1,9 +1,8 @@
-#include <outpost/testing.hpp>
-
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <outpost/testing.hpp>
 #include <string>
 #include <vector>
 
@@ -39,7 +38,8 @@ std::string python_each(const std::string& path, const std::string& expr) {
       "for l in open(sys.argv[1], encoding='utf-8'):\n"
       "    assert l.endswith('\\n')\n"
       "    o = json.loads(l)\n"
-      "    print(" + expr + ")\n";
+      "    print(" +
+      expr + ")\n";
   auto [status, out] = run("python3 -c " + quote(code) + " " + quote(path));
   REQUIRE(status == 0);
   return out;
@@ -81,16 +81,23 @@ TEST_CASE("file: writes one JSON object a line that an independent parser reads 
         "flow None None None\n");
   const auto l = lines(path);
   REQUIRE(l.size() == 7);
-  CHECK(l[0] == R"({"type":"metric","name":"rtt_ms","labels":{"address":"127.0.0.1","device":"lo"},)"
-                R"("value":0.25,"time_ns":1700000000123456789,"kind":"gauge"})");
+  CHECK(l[0] ==
+        R"({"type":"metric","name":"rtt_ms","labels":{"address":"127.0.0.1","device":"lo"},)"
+        R"("value":0.25,"time_ns":1700000000123456789,"kind":"gauge"})");
   // Python re-encodes what it parsed: control characters, quotes and backslashes survived the
   // round trip and invalid UTF-8 became U+FFFD.
-  CHECK(python_each(path, "json.dumps([o['message'], o['attributes'], o['severity']]) "
-                          "if o['type'] == 'event' else ''")
-            .find(R"(["quote\" backslash\\ nl\n tab\t ctl\u0001\u001f del\u007f \u00e9 \ufffd\ufffd end", {"a": "\ufffd\ufffd", "z": "1"}, 3])") != std::string::npos);
-  CHECK(python_each(path, "o.get('src'), o.get('dst'), o.get('exporter'), o.get('src_port'), "
-                          "o.get('dst_port'), o.get('protocol'), o.get('bytes'), o.get('end_ns')")
-            .find("10.0.0.1 10.0.0.2 192.0.2.1 1234 80 6 1500 1700000000123456789") != std::string::npos);
+  CHECK(
+      python_each(path,
+                  "json.dumps([o['message'], o['attributes'], o['severity']]) "
+                  "if o['type'] == 'event' else ''")
+          .find(
+              R"(["quote\" backslash\\ nl\n tab\t ctl\u0001\u001f del\u007f \u00e9 \ufffd\ufffd end", {"a": "\ufffd\ufffd", "z": "1"}, 3])") !=
+      std::string::npos);
+  CHECK(python_each(path,
+                    "o.get('src'), o.get('dst'), o.get('exporter'), o.get('src_port'), "
+                    "o.get('dst_port'), o.get('protocol'), o.get('bytes'), o.get('end_ns')")
+            .find("10.0.0.1 10.0.0.2 192.0.2.1 1234 80 6 1500 1700000000123456789") !=
+        std::string::npos);
   // time_ns 0 is stamped with the current time.
   const auto stamped = python_each(path, "o['time_ns'] if o.get('name') == 'stamped' else 0");
   int64_t latest = 0;
@@ -123,7 +130,8 @@ TEST_CASE("file: rotates at max_size and keeps max_files") {
   int next = 0;
   for (int batch = 0; batch < 10; ++batch) {
     BatchBuilder b;
-    for (int i = 0; i < 7; ++i, ++next) b.metric("metric", {{"seq", std::to_string(next)}}, next, 1);
+    for (int i = 0; i < 7; ++i, ++next)
+      b.metric("metric", {{"seq", std::to_string(next)}}, next, 1);
     REQUIRE(write(host, b) == OUTPOST_OK);
   }
   REQUIRE(fs::exists(path));
@@ -138,7 +146,8 @@ TEST_CASE("file: rotates at max_size and keeps max_files") {
   }
   REQUIRE(!all.empty());
   for (std::size_t i = 0; i < all.size(); ++i) {
-    const std::string seq = std::to_string(next - static_cast<int>(all.size()) + static_cast<int>(i));
+    const std::string seq =
+        std::to_string(next - static_cast<int>(all.size()) + static_cast<int>(i));
     CHECK(all[i].find("\"seq\":\"" + seq + "\"") != std::string::npos);
   }
   if (have_python()) {

@@ -30,8 +30,9 @@ inline uint64_t mix64(uint64_t x) {
 template <typename Key>
 uint64_t hash_key(const Key& k) {
   static_assert(std::is_trivially_copyable_v<Key>);
-  static constexpr uint64_t kMul[] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
-                                      0xd6e8feb86659fd93ull, 0xff51afd7ed558ccdull, 0xc4ceb9fe1a85ec53ull};
+  static constexpr uint64_t kMul[] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full,
+                                      0x165667b19e3779f9ull, 0xd6e8feb86659fd93ull,
+                                      0xff51afd7ed558ccdull, 0xc4ceb9fe1a85ec53ull};
   constexpr std::size_t words = (sizeof(Key) + 7) / 8;
   static_assert(words <= std::size(kMul), "a longer key needs more multipliers");
   uint64_t w[words] = {};

@@ -1,10 +1,9 @@
 // flow_aggregator: a processor that turns the flow records of every flow plugin into compact
 // per-interval traffic summaries (MISSION F2), counting duplicates once (F3). The raw records
 // stay out of the sinks unless engine.pipeline.raw_flows is set.
-#include <outpost/sdk.hpp>
-
 #include <chrono>
 #include <mutex>
+#include <outpost/sdk.hpp>
 
 #include "rollup.hpp"
 
@@ -23,10 +22,13 @@ class FlowAggregator : public Processor {
   }
 
   static std::vector<outpost_field> config_fields() {
-    return {field("interval", OUTPOST_FIELD_DURATION, "length of one summary interval", "60s"),
-            field("top_n", OUTPOST_FIELD_INT, "entries kept per top list; the rest is 'other'", "20"),
-            field("max_keys", OUTPOST_FIELD_INT, "distinct keys per table and interval (memory bound)", "100000"),
-            field("dedup", OUTPOST_FIELD_BOOL, "count a flow seen at several observation points once", "true")};
+    return {
+        field("interval", OUTPOST_FIELD_DURATION, "length of one summary interval", "60s"),
+        field("top_n", OUTPOST_FIELD_INT, "entries kept per top list; the rest is 'other'", "20"),
+        field("max_keys", OUTPOST_FIELD_INT, "distinct keys per table and interval (memory bound)",
+              "100000"),
+        field("dedup", OUTPOST_FIELD_BOOL, "count a flow seen at several observation points once",
+              "true")};
   }
 
   void start() override {
@@ -69,7 +71,9 @@ class FlowAggregator : public Processor {
     const int64_t now = host_.now_ns();
     std::vector<Metric> ms;
     ms.reserve(rows.size());
-    for (auto& r : rows) ms.push_back(Metric{std::move(r.name), std::move(r.labels), r.value, now, OUTPOST_METRIC_GAUGE});
+    for (auto& r : rows)
+      ms.push_back(
+          Metric{std::move(r.name), std::move(r.labels), r.value, now, OUTPOST_METRIC_GAUGE});
     host_.emit(ms);
   }
 

@@ -18,14 +18,19 @@ Addr make(const uint8_t* b, uint8_t family) {
 
 std::string addr_text(const Addr& a) {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (a.family == 4) ::inet_ntop(AF_INET, a.bytes.data(), buf, sizeof buf);
-  else if (a.family == 6) ::inet_ntop(AF_INET6, a.bytes.data(), buf, sizeof buf);
-  else return "unknown";
+  if (a.family == 4)
+    ::inet_ntop(AF_INET, a.bytes.data(), buf, sizeof buf);
+  else if (a.family == 6)
+    ::inet_ntop(AF_INET6, a.bytes.data(), buf, sizeof buf);
+  else
+    return "unknown";
   return buf;
 }
 Addr src_of(const outpost_flow& f) { return make(f.src_addr, f.family); }
 Addr dst_of(const outpost_flow& f) { return make(f.dst_addr, f.family); }
-Addr exporter_of(const outpost_flow& f) { return make(f.exporter_addr, outpost_flow_exporter_family(&f)); }
+Addr exporter_of(const outpost_flow& f) {
+  return make(f.exporter_addr, outpost_flow_exporter_family(&f));
+}
 uint16_t service_port(uint16_t a, uint16_t b) {
   const uint16_t lo = std::min(a, b), hi = std::max(a, b);
   return lo != 0 ? lo : hi;
@@ -42,8 +47,9 @@ Volume* Rollup::slot(Map& m, const Key& k, Volume& other) {
   return &m[k];
 }
 
-void Rollup::add_direct(const Addr& exp, const Addr& src, const Addr& dst, uint32_t in_if, uint32_t out_if,
-                        uint8_t proto, uint16_t sport, uint16_t dport, const Volume& v) {
+void Rollup::add_direct(const Addr& exp, const Addr& src, const Addr& dst, uint32_t in_if,
+                        uint32_t out_if, uint8_t proto, uint16_t sport, uint16_t dport,
+                        const Volume& v) {
   exporters_[exp].add(v);
   IfKey in{};
   in.ifindex = in_if;
@@ -93,14 +99,15 @@ void Rollup::add(const outpost_flow& f) {
     key.w[2] = word(f.dst_addr);
     key.w[3] = word(f.dst_addr + 8);
   }
-  key.w[4] = uint64_t{f.protocol} | uint64_t{f.family} << 8 | uint64_t{f.src_port} << 16 | uint64_t{f.dst_port} << 32;
+  key.w[4] = uint64_t{f.protocol} | uint64_t{f.family} << 8 | uint64_t{f.src_port} << 16 |
+             uint64_t{f.dst_port} << 32;
   const uint64_t e0 = word(f.exporter_addr), e1 = word(f.exporter_addr + 8);
   const uint8_t efam = outpost_flow_exporter_family(&f);
   Volume v;
   v.add(f);
   if (TupleEntry* e = tuples_.find(key)) {
-    const bool same_point =
-        e->exporter[0] == e0 && e->exporter[1] == e1 && e->exporter_family == efam && e->in_if == f.input_if;
+    const bool same_point = e->exporter[0] == e0 && e->exporter[1] == e1 &&
+                            e->exporter_family == efam && e->in_if == f.input_if;
     if (same_point && e->out_if == f.output_if) {
       e->volume.add(v);
       return;
@@ -123,13 +130,14 @@ void Rollup::add(const outpost_flow& f) {
     n.volume = v;
     return;
   }
-  add_direct(exporter_of(f), key.src(), key.dst(), f.input_if, f.output_if, f.protocol, f.src_port, f.dst_port, v);
+  add_direct(exporter_of(f), key.src(), key.dst(), f.input_if, f.output_if, f.protocol, f.src_port,
+             f.dst_port, v);
 }
 
 namespace {
 template <typename Key, typename LabelFn>
-void top(const FlatMap<Key, Volume>& m, const Volume& other_in, std::size_t n, const std::string& name,
-         LabelFn labels, std::vector<SummaryRow>& out) {
+void top(const FlatMap<Key, Volume>& m, const Volume& other_in, std::size_t n,
+         const std::string& name, LabelFn labels, std::vector<SummaryRow>& out) {
   std::vector<std::pair<Key, Volume>> v;
   v.reserve(m.size());
   m.for_each([&](const Key& k, const Volume& val) { v.emplace_back(k, val); });
@@ -155,7 +163,8 @@ void top(const FlatMap<Key, Volume>& m, const Volume& other_in, std::size_t n, c
 
 std::vector<SummaryRow> Rollup::take() {
   tuples_.for_each([&](const TupleKey& k, const TupleEntry& e) {
-    add_direct(make(reinterpret_cast<const uint8_t*>(e.exporter), e.exporter_family), k.src(), k.dst(), e.in_if, e.out_if, k.proto(), k.sport(), k.dport(), e.volume);
+    add_direct(make(reinterpret_cast<const uint8_t*>(e.exporter), e.exporter_family), k.src(),
+               k.dst(), e.in_if, e.out_if, k.proto(), k.sport(), k.dport(), e.volume);
   });
   std::vector<SummaryRow> out;
   exporters_.for_each([&](const Addr& exp, const Volume& v) {
@@ -166,26 +175,38 @@ std::vector<SummaryRow> Rollup::take() {
   });
   interfaces_.for_each([&](const IfKey& k, const Volume& v) {
     out.push_back({"flow_interface_bytes",
-                   {{"exporter", addr_text(k.exporter)}, {"ifindex", std::to_string(k.ifindex)}, {"direction", k.out ? "out" : "in"}},
+                   {{"exporter", addr_text(k.exporter)},
+                    {"ifindex", std::to_string(k.ifindex)},
+                    {"direction", k.out ? "out" : "in"}},
                    static_cast<double>(v.bytes)});
   });
   if (other_interfaces_.bytes > 0)
-    out.push_back({"flow_interface_bytes", {{"exporter", "other"}, {"ifindex", "other"}, {"direction", "other"}},
+    out.push_back({"flow_interface_bytes",
+                   {{"exporter", "other"}, {"ifindex", "other"}, {"direction", "other"}},
                    static_cast<double>(other_interfaces_.bytes)});
-  top(talkers_, other_talkers_, opt_.top_n, "flow_top_talker_bytes",
-      [](const Addr& a) { return std::vector<std::pair<std::string, std::string>>{{"src", addr_text(a)}}; }, out);
-  top(conversations_, other_conversations_, opt_.top_n, "flow_top_conversation_bytes",
+  top(
+      talkers_, other_talkers_, opt_.top_n, "flow_top_talker_bytes",
+      [](const Addr& a) {
+        return std::vector<std::pair<std::string, std::string>>{{"src", addr_text(a)}};
+      },
+      out);
+  top(
+      conversations_, other_conversations_, opt_.top_n, "flow_top_conversation_bytes",
       [](const ConvKey& p) {
-        return std::vector<std::pair<std::string, std::string>>{{"src", addr_text(p.src)}, {"dst", addr_text(p.dst)}};
+        return std::vector<std::pair<std::string, std::string>>{{"src", addr_text(p.src)},
+                                                                {"dst", addr_text(p.dst)}};
       },
       out);
   for (std::size_t p = 0; p < protocols_.size(); ++p)
     if (protocols_[p].flows > 0)
-      out.push_back({"flow_protocol_bytes", {{"protocol", std::to_string(p)}}, static_cast<double>(protocols_[p].bytes)});
-  top(applications_, other_apps_, opt_.top_n, "flow_application_bytes",
+      out.push_back({"flow_protocol_bytes",
+                     {{"protocol", std::to_string(p)}},
+                     static_cast<double>(protocols_[p].bytes)});
+  top(
+      applications_, other_apps_, opt_.top_n, "flow_application_bytes",
       [](uint32_t k) {
-        return std::vector<std::pair<std::string, std::string>>{{"protocol", std::to_string(k >> 16)},
-                                                                {"port", std::to_string(k & 0xFFFF)}};
+        return std::vector<std::pair<std::string, std::string>>{
+            {"protocol", std::to_string(k >> 16)}, {"port", std::to_string(k & 0xFFFF)}};
       },
       out);
   out.push_back({"flow_duplicates", {}, static_cast<double>(dup_interval_)});

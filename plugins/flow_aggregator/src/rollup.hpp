@@ -100,8 +100,8 @@ class Rollup {
   Volume* slot(Map& m, const Key& k, Volume& other);
   // Counts into every table at once: records the tuple table cannot take, and the tuple
   // table's entries when an interval ends.
-  void add_direct(const Addr& exp, const Addr& src, const Addr& dst, uint32_t in_if, uint32_t out_if,
-                  uint8_t proto, uint16_t sport, uint16_t dport, const Volume& v);
+  void add_direct(const Addr& exp, const Addr& src, const Addr& dst, uint32_t in_if,
+                  uint32_t out_if, uint8_t proto, uint16_t sport, uint16_t dport, const Volume& v);
 
   RollupOptions opt_;
   FlatMap<Addr, Volume> exporters_;

@@ -1,16 +1,16 @@
 #include <arpa/inet.h>
-#include <catch2/catch.hpp>
-#include <outpost/testing.hpp>
 
+#include <catch2/catch.hpp>
 #include <map>
+#include <outpost/testing.hpp>
 
 #include "rollup.hpp"
 
 using namespace outpost::flows;
 
 namespace {
-outpost_flow flow(const char* src, const char* dst, uint16_t sp, uint16_t dp, uint8_t proto, uint64_t bytes,
-                  const char* exporter = "192.0.2.1", uint32_t in_if = 1) {
+outpost_flow flow(const char* src, const char* dst, uint16_t sp, uint16_t dp, uint8_t proto,
+                  uint64_t bytes, const char* exporter = "192.0.2.1", uint32_t in_if = 1) {
   outpost_flow f{};
   f.family = 4;
   ::inet_pton(AF_INET, src, f.src_addr);
@@ -48,7 +48,8 @@ TEST_CASE("top-N plus other adds up to the total; memory stays bounded") {
   uint64_t total = 0;
   for (int i = 1; i <= 50; ++i) {
     const std::string src = "10.0.0." + std::to_string(i);
-    r.add(flow(src.c_str(), "10.1.0.1", static_cast<uint16_t>(40000 + i), 443, 6, static_cast<uint64_t>(i) * 1000));
+    r.add(flow(src.c_str(), "10.1.0.1", static_cast<uint16_t>(40000 + i), 443, 6,
+               static_cast<uint64_t>(i) * 1000));
     total += static_cast<uint64_t>(i) * 1000;
   }
   const auto rows = r.take();
@@ -56,10 +57,12 @@ TEST_CASE("top-N plus other adds up to the total; memory stays bounded") {
   CHECK(sum(rows, "flow_top_talker_bytes") == Approx(total));
   CHECK(sum(rows, "flow_top_talker_bytes", {{"src", "10.0.0.50"}}) == 50000);
   CHECK(sum(rows, "flow_top_talker_bytes", {{"src", "10.0.0.1"}}) == 0);  // not in the top 3
-  CHECK(sum(rows, "flow_top_talker_bytes", {{"src", "other"}}) == Approx(total - 50000 - 49000 - 48000));
+  CHECK(sum(rows, "flow_top_talker_bytes", {{"src", "other"}}) ==
+        Approx(total - 50000 - 49000 - 48000));
   CHECK(sum(rows, "flow_application_bytes", {{"protocol", "6"}, {"port", "443"}}) == Approx(total));
   CHECK(sum(rows, "flow_protocol_bytes", {{"protocol", "6"}}) == Approx(total));
-  CHECK(sum(rows, "flow_interface_bytes", {{"ifindex", "1"}, {"direction", "in"}}) == Approx(total));
+  CHECK(sum(rows, "flow_interface_bytes", {{"ifindex", "1"}, {"direction", "in"}}) ==
+        Approx(total));
   CHECK(r.take().size() == 2);  // reset: only the duplicate and overflow counters
 
   Rollup small({5, 100, true});
@@ -76,10 +79,12 @@ TEST_CASE("top-N plus other adds up to the total; memory stays bounded") {
 TEST_CASE("a flow seen by two exporters, or at two interfaces, is counted once") {
   Rollup r({10, 100000, true});
   r.add(flow("10.0.0.1", "10.0.0.2", 1000, 80, 6, 5000, "192.0.2.1", 1));
-  r.add(flow("10.0.0.1", "10.0.0.2", 1000, 80, 6, 5000, "192.0.2.2", 7));  // next router on the path
+  r.add(
+      flow("10.0.0.1", "10.0.0.2", 1000, 80, 6, 5000, "192.0.2.2", 7));  // next router on the path
   r.add(flow("10.0.0.1", "10.0.0.2", 1000, 80, 6, 5000, "192.0.2.1", 3));  // egress of the first
   r.add(flow("10.0.0.1", "10.0.0.2", 1000, 80, 6, 700, "192.0.2.1", 1));   // same point: more data
-  r.add(flow("10.0.0.2", "10.0.0.1", 80, 1000, 6, 900, "192.0.2.2", 7));   // the reply is its own flow
+  r.add(
+      flow("10.0.0.2", "10.0.0.1", 80, 1000, 6, 900, "192.0.2.2", 7));  // the reply is its own flow
   const auto rows = r.take();
   CHECK(sum(rows, "flow_top_talker_bytes") == 5000 + 700 + 900);
   CHECK(sum(rows, "flow_duplicates") == 2);
@@ -92,14 +97,16 @@ TEST_CASE("a flow seen by two exporters, or at two interfaces, is counted once")
 }
 
 TEST_CASE("the plugin consumes flows and emits summaries, the last one on stop") {
-  const auto* d = outpost::testing::open_plugin(OUTPOST_TEST_PLUGIN_DIR "/outpost_flow_aggregator.so");
+  const auto* d =
+      outpost::testing::open_plugin(OUTPOST_TEST_PLUGIN_DIR "/outpost_flow_aggregator.so");
   REQUIRE(d);
   CHECK((d->kinds & OUTPOST_KIND_PROCESSOR));
   CHECK((d->flags & OUTPOST_FLAG_CONSUMES_FLOWS));
   outpost::testing::FakeHost h(d);
   REQUIRE(h.create({{"interval", "1h"}, {"top_n", "2"}}) == OUTPOST_OK);
   REQUIRE(h.start() == OUTPOST_OK);
-  std::vector<outpost_flow> fs = {flow("10.0.0.1", "10.0.0.9", 40001, 53, 17, 100), flow("10.0.0.2", "10.0.0.9", 40002, 53, 17, 200),
+  std::vector<outpost_flow> fs = {flow("10.0.0.1", "10.0.0.9", 40001, 53, 17, 100),
+                                  flow("10.0.0.2", "10.0.0.9", 40002, 53, 17, 200),
                                   flow("10.0.0.3", "10.0.0.9", 40003, 53, 17, 300)};
   outpost_batch b = outpost_batch_make();
   b.flows = fs.data();
@@ -127,15 +134,17 @@ TEST_CASE("summaries equal a record-by-record count, whatever the tuple table ho
   for (int i = 0; i < 20000; ++i) {
     const uint32_t t = next() % 300;
     const std::string src = "10.0." + std::to_string(t % 7) + "." + std::to_string(t % 250);
-    outpost_flow f = flow(src.c_str(), "10.9.0.1", static_cast<uint16_t>(1024 + t), t % 3 ? 443 : 53,
-                          t % 3 ? 6 : 17, 40 + next() % 1500, "192.0.2.1", 1 + t % 4);
+    outpost_flow f =
+        flow(src.c_str(), "10.9.0.1", static_cast<uint16_t>(1024 + t), t % 3 ? 443 : 53,
+             t % 3 ? 6 : 17, 40 + next() % 1500, "192.0.2.1", 1 + t % 4);
     f.output_if = 10 + next() % 3;  // the same tuple leaves by more than one interface
     records.push_back(f);
     total += static_cast<double>(f.bytes);
     talkers[src] += static_cast<double>(f.bytes);
     ifaces[std::to_string(f.input_if) + "/in"] += static_cast<double>(f.bytes);
     ifaces[std::to_string(f.output_if) + "/out"] += static_cast<double>(f.bytes);
-    apps[std::to_string(f.protocol) + "/" + std::to_string(service_port(f))] += static_cast<double>(f.bytes);
+    apps[std::to_string(f.protocol) + "/" + std::to_string(service_port(f))] +=
+        static_cast<double>(f.bytes);
   }
   for (const std::size_t keys : {std::size_t{100000}, std::size_t{100}}) {
     Rollup r({10000, keys, true});
@@ -148,15 +157,18 @@ TEST_CASE("summaries equal a record-by-record count, whatever the tuple table ho
       CHECK(sum(rows, "flow_top_talker_bytes") == Approx(total));  // capped tables: other
       continue;
     }
-    for (const auto& [src, bytes] : talkers) CHECK(sum(rows, "flow_top_talker_bytes", {{"src", src}}) == Approx(bytes));
+    for (const auto& [src, bytes] : talkers)
+      CHECK(sum(rows, "flow_top_talker_bytes", {{"src", src}}) == Approx(bytes));
     for (const auto& [key, bytes] : ifaces) {
       const auto slash = key.find('/');
-      CHECK(sum(rows, "flow_interface_bytes", {{"ifindex", key.substr(0, slash)}, {"direction", key.substr(slash + 1)}}) ==
+      CHECK(sum(rows, "flow_interface_bytes",
+                {{"ifindex", key.substr(0, slash)}, {"direction", key.substr(slash + 1)}}) ==
             Approx(bytes));
     }
     for (const auto& [key, bytes] : apps) {
       const auto slash = key.find('/');
-      CHECK(sum(rows, "flow_application_bytes", {{"protocol", key.substr(0, slash)}, {"port", key.substr(slash + 1)}}) ==
+      CHECK(sum(rows, "flow_application_bytes",
+                {{"protocol", key.substr(0, slash)}, {"port", key.substr(slash + 1)}}) ==
             Approx(bytes));
     }
   }

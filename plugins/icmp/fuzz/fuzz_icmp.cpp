@@ -1,10 +1,11 @@
 // libFuzzer target: the icmp poller parses every packet its ICMP sockets read, from anyone.
 // First byte: bit 0 IPv6, bit 1 raw socket (else ping socket), bit 2 read truncated; the rest is
 // the packet. A fixed cookie is enough: libFuzzer's comparison tracing finds it.
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <sys/socket.h>
 
 #include "icmp_packet.hpp"
 
@@ -43,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t* p = data + 1;
   const std::size_t n = size - 1;
   const Parsed r = parse_icmp(family, raw, p, n, truncated, kCookie);
-  if (r.kind == Kind::error && r.orig_dst == nullptr) std::abort();  // raw errors quote their IP header
+  if (r.kind == Kind::error && r.orig_dst == nullptr)
+    std::abort();  // raw errors quote their IP header
   unsigned sum = check(r, family, p, n);
   // The ping-socket error queue hands over the quoted request alone.
   const Parsed q = parse_quoted(family, raw, p, n, kCookie);

@@ -5,10 +5,6 @@
 // thread paces probes with a token bucket, matches replies and ICMP errors to probes through a
 // 32-bit key carried in identifier+sequence (and again in the payload), and completes each
 // target exactly once, before the request's deadline.
-#include <outpost/sdk.hpp>
-
-#include "icmp_packet.hpp"
-
 #include <arpa/inet.h>
 #include <linux/errqueue.h>
 #include <netdb.h>
@@ -31,10 +27,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <outpost/sdk.hpp>
 #include <queue>
 #include <random>
 #include <thread>
 #include <unordered_map>
+
+#include "icmp_packet.hpp"
 
 namespace outpost::icmp {
 namespace {
@@ -143,17 +142,28 @@ enum class Outcome : uint8_t { none, ttl_exceeded, unreachable, send_failed };
 std::string error_text(int family, Outcome o, uint8_t code) {
   if (o == Outcome::ttl_exceeded)
     return code == 1 ? "fragment reassembly time exceeded" : "ttl exceeded";
-  static const char* const v4[] = {"network unreachable", "host unreachable",
-                                   "protocol unreachable", "port unreachable",
-                                   "fragmentation needed", "source route failed",
-                                   "destination network unknown", "destination host unknown",
-                                   "source host isolated", "network administratively prohibited",
-                                   "host administratively prohibited", "network unreachable for tos",
-                                   "host unreachable for tos", "communication administratively prohibited",
-                                   "host precedence violation", "precedence cutoff in effect"};
-  static const char* const v6[] = {"no route to destination", "administratively prohibited",
-                                   "beyond scope of source address", "address unreachable",
-                                   "port unreachable", "source address failed policy",
+  static const char* const v4[] = {"network unreachable",
+                                   "host unreachable",
+                                   "protocol unreachable",
+                                   "port unreachable",
+                                   "fragmentation needed",
+                                   "source route failed",
+                                   "destination network unknown",
+                                   "destination host unknown",
+                                   "source host isolated",
+                                   "network administratively prohibited",
+                                   "host administratively prohibited",
+                                   "network unreachable for tos",
+                                   "host unreachable for tos",
+                                   "communication administratively prohibited",
+                                   "host precedence violation",
+                                   "precedence cutoff in effect"};
+  static const char* const v6[] = {"no route to destination",
+                                   "administratively prohibited",
+                                   "beyond scope of source address",
+                                   "address unreachable",
+                                   "port unreachable",
+                                   "source address failed policy",
                                    "reject route to destination"};
   if (family == AF_INET && code < std::size(v4)) return v4[code];
   if (family == AF_INET6 && code < std::size(v6)) return v6[code];
@@ -180,7 +190,8 @@ Params read_params(const Config& c, const Params& base) {
   if (interval > 60) throw Error(OUTPOST_E_CONFIG, "probe_interval: at most 60s");
   p.interval_ns = to_ns(interval);
   const double timeout = c.get_seconds("reply_timeout", to_s(p.timeout_ns));
-  if (timeout < 0.001 || timeout > 60) throw Error(OUTPOST_E_CONFIG, "reply_timeout: must be 1ms..60s");
+  if (timeout < 0.001 || timeout > 60)
+    throw Error(OUTPOST_E_CONFIG, "reply_timeout: must be 1ms..60s");
   p.timeout_ns = to_ns(timeout);
   const int64_t ttl = c.get_int("ttl", p.ttl);
   if (ttl < 0 || ttl > 255) throw Error(OUTPOST_E_CONFIG, "ttl: must be 0..255");
@@ -280,21 +291,30 @@ class IcmpPoller final : public Poller {
 
   static std::vector<outpost_field> config_fields() {
     return {
-        field("max_pps", OUTPOST_FIELD_INT, "Probes sent per second, all targets together", "20000"),
-        field("payload_size", OUTPOST_FIELD_INT, "Echo payload bytes after the ICMP header (8..1400)", "56"),
-        field("ttl", OUTPOST_FIELD_INT, "IP TTL / IPv6 hop limit of probes; 0 keeps the system default", "0"),
+        field("max_pps", OUTPOST_FIELD_INT, "Probes sent per second, all targets together",
+              "20000"),
+        field("payload_size", OUTPOST_FIELD_INT,
+              "Echo payload bytes after the ICMP header (8..1400)", "56"),
+        field("ttl", OUTPOST_FIELD_INT,
+              "IP TTL / IPv6 hop limit of probes; 0 keeps the system default", "0"),
         field("count", OUTPOST_FIELD_INT, "Default echo requests per target and poll", "3"),
-        field("probe_interval", OUTPOST_FIELD_DURATION, "Default spacing of one target's requests", "200ms"),
-        field("reply_timeout", OUTPOST_FIELD_DURATION, "Default wait for replies after a target's last request", "1s"),
-        field("socket_mode", OUTPOST_FIELD_STRING, "auto (raw, else ping socket), raw or dgram", "auto"),
-        field("max_targets", OUTPOST_FIELD_INT, "Targets queued or in progress at once; more are refused as busy", "100000"),
+        field("probe_interval", OUTPOST_FIELD_DURATION, "Default spacing of one target's requests",
+              "200ms"),
+        field("reply_timeout", OUTPOST_FIELD_DURATION,
+              "Default wait for replies after a target's last request", "1s"),
+        field("socket_mode", OUTPOST_FIELD_STRING, "auto (raw, else ping socket), raw or dgram",
+              "auto"),
+        field("max_targets", OUTPOST_FIELD_INT,
+              "Targets queued or in progress at once; more are refused as busy", "100000"),
     };
   }
   static std::vector<outpost_field> target_fields() {
     return {
         field("count", OUTPOST_FIELD_INT, "Echo requests to send", "3"),
         field("probe_interval", OUTPOST_FIELD_DURATION, "Spacing of the requests", "200ms"),
-        field("reply_timeout", OUTPOST_FIELD_DURATION, "Wait for replies after the last request (the monitor's timeout stays the deadline)", "1s"),
+        field("reply_timeout", OUTPOST_FIELD_DURATION,
+              "Wait for replies after the last request (the monitor's timeout stays the deadline)",
+              "1s"),
         field("ttl", OUTPOST_FIELD_INT, "IP TTL / IPv6 hop limit; 0 keeps the default", "0"),
     };
   }
@@ -376,7 +396,8 @@ class IcmpPoller final : public Poller {
     job->poll_id = req.id();
     job->deadline = req.deadline_ns();
     // Leave room before the deadline to build metrics and complete every target.
-    job->finalize_at = job->deadline - std::clamp((job->deadline - now) / 10, kMinMargin, kMaxMargin);
+    job->finalize_at =
+        job->deadline - std::clamp((job->deadline - now) / 10, kMinMargin, kMaxMargin);
     job->targets.reserve(req.size());
     bool names = false;
     for (std::size_t i = 0; i < req.size(); ++i) {
@@ -625,22 +646,24 @@ class IcmpPoller final : public Poller {
     p.sent_real = clock_ns(CLOCK_REALTIME);
     ssize_t rc = ::sendmsg(s.fd, &msg, MSG_DONTWAIT);
     // A ping socket reports a queued ICMP error on the next call; it belongs to another probe.
-    if (rc < 0 && !s.raw && errno != EAGAIN && errno != ENOBUFS) rc = ::sendmsg(s.fd, &msg, MSG_DONTWAIT);
+    if (rc < 0 && !s.raw && errno != EAGAIN && errno != ENOBUFS)
+      rc = ::sendmsg(s.fd, &msg, MSG_DONTWAIT);
     if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) return false;
     ++t.sent;
     ++t.next;
     if (rc < 0) {
       const int err = errno;
       ++t.errors;
-      t.outcome = (err == EHOSTUNREACH || err == ENETUNREACH) ? Outcome::unreachable
-                                                              : Outcome::send_failed;
+      t.outcome =
+          (err == EHOSTUNREACH || err == ENETUNREACH) ? Outcome::unreachable : Outcome::send_failed;
       t.err_from = "local";
       t.err_detail = std::string("send failed: ") + std::strerror(err);
     } else {
       p.key = key;
       p.in_flight = true;
-      in_flight_.emplace(key, InFlight{j.seq, ti, static_cast<uint32_t>(t.first_probe) +
-                                                      static_cast<uint32_t>(t.next - 1)});
+      in_flight_.emplace(
+          key, InFlight{j.seq, ti,
+                        static_cast<uint32_t>(t.first_probe) + static_cast<uint32_t>(t.next - 1)});
       ++t.outstanding;
     }
     if (t.next < t.p.count)
@@ -743,13 +766,15 @@ class IcmpPoller final : public Poller {
 
   void on_queued_error(int family, const sock_extended_err* ee, const uint8_t* p, std::size_t n,
                        const sockaddr_storage& orig) {
-    if (ee == nullptr || (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6))
+    if (ee == nullptr ||
+        (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6))
       return;  // local errors (e.g. EMSGSIZE) already failed the send
     const ErrorKind ek = error_kind(family, ee->ee_type);
     if (ek == ErrorKind::none) return;
     sockaddr_storage offender{};
     const auto* off = SO_EE_OFFENDER(ee);
-    std::memcpy(&offender, off, off->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+    std::memcpy(&offender, off,
+                off->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
     // The kernel strips the IP headers and gives the error's type and code out of band.
     Parsed r = parse_quoted(family, false, p, n, cookie_);
     if (r.kind != Kind::error) return void(++(r.kind == Kind::malformed ? malformed_ : foreign_));
@@ -793,7 +818,8 @@ class IcmpPoller final : public Poller {
     Probe* pr = take_probe(key, family, nullptr, true, j, ti);
     if (pr == nullptr) return;
     int64_t rtt = rx_real - pr->sent_real;
-    if (rx_real == 0 || rtt <= 0) rtt = std::max<int64_t>(1, clock_ns(CLOCK_MONOTONIC) - pr->sent_mono);
+    if (rx_real == 0 || rtt <= 0)
+      rtt = std::max<int64_t>(1, clock_ns(CLOCK_MONOTONIC) - pr->sent_mono);
     pr->rtt_ns = rtt;
     ++j->targets[ti].received;
     maybe_finish(*j, ti);
@@ -870,8 +896,8 @@ class IcmpPoller final : public Poller {
       avg /= static_cast<double>(rtts_.size());
       if (rtts_.size() > 1) jitter /= static_cast<double>(rtts_.size() - 1);
       status = OUTPOST_OK;
-      std::snprintf(buf, sizeof buf, "%d/%d replies, rtt min/avg/max %.3f/%.3f/%.3f ms",
-                    t.received, t.sent, min * 1e3, avg * 1e3, max * 1e3);
+      std::snprintf(buf, sizeof buf, "%d/%d replies, rtt min/avg/max %.3f/%.3f/%.3f ms", t.received,
+                    t.sent, min * 1e3, avg * 1e3, max * 1e3);
       detail = buf;
     } else if (t.outcome != Outcome::none) {
       detail = t.err_detail;
@@ -896,7 +922,7 @@ class IcmpPoller final : public Poller {
       }
       if (rtts_.size() > 1) add(labels, "icmp_jitter_seconds", jitter);
       if (t.errors > 0 && t.outcome != Outcome::none) {
-        const char* reason = t.outcome == Outcome::ttl_exceeded ? "ttl_exceeded"
+        const char* reason = t.outcome == Outcome::ttl_exceeded  ? "ttl_exceeded"
                              : t.outcome == Outcome::unreachable ? "unreachable"
                                                                  : "send_failed";
         Labels el = labels;
@@ -908,7 +934,9 @@ class IcmpPoller final : public Poller {
         e.source = t.device;
         e.message = t.err_detail;
         e.severity = OUTPOST_SEV_WARNING;
-        e.attributes = {{"address", t.address}, {"reason", reason}, {"from", t.err_from},
+        e.attributes = {{"address", t.address},
+                        {"reason", reason},
+                        {"from", t.err_from},
                         {"icmp_type", std::to_string(t.err_type)},
                         {"icmp_code", std::to_string(t.err_code)}};
         out_events_.push_back(std::move(e));
@@ -924,8 +952,11 @@ class IcmpPoller final : public Poller {
       const std::pair<const char*, uint64_t> counts[] = {
           {"malformed", malformed_}, {"foreign", foreign_}, {"late", late_}};
       for (const auto& [reason, v] : counts)
-        out_metrics_.push_back(Metric{"icmp_ignored_packets_total", {{"reason", reason}},
-                                      static_cast<double>(v), 0, OUTPOST_METRIC_COUNTER});
+        out_metrics_.push_back(Metric{"icmp_ignored_packets_total",
+                                      {{"reason", reason}},
+                                      static_cast<double>(v),
+                                      0,
+                                      OUTPOST_METRIC_COUNTER});
     }
     if (out_metrics_.size() >= kFlushMetrics) flush();
   }

@@ -1,9 +1,8 @@
 // Integration tests of the icmp plugin against the local kernel: 127/8 and ::1, plus network
 // namespaces this test creates (and removes) for the silent, ttl-exceeded and unreachable cases.
 // Packets only ever go to 127/8, ::1 or addresses inside those namespaces.
-#include <catch2/catch.hpp>
-
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -13,10 +12,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <dirent.h>
 #include <map>
 #include <optional>
 #include <outpost/testing.hpp>
@@ -52,8 +51,8 @@ struct Spec {
 
 struct PollResult {
   std::vector<RecordedCompletion> done;
-  double call_ms = 0;             // how long poll() itself took
-  bool before_deadline = false;   // every target completed before the deadline
+  double call_ms = 0;            // how long poll() itself took
+  bool before_deadline = false;  // every target completed before the deadline
   std::map<std::string, RecordedCompletion> by_device;
 };
 
@@ -91,7 +90,8 @@ PollResult run_poll(FakeHost& host, const std::vector<Spec>& specs, int deadline
     r.target_count = ts.size();
     const auto t0 = std::chrono::steady_clock::now();
     REQUIRE(host.descriptor()->poll(host.instance(), &r) == OUTPOST_OK);
-    res.call_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    res.call_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     std::fill(ts.begin(), ts.end(), outpost_target{});  // poisons what the plugin should not keep
   }
   auto count = [&] {
@@ -130,18 +130,21 @@ class Metrics {
   std::map<std::string, std::map<std::string, double>> values_;
 };
 
-std::optional<double> metric(const FakeHost& host, const std::string& name, const std::string& device) {
+std::optional<double> metric(const FakeHost& host, const std::string& name,
+                             const std::string& device) {
   return Metrics(host)(name, device);
 }
 
 double max_counter(const FakeHost& host, const std::string& reason) {
   double m = 0;
-  for (const auto& x : host.find("icmp_ignored_packets_total", {{"reason", reason}})) m = std::max(m, x.value);
+  for (const auto& x : host.find("icmp_ignored_packets_total", {{"reason", reason}}))
+    m = std::max(m, x.value);
   return m;
 }
 
 std::string loop_addr(int second, int i) {
-  return "127." + std::to_string(second) + "." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+  return "127." + std::to_string(second) + "." + std::to_string(i / 250) + "." +
+         std::to_string(i % 250 + 1);
 }
 
 void check_all_up(const FakeHost& host, const PollResult& r, std::size_t n, int count) {
@@ -177,11 +180,15 @@ TEST_CASE("icmp: schema, config validation, lifecycle without start", "[icmp]") 
   CHECK(outpost::testing::str(d->name) == "icmp");
   CHECK((d->kinds & OUTPOST_KIND_POLLER) != 0);
   std::set<std::string> cfg, tgt;
-  for (std::size_t i = 0; i < d->config_field_count; ++i) cfg.insert(outpost::testing::str(d->config_fields[i].name));
-  for (std::size_t i = 0; i < d->target_field_count; ++i) tgt.insert(outpost::testing::str(d->target_fields[i].name));
-  for (const char* k : {"max_pps", "payload_size", "ttl", "count", "probe_interval", "reply_timeout", "socket_mode"})
+  for (std::size_t i = 0; i < d->config_field_count; ++i)
+    cfg.insert(outpost::testing::str(d->config_fields[i].name));
+  for (std::size_t i = 0; i < d->target_field_count; ++i)
+    tgt.insert(outpost::testing::str(d->target_fields[i].name));
+  for (const char* k : {"max_pps", "payload_size", "ttl", "count", "probe_interval",
+                        "reply_timeout", "socket_mode"})
     CHECK(cfg.count(k) == 1);
-  for (const char* k : {"count", "probe_interval", "reply_timeout", "ttl"}) CHECK(tgt.count(k) == 1);
+  for (const char* k : {"count", "probe_interval", "reply_timeout", "ttl"})
+    CHECK(tgt.count(k) == 1);
 
   for (const KV& bad : {KV{{"max_pps", "fast"}}, KV{{"max_pps", "0"}}, KV{{"payload_size", "2"}},
                         KV{{"ttl", "300"}}, KV{{"probe_interval", "soon"}}, KV{{"count", "0"}},
@@ -208,7 +215,9 @@ TEST_CASE("icmp: hundreds of loopback addresses in one poll, with tags as labels
   REQUIRE(h.start() == OUTPOST_OK);
   std::vector<Spec> specs;
   for (int i = 0; i < 300; ++i)
-    specs.push_back({"dev" + std::to_string(i), loop_addr(10, i), {{"count", "2"}, {"probe_interval", "20ms"}}});
+    specs.push_back({"dev" + std::to_string(i),
+                     loop_addr(10, i),
+                     {{"count", "2"}, {"probe_interval", "20ms"}}});
   auto r = run_poll(h, specs, 5000, {{"site", "lab"}, {"rack", "r1"}});
   CHECK(r.call_ms < 100);
   CHECK(r.before_deadline);
@@ -236,8 +245,9 @@ TEST_CASE("icmp: IPv6 loopback", "[icmp]") {
   FakeHost h(plugin());
   REQUIRE(h.create() == OUTPOST_OK);
   REQUIRE(h.start() == OUTPOST_OK);
-  auto r = run_poll(h, {{"v6", "::1", {{"count", "3"}, {"probe_interval", "10ms"}}},
-                        {"v6b", "[::1]", {{"count", "3"}, {"probe_interval", "10ms"}}}},
+  auto r = run_poll(h,
+                    {{"v6", "::1", {{"count", "3"}, {"probe_interval", "10ms"}}},
+                     {"v6b", "[::1]", {{"count", "3"}, {"probe_interval", "10ms"}}}},
                     3000);
   check_all_up(h, r, 2, 3);
 }
@@ -301,7 +311,8 @@ TEST_CASE("icmp: malformed and foreign packets are counted and ignored", "[icmp]
   std::thread other([] { sh("fping -q -c 20 -p 20 127.0.0.1 127.11.9.9"); });
   std::vector<Spec> specs;
   for (int i = 0; i < 50; ++i)
-    specs.push_back({"j" + std::to_string(i), loop_addr(11, i), {{"count", "4"}, {"probe_interval", "50ms"}}});
+    specs.push_back(
+        {"j" + std::to_string(i), loop_addr(11, i), {{"count", "4"}, {"probe_interval", "50ms"}}});
   auto r = run_poll(h, specs, 5000);
   done = true;
   junk.join();
@@ -318,7 +329,8 @@ TEST_CASE("icmp: more probes than one ICMP identifier can number", "[icmp]") {
   REQUIRE(h.start() == OUTPOST_OK);
   std::vector<Spec> specs;
   for (int i = 0; i < 700; ++i)  // 70,000 probes: the keys cross at least one identifier
-    specs.push_back({"k" + std::to_string(i), loop_addr(13, i), {{"count", "100"}, {"probe_interval", "1ms"}}});
+    specs.push_back(
+        {"k" + std::to_string(i), loop_addr(13, i), {{"count", "100"}, {"probe_interval", "1ms"}}});
   auto r = run_poll(h, specs, 30000);
   CHECK(r.before_deadline);
   check_all_up(h, r, specs.size(), 100);
@@ -361,24 +373,38 @@ class Lab {
     r_ = "opicmp-r-" + pid;
     const std::string A = "ip -n " + a_ + " ", R = "ip -n " + r_ + " ";
     const std::vector<std::string> cmds = {
-        "ip netns add " + a_, "ip netns add " + r_,
+        "ip netns add " + a_,
+        "ip netns add " + r_,
         // No duplicate address detection: addresses must work at once, link-local ones too.
-        "ip netns exec " + a_ + " sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0",
-        "ip netns exec " + r_ + " sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0",
-        A + "link set lo up", R + "link set lo up",
+        "ip netns exec " + a_ +
+            " sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0",
+        "ip netns exec " + r_ +
+            " sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0",
+        A + "link set lo up",
+        R + "link set lo up",
         A + "link add a0 type veth peer name r0 netns " + r_,
         R + "link add r1 type veth peer name r2",
-        A + "addr add 10.200.1.1/30 dev a0", A + "-6 addr add fd00:200:1::1/64 dev a0 nodad",
+        A + "addr add 10.200.1.1/30 dev a0",
+        A + "-6 addr add fd00:200:1::1/64 dev a0 nodad",
         A + "link set a0 up",
-        R + "addr add 10.200.1.2/30 dev r0", R + "-6 addr add fd00:200:1::2/64 dev r0 nodad",
-        R + "addr add 10.200.2.1/30 dev r1", R + "-6 addr add fd00:200:2::1/64 dev r1 nodad",
-        R + "link set r0 up", R + "link set r1 up", R + "link set r2 up",
-        A + "route add default via 10.200.1.2", A + "-6 route add default via fd00:200:1::2",
+        R + "addr add 10.200.1.2/30 dev r0",
+        R + "-6 addr add fd00:200:1::2/64 dev r0 nodad",
+        R + "addr add 10.200.2.1/30 dev r1",
+        R + "-6 addr add fd00:200:2::1/64 dev r1 nodad",
+        R + "link set r0 up",
+        R + "link set r1 up",
+        R + "link set r2 up",
+        A + "route add default via 10.200.1.2",
+        A + "-6 route add default via fd00:200:1::2",
         A + "route add unreachable 10.200.9.0/24",
-        R + "route add 10.200.5.0/24 dev r1", R + "-6 route add fd00:200:5::/64 dev r1",
-        R + "route add unreachable 10.200.3.0/24", R + "-6 route add unreachable fd00:200:3::/64",
-        R + "route add blackhole 10.200.4.0/24", R + "-6 route add blackhole fd00:200:4::/64",
-        "ip netns exec " + r_ + " sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 "
+        R + "route add 10.200.5.0/24 dev r1",
+        R + "-6 route add fd00:200:5::/64 dev r1",
+        R + "route add unreachable 10.200.3.0/24",
+        R + "-6 route add unreachable fd00:200:3::/64",
+        R + "route add blackhole 10.200.4.0/24",
+        R + "-6 route add blackhole fd00:200:4::/64",
+        "ip netns exec " + r_ +
+            " sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 "
             "net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0",
         "ip netns exec " + a_ + " sysctl -qw net.ipv4.ping_group_range='0 2147483647'",
     };
@@ -389,7 +415,8 @@ class Lab {
       }
     }
     // IPv6 neighbours need a moment after the links come up; wait until the router answers.
-    const std::string ready = "ip netns exec " + a_ + " fping -q -B 1 -r 40 -t 50 10.200.1.2 fd00:200:1::2";
+    const std::string ready =
+        "ip netns exec " + a_ + " fping -q -B 1 -r 40 -t 50 10.200.1.2 fd00:200:1::2";
     if (sh(ready) != 0) {
       error_ = ready;
       return;
@@ -468,11 +495,12 @@ bool lab_ready() {
   return true;
 }
 
-void check_error(const FakeHost& h, PollResult& r, const std::string& dev, const std::string& detail,
-                 const std::string& reason, const std::string& from) {
+void check_error(const FakeHost& h, PollResult& r, const std::string& dev,
+                 const std::string& detail, const std::string& reason, const std::string& from) {
   const auto& c = r.by_device[dev];
   INFO(dev << ": " << c.detail << " (ignored packets: malformed " << max_counter(h, "malformed")
-           << ", foreign " << max_counter(h, "foreign") << ", late " << max_counter(h, "late") << ")");
+           << ", foreign " << max_counter(h, "foreign") << ", late " << max_counter(h, "late")
+           << ")");
   CHECK(c.status == OUTPOST_E_UNAVAILABLE);
   CHECK(c.detail == detail);
   CHECK(metric(h, "icmp_up", dev) == 0.0);
@@ -488,7 +516,8 @@ void check_error(const FakeHost& h, PollResult& r, const std::string& dev, const
 
 }  // namespace
 
-TEST_CASE("icmp: silent, ttl-exceeded and unreachable targets behind a namespace router", "[icmp][netns]") {
+TEST_CASE("icmp: silent, ttl-exceeded and unreachable targets behind a namespace router",
+          "[icmp][netns]") {
   if (!lab_ready()) return;
   FakeHost h(plugin());
   start_in_lab(h, {{"count", "2"}, {"probe_interval", "50ms"}, {"reply_timeout", "400ms"}});
@@ -530,15 +559,18 @@ TEST_CASE("icmp: silent, ttl-exceeded and unreachable targets behind a namespace
   CHECK(r.by_device["noroute"].detail.find("send failed") != std::string::npos);
 }
 
-TEST_CASE("icmp: a silent target is completed before a deadline shorter than its timeout", "[icmp][netns]") {
+TEST_CASE("icmp: a silent target is completed before a deadline shorter than its timeout",
+          "[icmp][netns]") {
   if (!lab_ready()) return;
   FakeHost h(plugin());
   start_in_lab(h, {});
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = run_poll(h, {{"silent", "10.200.4.2", {{"count", "3"}, {"reply_timeout", "5s"}}},
-                        {"router", "10.200.1.2", {{"count", "3"}, {"reply_timeout", "5s"}}}},
+  auto r = run_poll(h,
+                    {{"silent", "10.200.4.2", {{"count", "3"}, {"reply_timeout", "5s"}}},
+                     {"router", "10.200.1.2", {{"count", "3"}, {"reply_timeout", "5s"}}}},
                     800);
-  const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const auto ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   REQUIRE(r.done.size() == 2);
   CHECK(r.before_deadline);
   CHECK(ms < 800 + 40);  // 30ms of it is run_poll's wait for duplicates
@@ -547,13 +579,16 @@ TEST_CASE("icmp: a silent target is completed before a deadline shorter than its
   CHECK(r.by_device["router"].status == OUTPOST_OK);
 }
 
-TEST_CASE("icmp: ping sockets (socket_mode dgram) read errors from the error queue", "[icmp][netns]") {
+TEST_CASE("icmp: ping sockets (socket_mode dgram) read errors from the error queue",
+          "[icmp][netns]") {
   if (!lab_ready()) return;
   FakeHost h(plugin());
   {
     InNetns in(lab()->a());
     REQUIRE(in.ok());
-    REQUIRE(h.create({{"socket_mode", "dgram"}, {"count", "2"}, {"probe_interval", "50ms"},
+    REQUIRE(h.create({{"socket_mode", "dgram"},
+                      {"count", "2"},
+                      {"probe_interval", "50ms"},
                       {"reply_timeout", "400ms"}}) == OUTPOST_OK);
     if (h.start() != OUTPOST_OK) {
       WARN("ping sockets are not available here: skipping");

@@ -1,10 +1,9 @@
 // Unit tests of the icmp plugin's packet parser, on packets built by hand: no sockets, no root.
-#include <catch2/catch.hpp>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <vector>
 
@@ -112,11 +111,12 @@ TEST_CASE("icmp packet: IPv4 echo replies, raw and ping socket", "[icmp][packet]
 
   Bytes bad = raw;
   bad.back() ^= 1;
-  CHECK(parse(AF_INET, true, bad).kind == Kind::malformed);  // checksum
+  CHECK(parse(AF_INET, true, bad).kind == Kind::malformed);         // checksum
   CHECK(parse(AF_INET, true, bad, true).kind == Kind::echo_reply);  // cut short: not summed
   CHECK(parse(AF_INET, true, v4_reply()).kind == Kind::malformed);  // no IP header
 
-  Bytes other = cat(ip4(IPPROTO_ICMP, "192.0.2.7", "10.0.0.2"), echo(kEchoReply4, kKey, kCookie + 1));
+  Bytes other =
+      cat(ip4(IPPROTO_ICMP, "192.0.2.7", "10.0.0.2"), echo(kEchoReply4, kKey, kCookie + 1));
   resum(other, 20);
   CHECK(parse(AF_INET, true, other).kind == Kind::foreign);  // another pinger's cookie
 
@@ -199,9 +199,9 @@ TEST_CASE("icmp packet: IPv6 replies and unreachables", "[icmp][packet]") {
   CHECK(r.kind == Kind::echo_reply);
   CHECK(r.key == kKey);
 
-  const Bytes unreach = icmp_error(AF_INET6, kUnreach6, 3,
-                                   cat(ip6(IPPROTO_ICMPV6, "2001:db8::2", "2001:db8::7"),
-                                       echo(kEchoRequest6)));
+  const Bytes unreach =
+      icmp_error(AF_INET6, kUnreach6, 3,
+                 cat(ip6(IPPROTO_ICMPV6, "2001:db8::2", "2001:db8::7"), echo(kEchoRequest6)));
   r = parse(AF_INET6, true, unreach);
   REQUIRE(r.kind == Kind::error);
   CHECK(r.error == ErrorKind::unreachable);
@@ -211,7 +211,8 @@ TEST_CASE("icmp packet: IPv6 replies and unreachables", "[icmp][packet]") {
   ::inet_pton(AF_INET6, "2001:db8::7", &want);
   CHECK(std::memcmp(r.orig_dst, &want, 16) == 0);
 
-  CHECK(parse(AF_INET6, true, Bytes(unreach.begin(), unreach.begin() + 47)).kind == Kind::malformed);
+  CHECK(parse(AF_INET6, true, Bytes(unreach.begin(), unreach.begin() + 47)).kind ==
+        Kind::malformed);
   CHECK(parse(AF_INET6, true,
               icmp_error(AF_INET6, kUnreach6, 3,
                          cat(ip6(IPPROTO_UDP, "2001:db8::2", "2001:db8::7"), echo(kEchoRequest6))))

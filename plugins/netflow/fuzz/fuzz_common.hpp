@@ -5,10 +5,10 @@
 // load back to the same text.
 #pragma once
 
-#include "decoder.hpp"
-
 #include <cstdlib>
 #include <vector>
+
+#include "decoder.hpp"
 
 namespace outpost::netflow::fuzz {
 

@@ -1,10 +1,10 @@
 // libFuzzer: the template state file is read back at start; a damaged or hostile file must be
 // refused line by line, and what loads must save and load again unchanged.
-#include "decoder.hpp"
-
 #include <cstdlib>
 #include <string>
 #include <string_view>
+
+#include "decoder.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace outpost::netflow;

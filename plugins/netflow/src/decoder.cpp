@@ -22,11 +22,16 @@ uint32_t rd32(const uint8_t* p) {
 // Reduced-size encoding (RFC 7011 6.2): an unsigned of 1 to 8 bytes.
 uint64_t rd_uint(const uint8_t* p, std::size_t n) {
   switch (n) {  // the common sizes without a loop
-    case 1: return p[0];
-    case 2: return rd16(p);
-    case 4: return rd32(p);
-    case 8: return (uint64_t{rd32(p)} << 32) | rd32(p + 4);
-    default: break;
+    case 1:
+      return p[0];
+    case 2:
+      return rd16(p);
+    case 4:
+      return rd32(p);
+    case 8:
+      return (uint64_t{rd32(p)} << 32) | rd32(p + 4);
+    default:
+      break;
   }
   uint64_t v = 0;
   for (std::size_t i = 0; i < n; ++i) v = (v << 8) | p[i];
@@ -35,12 +40,15 @@ uint64_t rd_uint(const uint8_t* p, std::size_t n) {
 
 int64_t sat_add(int64_t a, int64_t b) {
   int64_t r;
-  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  if (__builtin_add_overflow(a, b, &r))
+    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
   return r;
 }
 int64_t sat_mul(int64_t a, int64_t b) {
   int64_t r;
-  if (__builtin_mul_overflow(a, b, &r)) return (a < 0) != (b < 0) ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+  if (__builtin_mul_overflow(a, b, &r))
+    return (a < 0) != (b < 0) ? std::numeric_limits<int64_t>::min()
+                              : std::numeric_limits<int64_t>::max();
   return r;
 }
 uint64_t sat_mul_u(uint64_t a, uint64_t b) {
@@ -49,8 +57,9 @@ uint64_t sat_mul_u(uint64_t a, uint64_t b) {
   return r;
 }
 int64_t clamp_i64(uint64_t v) {
-  return v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? std::numeric_limits<int64_t>::max()
-                                                                        : static_cast<int64_t>(v);
+  return v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+             ? std::numeric_limits<int64_t>::max()
+             : static_cast<int64_t>(v);
 }
 // NTP timestamp (dateTimeMicroseconds/Nanoseconds, RFC 7011 6.1.9-10) to Unix ns.
 int64_t ntp_to_ns(uint64_t v) {
@@ -70,7 +79,8 @@ int64_t init_uptime_to_ns(int64_t init_ms, uint32_t t, int64_t export_ns) {
   constexpr int64_t kWrap = int64_t{1} << 32;
   const int64_t base = sat_add(init_ms, t);
   const int64_t diff = sat_add(export_ns / 1'000'000, -base);
-  if (diff > std::numeric_limits<int64_t>::max() / 2 || diff < std::numeric_limits<int64_t>::min() / 2)
+  if (diff > std::numeric_limits<int64_t>::max() / 2 ||
+      diff < std::numeric_limits<int64_t>::min() / 2)
     return sat_mul(base, 1'000'000);  // nonsense init time: no correction
   int64_t k = (diff + kWrap / 2) / kWrap;
   if ((diff + kWrap / 2) % kWrap < 0) --k;  // floor
@@ -98,17 +108,23 @@ struct Record {
   std::optional<uint64_t> delta_start_us, delta_end_us;
   std::optional<int64_t> sys_init_ms;
   std::optional<uint64_t> sampler;
-  uint64_t interval = 0, random_interval = 0, pkt_interval = 0, pkt_space = 0, size = 0, population = 0;
+  uint64_t interval = 0, random_interval = 0, pkt_interval = 0, pkt_space = 0, size = 0,
+           population = 0;
   double probability = 0;
 
   // The record's own sampling rate, 0 when it announces none.
   uint32_t rate() const {
     double r = 0;
-    if (interval > 0) r = static_cast<double>(interval);
-    else if (random_interval > 0) r = static_cast<double>(random_interval);
-    else if (pkt_interval > 0) r = static_cast<double>(pkt_interval + pkt_space) / static_cast<double>(pkt_interval);
-    else if (size > 0 && population > 0) r = static_cast<double>(population) / static_cast<double>(size);
-    else if (probability > 0 && probability <= 1) r = 1.0 / probability;
+    if (interval > 0)
+      r = static_cast<double>(interval);
+    else if (random_interval > 0)
+      r = static_cast<double>(random_interval);
+    else if (pkt_interval > 0)
+      r = static_cast<double>(pkt_interval + pkt_space) / static_cast<double>(pkt_interval);
+    else if (size > 0 && population > 0)
+      r = static_cast<double>(population) / static_cast<double>(size);
+    else if (probability > 0 && probability <= 1)
+      r = 1.0 / probability;
     if (!(r >= 1)) return 0;
     if (r >= 4294967295.0) return 0xFFFFFFFFu;
     return static_cast<uint32_t>(std::lround(r));
@@ -118,12 +134,47 @@ struct Record {
 // What the decoder does with a field, decided once per template (Template::codes/ops) so a
 // record costs one dense switch per field it reads and nothing for the fields it skips.
 enum Code : uint8_t {
-  c_skip = 0, c_src4, c_dst4, c_src6, c_dst6, c_probability,
-  c_bytes, c_packets, c_proto, c_tos, c_flags, c_sport, c_dport, c_icmp, c_icmp_type, c_icmp_code,
-  c_in_if, c_out_if, c_ip_version, c_up_last, c_up_first, c_start_s, c_end_s, c_start_ms, c_end_ms,
-  c_start_ntp, c_end_ntp, c_delta_start, c_delta_end, c_sys_init, c_interval, c_random_interval,
-  c_pkt_interval, c_pkt_space, c_size, c_population, c_sampler,
-  c_rev_bytes, c_rev_packets, c_rev_tos, c_rev_flags,
+  c_skip = 0,
+  c_src4,
+  c_dst4,
+  c_src6,
+  c_dst6,
+  c_probability,
+  c_bytes,
+  c_packets,
+  c_proto,
+  c_tos,
+  c_flags,
+  c_sport,
+  c_dport,
+  c_icmp,
+  c_icmp_type,
+  c_icmp_code,
+  c_in_if,
+  c_out_if,
+  c_ip_version,
+  c_up_last,
+  c_up_first,
+  c_start_s,
+  c_end_s,
+  c_start_ms,
+  c_end_ms,
+  c_start_ntp,
+  c_end_ntp,
+  c_delta_start,
+  c_delta_end,
+  c_sys_init,
+  c_interval,
+  c_random_interval,
+  c_pkt_interval,
+  c_pkt_space,
+  c_size,
+  c_population,
+  c_sampler,
+  c_rev_bytes,
+  c_rev_packets,
+  c_rev_tos,
+  c_rev_flags,
 };
 
 // Fields that say the same thing: a template carrying several uses the best-ranked (the first
@@ -139,63 +190,124 @@ Ranked classify(uint16_t id, std::size_t n, bool reverse) {
   if (reverse) {  // RFC 5103 biflow reverse elements
     if (n == 0 || n > 8) return {c_skip, 0};
     switch (id) {
-      case 1: case 85: return {c_rev_bytes, 0};
-      case 2: case 86: return {c_rev_packets, 0};
-      case 5: return {c_rev_tos, 0};
-      case 6: return {c_rev_flags, 0};
-      default: return {c_skip, 0};
+      case 1:
+      case 85:
+        return {c_rev_bytes, 0};
+      case 2:
+      case 86:
+        return {c_rev_packets, 0};
+      case 5:
+        return {c_rev_tos, 0};
+      case 6:
+        return {c_rev_flags, 0};
+      default:
+        return {c_skip, 0};
     }
   }
   switch (id) {  // addresses: fixed sizes, anything else is ignored
-    case 8: return {n == 4 ? c_src4 : c_skip, 0};
-    case 12: return {n == 4 ? c_dst4 : c_skip, 0};
-    case 27: return {n == 16 ? c_src6 : c_skip, 0};
-    case 28: return {n == 16 ? c_dst6 : c_skip, 0};
-    case 311: return {n == 8 ? c_probability : c_skip, 0};  // samplingProbability, float64
-    default: break;
+    case 8:
+      return {n == 4 ? c_src4 : c_skip, 0};
+    case 12:
+      return {n == 4 ? c_dst4 : c_skip, 0};
+    case 27:
+      return {n == 16 ? c_src6 : c_skip, 0};
+    case 28:
+      return {n == 16 ? c_dst6 : c_skip, 0};
+    case 311:
+      return {n == 8 ? c_probability : c_skip, 0};  // samplingProbability, float64
+    default:
+      break;
   }
   if (n == 0 || n > 8) return {c_skip, 0};
   switch (id) {
-    case 1: return {c_bytes, 3};    // octetDeltaCount
-    case 85: return {c_bytes, 2};   // octetTotalCount
-    case 23: return {c_bytes, 1};   // v9 OUT_BYTES
-    case 2: return {c_packets, 3};
-    case 86: return {c_packets, 2};
-    case 24: return {c_packets, 1};
-    case 4: return {c_proto, 0};
-    case 5: return {c_tos, 0};
-    case 6: return {c_flags, 0};    // 2-byte in IPFIX: low 8 bits
-    case 7: return {c_sport, 2};
-    case 180: case 182: return {c_sport, 1};  // udp/tcpSourcePort
-    case 11: return {c_dport, 2};
-    case 181: case 183: return {c_dport, 1};
-    case 32: case 139: return {c_icmp, 0};    // type*256+code
-    case 176: case 178: return {c_icmp_type, 0};
-    case 177: case 179: return {c_icmp_code, 0};
-    case 10: return {c_in_if, 2};
-    case 252: return {c_in_if, 1};  // ingressPhysicalInterface
-    case 14: return {c_out_if, 2};
-    case 253: return {c_out_if, 1};
-    case 60: return {c_ip_version, 0};
-    case 21: return {c_up_last, 0};   // flowEndSysUpTime (ms)
-    case 22: return {c_up_first, 0};
-    case 150: return {c_start_s, 0};  // seconds
-    case 151: return {c_end_s, 0};
-    case 152: return {c_start_ms, 0};
-    case 153: return {c_end_ms, 0};
-    case 154: case 156: return {n == 8 ? c_start_ntp : c_skip, 0};  // micro/nano: NTP format
-    case 155: case 157: return {n == 8 ? c_end_ntp : c_skip, 0};
-    case 158: return {c_delta_start, 0};
-    case 159: return {c_delta_end, 0};
-    case 160: return {c_sys_init, 0};
-    case 34: return {c_interval, 0};         // samplingInterval
-    case 50: return {c_random_interval, 0};  // samplerRandomInterval
-    case 305: return {c_pkt_interval, 0};
-    case 306: return {c_pkt_space, 0};
-    case 309: return {c_size, 0};
-    case 310: return {c_population, 0};
-    case 48: case 302: return {c_sampler, 0};  // samplerId / selectorId
-    default: return {c_skip, 0};
+    case 1:
+      return {c_bytes, 3};  // octetDeltaCount
+    case 85:
+      return {c_bytes, 2};  // octetTotalCount
+    case 23:
+      return {c_bytes, 1};  // v9 OUT_BYTES
+    case 2:
+      return {c_packets, 3};
+    case 86:
+      return {c_packets, 2};
+    case 24:
+      return {c_packets, 1};
+    case 4:
+      return {c_proto, 0};
+    case 5:
+      return {c_tos, 0};
+    case 6:
+      return {c_flags, 0};  // 2-byte in IPFIX: low 8 bits
+    case 7:
+      return {c_sport, 2};
+    case 180:
+    case 182:
+      return {c_sport, 1};  // udp/tcpSourcePort
+    case 11:
+      return {c_dport, 2};
+    case 181:
+    case 183:
+      return {c_dport, 1};
+    case 32:
+    case 139:
+      return {c_icmp, 0};  // type*256+code
+    case 176:
+    case 178:
+      return {c_icmp_type, 0};
+    case 177:
+    case 179:
+      return {c_icmp_code, 0};
+    case 10:
+      return {c_in_if, 2};
+    case 252:
+      return {c_in_if, 1};  // ingressPhysicalInterface
+    case 14:
+      return {c_out_if, 2};
+    case 253:
+      return {c_out_if, 1};
+    case 60:
+      return {c_ip_version, 0};
+    case 21:
+      return {c_up_last, 0};  // flowEndSysUpTime (ms)
+    case 22:
+      return {c_up_first, 0};
+    case 150:
+      return {c_start_s, 0};  // seconds
+    case 151:
+      return {c_end_s, 0};
+    case 152:
+      return {c_start_ms, 0};
+    case 153:
+      return {c_end_ms, 0};
+    case 154:
+    case 156:
+      return {n == 8 ? c_start_ntp : c_skip, 0};  // micro/nano: NTP format
+    case 155:
+    case 157:
+      return {n == 8 ? c_end_ntp : c_skip, 0};
+    case 158:
+      return {c_delta_start, 0};
+    case 159:
+      return {c_delta_end, 0};
+    case 160:
+      return {c_sys_init, 0};
+    case 34:
+      return {c_interval, 0};  // samplingInterval
+    case 50:
+      return {c_random_interval, 0};  // samplerRandomInterval
+    case 305:
+      return {c_pkt_interval, 0};
+    case 306:
+      return {c_pkt_space, 0};
+    case 309:
+      return {c_size, 0};
+    case 310:
+      return {c_population, 0};
+    case 48:
+    case 302:
+      return {c_sampler, 0};  // samplerId / selectorId
+    default:
+      return {c_skip, 0};
   }
 }
 
@@ -204,52 +316,141 @@ void apply(Record& r, uint8_t code, const uint8_t* v, std::size_t n) {
   // only, and 1 to 8 for everything else).
   const uint64_t x = n <= 8 ? rd_uint(v, n) : 0;
   switch (code) {
-    case c_src4: std::memcpy(r.src, v, 4); if (r.addr_family == 0) r.addr_family = 4; break;
-    case c_dst4: std::memcpy(r.dst, v, 4); if (r.addr_family == 0) r.addr_family = 4; break;
-    case c_src6: std::memcpy(r.src, v, 16); r.addr_family = 6; break;
-    case c_dst6: std::memcpy(r.dst, v, 16); r.addr_family = 6; break;
+    case c_src4:
+      std::memcpy(r.src, v, 4);
+      if (r.addr_family == 0) r.addr_family = 4;
+      break;
+    case c_dst4:
+      std::memcpy(r.dst, v, 4);
+      if (r.addr_family == 0) r.addr_family = 4;
+      break;
+    case c_src6:
+      std::memcpy(r.src, v, 16);
+      r.addr_family = 6;
+      break;
+    case c_dst6:
+      std::memcpy(r.dst, v, 16);
+      r.addr_family = 6;
+      break;
     case c_probability: {
       double d;
       std::memcpy(&d, &x, sizeof d);
       if (std::isfinite(d)) r.probability = d;
       break;
     }
-    case c_bytes: r.bytes = x; break;
-    case c_packets: r.packets = x; break;
-    case c_proto: r.proto = static_cast<uint8_t>(x); break;
-    case c_tos: r.tos = static_cast<uint8_t>(x); break;
-    case c_flags: r.flags = static_cast<uint8_t>(x); break;
-    case c_sport: r.sport = static_cast<uint16_t>(x); break;
-    case c_dport: r.dport = static_cast<uint16_t>(x); r.has_dport = true; break;
-    case c_icmp: r.icmp = static_cast<uint16_t>(x); r.has_icmp = true; break;
-    case c_icmp_type: r.icmp = static_cast<uint16_t>(((x & 0xFF) << 8) | (r.icmp & 0xFF)); r.has_icmp = true; break;
-    case c_icmp_code: r.icmp = static_cast<uint16_t>((r.icmp & 0xFF00) | (x & 0xFF)); r.has_icmp = true; break;
-    case c_in_if: r.in_if = static_cast<uint32_t>(x); break;
-    case c_out_if: r.out_if = static_cast<uint32_t>(x); break;
-    case c_ip_version: r.ip_version = static_cast<uint8_t>(x); break;
-    case c_up_last: r.up_last = static_cast<uint32_t>(x); break;
-    case c_up_first: r.up_first = static_cast<uint32_t>(x); break;
-    case c_start_s: r.abs_start = static_cast<int64_t>(x & 0xFFFFFFFFu) * kNs; break;
-    case c_end_s: r.abs_end = static_cast<int64_t>(x & 0xFFFFFFFFu) * kNs; break;
-    case c_start_ms: r.abs_start = sat_mul(clamp_i64(x), 1'000'000); break;
-    case c_end_ms: r.abs_end = sat_mul(clamp_i64(x), 1'000'000); break;
-    case c_start_ntp: r.abs_start = ntp_to_ns(x); break;
-    case c_end_ntp: r.abs_end = ntp_to_ns(x); break;
-    case c_delta_start: r.delta_start_us = x; break;
-    case c_delta_end: r.delta_end_us = x; break;
-    case c_sys_init: r.sys_init_ms = clamp_i64(x); break;
-    case c_interval: r.interval = x; break;
-    case c_random_interval: r.random_interval = x; break;
-    case c_pkt_interval: r.pkt_interval = x; break;
-    case c_pkt_space: r.pkt_space = x; break;
-    case c_size: r.size = x; break;
-    case c_population: r.population = x; break;
-    case c_sampler: r.sampler = x; break;
-    case c_rev_bytes: r.rev_bytes = x; r.reverse = true; break;
-    case c_rev_packets: r.rev_packets = x; r.reverse = true; break;
-    case c_rev_tos: r.rev_tos = static_cast<uint8_t>(x); break;
-    case c_rev_flags: r.rev_flags = static_cast<uint8_t>(x); break;
-    default: break;
+    case c_bytes:
+      r.bytes = x;
+      break;
+    case c_packets:
+      r.packets = x;
+      break;
+    case c_proto:
+      r.proto = static_cast<uint8_t>(x);
+      break;
+    case c_tos:
+      r.tos = static_cast<uint8_t>(x);
+      break;
+    case c_flags:
+      r.flags = static_cast<uint8_t>(x);
+      break;
+    case c_sport:
+      r.sport = static_cast<uint16_t>(x);
+      break;
+    case c_dport:
+      r.dport = static_cast<uint16_t>(x);
+      r.has_dport = true;
+      break;
+    case c_icmp:
+      r.icmp = static_cast<uint16_t>(x);
+      r.has_icmp = true;
+      break;
+    case c_icmp_type:
+      r.icmp = static_cast<uint16_t>(((x & 0xFF) << 8) | (r.icmp & 0xFF));
+      r.has_icmp = true;
+      break;
+    case c_icmp_code:
+      r.icmp = static_cast<uint16_t>((r.icmp & 0xFF00) | (x & 0xFF));
+      r.has_icmp = true;
+      break;
+    case c_in_if:
+      r.in_if = static_cast<uint32_t>(x);
+      break;
+    case c_out_if:
+      r.out_if = static_cast<uint32_t>(x);
+      break;
+    case c_ip_version:
+      r.ip_version = static_cast<uint8_t>(x);
+      break;
+    case c_up_last:
+      r.up_last = static_cast<uint32_t>(x);
+      break;
+    case c_up_first:
+      r.up_first = static_cast<uint32_t>(x);
+      break;
+    case c_start_s:
+      r.abs_start = static_cast<int64_t>(x & 0xFFFFFFFFu) * kNs;
+      break;
+    case c_end_s:
+      r.abs_end = static_cast<int64_t>(x & 0xFFFFFFFFu) * kNs;
+      break;
+    case c_start_ms:
+      r.abs_start = sat_mul(clamp_i64(x), 1'000'000);
+      break;
+    case c_end_ms:
+      r.abs_end = sat_mul(clamp_i64(x), 1'000'000);
+      break;
+    case c_start_ntp:
+      r.abs_start = ntp_to_ns(x);
+      break;
+    case c_end_ntp:
+      r.abs_end = ntp_to_ns(x);
+      break;
+    case c_delta_start:
+      r.delta_start_us = x;
+      break;
+    case c_delta_end:
+      r.delta_end_us = x;
+      break;
+    case c_sys_init:
+      r.sys_init_ms = clamp_i64(x);
+      break;
+    case c_interval:
+      r.interval = x;
+      break;
+    case c_random_interval:
+      r.random_interval = x;
+      break;
+    case c_pkt_interval:
+      r.pkt_interval = x;
+      break;
+    case c_pkt_space:
+      r.pkt_space = x;
+      break;
+    case c_size:
+      r.size = x;
+      break;
+    case c_population:
+      r.population = x;
+      break;
+    case c_sampler:
+      r.sampler = x;
+      break;
+    case c_rev_bytes:
+      r.rev_bytes = x;
+      r.reverse = true;
+      break;
+    case c_rev_packets:
+      r.rev_packets = x;
+      r.reverse = true;
+      break;
+    case c_rev_tos:
+      r.rev_tos = static_cast<uint8_t>(x);
+      break;
+    case c_rev_flags:
+      r.rev_flags = static_cast<uint8_t>(x);
+      break;
+    default:
+      break;
   }
 }
 
@@ -262,33 +463,50 @@ void set_exporter(outpost_flow& f, const Exporter& from) {
 
 std::string_view drop_name(Drop d) {
   switch (d) {
-    case Drop::short_packet: return "short_packet";
-    case Drop::bad_version: return "bad_version";
-    case Drop::bad_length: return "bad_length";
-    case Drop::bad_set: return "bad_set";
-    case Drop::reserved_set: return "reserved_set";
-    case Drop::bad_template: return "bad_template";
-    case Drop::truncated_record: return "truncated_record";
-    case Drop::no_template: return "no_template";
-    case Drop::pending_full: return "pending_full";
-    case Drop::count_: break;
+    case Drop::short_packet:
+      return "short_packet";
+    case Drop::bad_version:
+      return "bad_version";
+    case Drop::bad_length:
+      return "bad_length";
+    case Drop::bad_set:
+      return "bad_set";
+    case Drop::reserved_set:
+      return "reserved_set";
+    case Drop::bad_template:
+      return "bad_template";
+    case Drop::truncated_record:
+      return "truncated_record";
+    case Drop::no_template:
+      return "no_template";
+    case Drop::pending_full:
+      return "pending_full";
+    case Drop::count_:
+      break;
   }
   return "?";
 }
 
 std::string_view drop_unit(Drop d) {
   switch (d) {
-    case Drop::short_packet: case Drop::bad_version: case Drop::bad_length: return "datagram";
-    case Drop::bad_template: return "template";
-    default: return "set";
+    case Drop::short_packet:
+    case Drop::bad_version:
+    case Drop::bad_length:
+      return "datagram";
+    case Drop::bad_template:
+      return "template";
+    default:
+      return "set";
   }
 }
 
 Exporter Exporter::from(const outpost_sockaddr& s) {
   Exporter e;
   e.family = s.family;
-  if (s.family == 4) std::memcpy(e.addr.data(), s.addr, 4);
-  else std::memcpy(e.addr.data(), s.addr, 16);
+  if (s.family == 4)
+    std::memcpy(e.addr.data(), s.addr, 4);
+  else
+    std::memcpy(e.addr.data(), s.addr, 16);
   return e;
 }
 
@@ -337,7 +555,8 @@ bool finish_template(uint16_t version, Decoder::Template& tpl) {
   }
   uint32_t offset = 0;
   for (std::size_t i = 0; i < tpl.fields.size(); ++i) {
-    if (codes[i] != c_skip) tpl.ops.push_back({static_cast<uint16_t>(offset), tpl.fields[i].length, codes[i]});
+    if (codes[i] != c_skip)
+      tpl.ops.push_back({static_cast<uint16_t>(offset), tpl.fields[i].length, codes[i]});
     offset += tpl.fields[i].length;
   }
   return true;
@@ -419,10 +638,14 @@ PacketResult Decoder::decode(std::span<const uint8_t> data, const Exporter& from
     return {};
   }
   switch (rd16(data.data())) {
-    case 5: return decode_v5(data, from, limits_.default_sampling_rate, out, totals_);
-    case 9: return decode_v9(data, from, out);
-    case 10: return decode_ipfix(data, from, out);
-    default: break;
+    case 5:
+      return decode_v5(data, from, limits_.default_sampling_rate, out, totals_);
+    case 9:
+      return decode_v9(data, from, out);
+    case 10:
+      return decode_ipfix(data, from, out);
+    default:
+      break;
   }
   totals_.dropped[static_cast<std::size_t>(Drop::bad_version)]++;
   PacketResult r;
@@ -537,15 +760,21 @@ uint64_t Decoder::parse_templates(std::span<const uint8_t> set, const Context& c
       nfields = rd16(set.data() + pos + 2);
       if (nfields == 0) {  // withdrawal (RFC 7011 8.1): 4 bytes, also in options sets
         pos += 4;
-        if (tid == (options ? 3 : 2)) withdraw(ctx.key, 0, true, options);
-        else if (tid >= 256) withdraw(ctx.key, tid, false, options);
-        else bad();
+        if (tid == (options ? 3 : 2))
+          withdraw(ctx.key, 0, true, options);
+        else if (tid >= 256)
+          withdraw(ctx.key, tid, false, options);
+        else
+          bad();
         continue;
       }
       if (options) {
         if (rest.size() < header) break;  // padding
         tpl.scope_count = rd16(set.data() + pos + 4);
-        if (tpl.scope_count == 0 || tpl.scope_count > nfields) { bad(); return records; }
+        if (tpl.scope_count == 0 || tpl.scope_count > nfields) {
+          bad();
+          return records;
+        }
       }
       pos += header;
     } else if (options) {
@@ -553,21 +782,32 @@ uint64_t Decoder::parse_templates(std::span<const uint8_t> set, const Context& c
       const std::size_t scope_len = rd16(set.data() + pos + 2);
       const std::size_t option_len = rd16(set.data() + pos + 4);
       if (scope_len % 4 != 0 || option_len % 4 != 0 || scope_len + option_len == 0 ||
-          scope_len + option_len > rest.size() - header)
-        { bad(); return records; }
+          scope_len + option_len > rest.size() - header) {
+        bad();
+        return records;
+      }
       nfields = (scope_len + option_len) / 4;
       tpl.scope_count = static_cast<uint16_t>(scope_len / 4);
       pos += header;
     } else {
       nfields = rd16(set.data() + pos + 2);
       pos += header;
-      if (nfields == 0) { bad(); return records; }  // v9 has no withdrawal
+      if (nfields == 0) {
+        bad();
+        return records;
+      }  // v9 has no withdrawal
     }
     // Each field takes 4 bytes at least: an absurd count fails here, before any allocation.
-    if (nfields > (set.size() - pos) / 4) { bad(); return records; }
+    if (nfields > (set.size() - pos) / 4) {
+      bad();
+      return records;
+    }
     tpl.fields.resize(nfields);
     for (auto& f : tpl.fields)
-      if (!field(f)) { bad(); return records; }
+      if (!field(f)) {
+        bad();
+        return records;
+      }
     if (tid < 256 || !finish_template(version, tpl)) {
       bad();  // its extent is known: the next record may still be good
       continue;
@@ -587,7 +827,8 @@ void Decoder::learn(const TemplateKey& key, Template tpl) {
     lru_.splice(lru_.end(), lru_, it->second.lru);
     return;
   }
-  while (!templates_.empty() && templates_.size() >= std::max<std::size_t>(1, limits_.max_templates)) {
+  while (!templates_.empty() &&
+         templates_.size() >= std::max<std::size_t>(1, limits_.max_templates)) {
     templates_.erase(lru_.front());
     lru_.pop_front();
     totals_.templates_evicted++;
@@ -600,7 +841,8 @@ void Decoder::learn(const TemplateKey& key, Template tpl) {
 void Decoder::withdraw(const DomainKey& domain, uint16_t id, bool all, bool options) {
   for (auto it = lru_.begin(); it != lru_.end();) {
     auto t = templates_.find(*it);
-    const bool match = it->domain == domain && (all ? t->second.tpl.options == options : it->id == id);
+    const bool match =
+        it->domain == domain && (all ? t->second.tpl.options == options : it->id == id);
     if (match) {
       templates_.erase(t);
       it = lru_.erase(it);
@@ -616,7 +858,8 @@ Decoder::DomainState& Decoder::domain_state(const DomainKey& key) {
   auto it = domains_.find(key);
   if (it != domains_.end()) return it->second;
   // Bounded like the templates: spoofed sources cannot grow this without limit.
-  if (domains_.size() >= std::max<std::size_t>(1, limits_.max_templates)) domains_.erase(domains_.begin());
+  if (domains_.size() >= std::max<std::size_t>(1, limits_.max_templates))
+    domains_.erase(domains_.begin());
   return domains_[key];
 }
 
@@ -628,7 +871,8 @@ const Decoder::DomainState* Decoder::find_domain(const DomainKey& key) const {
 namespace {
 
 // Reads one record at `pos` into r, advancing pos; false when the set ends inside it.
-bool read_record(std::span<const uint8_t> set, std::size_t& pos, const Decoder::Template& tpl, Record& r) {
+bool read_record(std::span<const uint8_t> set, std::size_t& pos, const Decoder::Template& tpl,
+                 Record& r) {
   if (!tpl.variable) {  // every offset known: read only what the plan reads
     const uint8_t* rec = set.data() + pos;
     for (const auto& op : tpl.ops) apply(r, op.code, rec + op.offset, op.length);
@@ -689,11 +933,13 @@ std::pair<int64_t, int64_t> flow_times(const Record& r, int64_t export_ns, uint3
   std::optional<int64_t> start = r.abs_start, end = r.abs_end;
   if (!start && r.up_first) start = uptime(*r.up_first);
   if (!end && r.up_last) end = uptime(*r.up_last);
-  if (!start && r.delta_start_us) start = sat_add(export_ns, -sat_mul(clamp_i64(*r.delta_start_us), 1000));
+  if (!start && r.delta_start_us)
+    start = sat_add(export_ns, -sat_mul(clamp_i64(*r.delta_start_us), 1000));
   if (!end && r.delta_end_us) end = sat_add(export_ns, -sat_mul(clamp_i64(*r.delta_end_us), 1000));
   if (!end && !start && r.up_first && r.up_last) {  // IPFIX uptimes without an init time
     end = export_ns;
-    start = sat_add(export_ns, -int64_t{static_cast<int32_t>(*r.up_last - *r.up_first)} * 1'000'000);
+    start =
+        sat_add(export_ns, -int64_t{static_cast<int32_t>(*r.up_last - *r.up_first)} * 1'000'000);
   }
   if (!end) end = start ? *start : export_ns;
   if (!start) start = *end;
@@ -704,7 +950,8 @@ std::pair<int64_t, int64_t> flow_times(const Record& r, int64_t export_ns, uint3
 uint64_t emit_flows(const Record& r, uint32_t rate, std::pair<int64_t, int64_t> times,
                     const Exporter& exporter, std::vector<outpost_flow>& out) {
   outpost_flow f{};
-  f.family = r.addr_family != 0 ? r.addr_family : (r.ip_version == 4 || r.ip_version == 6 ? r.ip_version : 0);
+  f.family = r.addr_family != 0 ? r.addr_family
+                                : (r.ip_version == 4 || r.ip_version == 6 ? r.ip_version : 0);
   std::memcpy(f.src_addr, r.src, 16);
   std::memcpy(f.dst_addr, r.dst, 16);
   if (f.family == 4) {  // a template with both families: keep only what the ABI reads
@@ -721,7 +968,9 @@ uint64_t emit_flows(const Record& r, uint32_t rate, std::pair<int64_t, int64_t> 
   f.dst_port = r.dport;
   // ICMP type/code go where readers look (dst_port), also when a template carries a zero
   // L4_DST_PORT beside ICMP_TYPE (nfreplay does).
-  if (r.has_icmp && (!r.has_dport || r.dport == 0) && (r.proto == 1 || r.proto == 58 || r.proto == 0)) f.dst_port = r.icmp;
+  if (r.has_icmp && (!r.has_dport || r.dport == 0) &&
+      (r.proto == 1 || r.proto == 58 || r.proto == 0))
+    f.dst_port = r.icmp;
   f.input_if = r.in_if;
   f.output_if = r.out_if;
   f.sampling_rate = rate;
@@ -773,8 +1022,10 @@ uint64_t Decoder::decode_data(std::span<const uint8_t> set, const Context& ctx, 
       const DomainState before = d;
       if (r.sys_init_ms) d.system_init_ms = *r.sys_init_ms;
       if (rate != 0) {
-        if (!r.sampler) d.default_rate = rate;
-        else if (d.sampler_rates.size() < kMaxSamplers || d.sampler_rates.count(*r.sampler)) d.sampler_rates[*r.sampler] = rate;
+        if (!r.sampler)
+          d.default_rate = rate;
+        else if (d.sampler_rates.size() < kMaxSamplers || d.sampler_rates.count(*r.sampler))
+          d.sampler_rates[*r.sampler] = rate;
       }
       if (!(before == d)) totals_.state_changes++;
       continue;

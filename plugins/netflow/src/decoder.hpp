@@ -42,11 +42,11 @@ std::string_view drop_name(Drop d);
 std::string_view drop_unit(Drop d);  // "datagram", "set" or "template"
 
 struct Limits {
-  std::size_t max_templates = 4096;      // over every exporter; least recently used go first
-  std::size_t max_pending = 1024;        // data sets held for a template not seen yet
+  std::size_t max_templates = 4096;  // over every exporter; least recently used go first
+  std::size_t max_pending = 1024;    // data sets held for a template not seen yet
   std::size_t max_pending_bytes = 8u << 20;
   int64_t pending_max_age_ns = 30'000'000'000;
-  uint32_t default_sampling_rate = 1;    // when the exporter announces none
+  uint32_t default_sampling_rate = 1;  // when the exporter announces none
 };
 
 // Where a datagram came from: the address keys the template cache.
@@ -58,9 +58,9 @@ struct Exporter {
 };
 
 struct PacketResult {
-  uint16_t version = 0;  // from the header; 0 when shorter than 2 bytes
-  bool accepted = false; // the header was valid (sets may still have been skipped)
-  uint64_t records = 0;  // flow records appended to `out` (including held ones released now)
+  uint16_t version = 0;   // from the header; 0 when shorter than 2 bytes
+  bool accepted = false;  // the header was valid (sets may still have been skipped)
+  uint64_t records = 0;   // flow records appended to `out` (including held ones released now)
 };
 
 struct Totals {
@@ -134,9 +134,9 @@ class Decoder {
 
   // What options records told of an observation domain.
   struct DomainState {
-    uint32_t default_rate = 0;                // 0: none announced
+    uint32_t default_rate = 0;                   // 0: none announced
     std::map<uint64_t, uint32_t> sampler_rates;  // sampler / selector id -> rate
-    int64_t system_init_ms = -1;              // IPFIX systemInitTimeMilliseconds
+    int64_t system_init_ms = -1;                 // IPFIX systemInitTimeMilliseconds
     bool operator==(const DomainState&) const = default;
   };
 
@@ -167,10 +167,13 @@ class Decoder {
     Lru::iterator lru;
   };
 
-  PacketResult decode_v9(std::span<const uint8_t> data, const Exporter& from, std::vector<outpost_flow>& out);
-  PacketResult decode_ipfix(std::span<const uint8_t> data, const Exporter& from, std::vector<outpost_flow>& out);
+  PacketResult decode_v9(std::span<const uint8_t> data, const Exporter& from,
+                         std::vector<outpost_flow>& out);
+  PacketResult decode_ipfix(std::span<const uint8_t> data, const Exporter& from,
+                            std::vector<outpost_flow>& out);
   // Walks the sets of a v9/IPFIX message body; returns records emitted.
-  uint64_t walk_sets(std::span<const uint8_t> body, const Context& ctx, std::vector<outpost_flow>& out);
+  uint64_t walk_sets(std::span<const uint8_t> body, const Context& ctx,
+                     std::vector<outpost_flow>& out);
   uint64_t parse_templates(std::span<const uint8_t> set, const Context& ctx, bool options,
                            std::vector<outpost_flow>& out);
   uint64_t decode_data(std::span<const uint8_t> set, const Context& ctx, const Template& tpl,

@@ -79,10 +79,11 @@ std::string Decoder::save() const {
     const Template& t = templates_.at(key).tpl;
     s += "T ";
     put_key(s, key.domain);
-    s += ' ' + std::to_string(key.id) + ' ' + (t.options ? "1" : "0") + ' ' + std::to_string(t.scope_count) +
-         ' ' + std::to_string(t.fields.size());
+    s += ' ' + std::to_string(key.id) + ' ' + (t.options ? "1" : "0") + ' ' +
+         std::to_string(t.scope_count) + ' ' + std::to_string(t.fields.size());
     for (const auto& f : t.fields)
-      s += ' ' + std::to_string(f.id) + ':' + std::to_string(f.length) + ':' + std::to_string(f.pen);
+      s +=
+          ' ' + std::to_string(f.id) + ':' + std::to_string(f.length) + ':' + std::to_string(f.pen);
     s += '\n';
   }
   for (const auto& [key, d] : domains_) {
@@ -90,7 +91,8 @@ std::string Decoder::save() const {
     put_key(s, key);
     s += ' ' + std::to_string(d.default_rate) + ' ' + std::to_string(d.system_init_ms) + ' ' +
          std::to_string(d.sampler_rates.size());
-    for (const auto& [id, rate] : d.sampler_rates) s += ' ' + std::to_string(id) + ':' + std::to_string(rate);
+    for (const auto& [id, rate] : d.sampler_rates)
+      s += ' ' + std::to_string(id) + ':' + std::to_string(rate);
     s += '\n';
   }
   return s;
@@ -122,8 +124,8 @@ std::size_t Decoder::load(std::string_view text, std::size_t* bad_out) {
       uint16_t id = 0, scope = 0;
       unsigned opt = 0;
       std::size_t n = 0;
-      if (!num(t[5], id) || id < 256 || !num(t[6], opt) || opt > 1 || !num(t[7], scope) || !num(t[8], n) ||
-          n != t.size() - 9) {
+      if (!num(t[5], id) || id < 256 || !num(t[6], opt) || opt > 1 || !num(t[7], scope) ||
+          !num(t[8], n) || n != t.size() - 9) {
         ++bad;
         continue;
       }
@@ -137,7 +139,8 @@ std::size_t Decoder::load(std::string_view text, std::size_t* bad_out) {
         const auto c1 = s.find(':');
         const auto c2 = c1 == std::string_view::npos ? c1 : s.find(':', c1 + 1);
         ok = c2 != std::string_view::npos && num(s.substr(0, c1), tpl.fields[i].id) &&
-             num(s.substr(c1 + 1, c2 - c1 - 1), tpl.fields[i].length) && num(s.substr(c2 + 1), tpl.fields[i].pen);
+             num(s.substr(c1 + 1, c2 - c1 - 1), tpl.fields[i].length) &&
+             num(s.substr(c2 + 1), tpl.fields[i].pen);
       }
       if (!ok || !finish_template(key.version, tpl)) {
         ++bad;
@@ -148,8 +151,8 @@ std::size_t Decoder::load(std::string_view text, std::size_t* bad_out) {
     } else if (t[0] == "D" && t.size() >= 8) {
       DomainState d;
       std::size_t n = 0;
-      if (!num(t[5], d.default_rate) || !num(t[6], d.system_init_ms) || !num(t[7], n) || n != t.size() - 8 ||
-          n > kMaxSamplers) {
+      if (!num(t[5], d.default_rate) || !num(t[6], d.system_init_ms) || !num(t[7], n) ||
+          n != t.size() - 8 || n > kMaxSamplers) {
         ++bad;
         continue;
       }

@@ -3,10 +3,6 @@
 // engine: configuration, per-exporter counters as metrics, and the template state file that lets
 // a restarted engine decode v9/IPFIX data at once instead of waiting for the next template
 // refresh (up to 30 minutes on some routers).
-#include <outpost/sdk.hpp>
-
-#include "decoder.hpp"
-
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -16,9 +12,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <outpost/sdk.hpp>
 #include <sstream>
 #include <system_error>
 #include <thread>
+
+#include "decoder.hpp"
 
 namespace outpost::netflow {
 namespace {
@@ -29,9 +28,12 @@ constexpr const char* kStateFile = "netflow-state.txt";
 
 std::string address_text(const Exporter& e) {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (e.family == 4) ::inet_ntop(AF_INET, e.addr.data(), buf, sizeof buf);
-  else if (e.family == 6) ::inet_ntop(AF_INET6, e.addr.data(), buf, sizeof buf);
-  else return "other";
+  if (e.family == 4)
+    ::inet_ntop(AF_INET, e.addr.data(), buf, sizeof buf);
+  else if (e.family == 6)
+    ::inet_ntop(AF_INET6, e.addr.data(), buf, sizeof buf);
+  else
+    return "other";
   return buf;
 }
 
@@ -51,7 +53,8 @@ class NetflowListener final : public Listener {
       throw Error(OUTPOST_E_CONFIG, "max_templates must be 1 to 1000000");
     if (max_pending < 0 || max_pending > 1'000'000)
       throw Error(OUTPOST_E_CONFIG, "max_pending must be 0 to 1000000");
-    if (rate < 1 || rate > 0xFFFFFFFFll) throw Error(OUTPOST_E_CONFIG, "default_sampling_rate must be 1 or more");
+    if (rate < 1 || rate > 0xFFFFFFFFll)
+      throw Error(OUTPOST_E_CONFIG, "default_sampling_rate must be 1 or more");
     if (age > 86400) throw Error(OUTPOST_E_CONFIG, "pending_max_age must be at most 1d");
     if (stats > 86400) throw Error(OUTPOST_E_CONFIG, "stats_interval must be at most 1d");
     limits_.max_templates = static_cast<std::size_t>(max_templates);
@@ -182,22 +185,39 @@ class NetflowListener final : public Listener {
     for (const auto& [k, c] : counts_) {
       const std::string ex = address_text(k.exporter);
       const std::string ver = k.version == 0 ? "other" : std::to_string(k.version);
-      out.push_back({"netflow_packets_total", {{"exporter", ex}, {"version", ver}}, static_cast<double>(c.packets), 0,
+      out.push_back({"netflow_packets_total",
+                     {{"exporter", ex}, {"version", ver}},
+                     static_cast<double>(c.packets),
+                     0,
                      OUTPOST_METRIC_COUNTER});
-      out.push_back({"netflow_records_total", {{"exporter", ex}, {"version", ver}}, static_cast<double>(c.records), 0,
+      out.push_back({"netflow_records_total",
+                     {{"exporter", ex}, {"version", ver}},
+                     static_cast<double>(c.records),
+                     0,
                      OUTPOST_METRIC_COUNTER});
     }
     const Totals& t = decoder_->totals();
     for (std::size_t i = 0; i < kDropReasons; ++i) {
       const auto d = static_cast<Drop>(i);
-      out.push_back({"netflow_dropped_total", {{"reason", std::string(drop_name(d))}, {"unit", std::string(drop_unit(d))}},
-                     static_cast<double>(t.dropped[i]), 0, OUTPOST_METRIC_COUNTER});
+      out.push_back({"netflow_dropped_total",
+                     {{"reason", std::string(drop_name(d))}, {"unit", std::string(drop_unit(d))}},
+                     static_cast<double>(t.dropped[i]),
+                     0,
+                     OUTPOST_METRIC_COUNTER});
     }
     auto counter = [&out](const char* name, uint64_t v) {
       out.push_back({name, {}, static_cast<double>(v), 0, OUTPOST_METRIC_COUNTER});
     };
-    out.push_back({"netflow_templates", {}, static_cast<double>(decoder_->template_count()), 0, OUTPOST_METRIC_GAUGE});
-    out.push_back({"netflow_pending_sets", {}, static_cast<double>(decoder_->pending_count()), 0, OUTPOST_METRIC_GAUGE});
+    out.push_back({"netflow_templates",
+                   {},
+                   static_cast<double>(decoder_->template_count()),
+                   0,
+                   OUTPOST_METRIC_GAUGE});
+    out.push_back({"netflow_pending_sets",
+                   {},
+                   static_cast<double>(decoder_->pending_count()),
+                   0,
+                   OUTPOST_METRIC_GAUGE});
     counter("netflow_templates_received_total", t.templates_received);
     counter("netflow_templates_withdrawn_total", t.templates_withdrawn);
     counter("netflow_templates_evicted_total", t.templates_evicted);
@@ -224,7 +244,8 @@ class NetflowListener final : public Listener {
     if (!ec) std::filesystem::rename(tmp, path, ec);
     if (ec) {
       if (!save_failing_)  // once per failing spell: the timer retries every stats_interval
-        host_.report_error(OUTPOST_E_UNAVAILABLE, "netflow: cannot write " + path.string() + ": " + ec.message());
+        host_.report_error(OUTPOST_E_UNAVAILABLE,
+                           "netflow: cannot write " + path.string() + ": " + ec.message());
       save_failing_ = true;
       return;
     }

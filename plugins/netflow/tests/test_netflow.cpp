@@ -1,20 +1,19 @@
 // The netflow decoder on datagrams built by scapy (tests/vectors.py) and by hand (hostile
 // cases), then the plugin through FakeHost: counters, held data, sampling, and templates that
 // survive a restart through state_dir. The real exporter (softflowd) is in softflowd.sh.
-#include <catch2/catch.hpp>
-#include <outpost/testing.hpp>
-
-#include "decoder.hpp"
-
 #include <arpa/inet.h>
+#include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <outpost/testing.hpp>
 #include <random>
 #include <string>
-#include <unistd.h>
+
+#include "decoder.hpp"
 
 using namespace outpost::netflow;
 using outpost::testing::FakeHost;
@@ -59,8 +58,10 @@ const std::vector<uint8_t>& vec(const std::string& name) {
 
 Exporter exporter(const char* ip) {
   outpost_sockaddr s{};
-  if (::inet_pton(AF_INET, ip, s.addr) == 1) s.family = 4;
-  else if (::inet_pton(AF_INET6, ip, s.addr) == 1) s.family = 6;
+  if (::inet_pton(AF_INET, ip, s.addr) == 1)
+    s.family = 4;
+  else if (::inet_pton(AF_INET6, ip, s.addr) == 1)
+    s.family = 6;
   return Exporter::from(s);
 }
 const Exporter kRouter = exporter("192.0.2.254");
@@ -73,15 +74,17 @@ std::string addr(const uint8_t* a, uint8_t family) {
 std::string src(const outpost_flow& f) { return addr(f.src_addr, f.family); }
 std::string dst(const outpost_flow& f) { return addr(f.dst_addr, f.family); }
 
-uint64_t dropped(const Decoder& d, Drop r) { return d.totals().dropped[static_cast<std::size_t>(r)]; }
+uint64_t dropped(const Decoder& d, Drop r) {
+  return d.totals().dropped[static_cast<std::size_t>(r)];
+}
 uint64_t total_dropped(const Decoder& d) {
   uint64_t n = 0;
   for (auto v : d.totals().dropped) n += v;
   return n;
 }
 
-std::vector<outpost_flow> decode(Decoder& d, const std::vector<uint8_t>& b, const Exporter& e = kRouter,
-                                 int64_t now = 0) {
+std::vector<outpost_flow> decode(Decoder& d, const std::vector<uint8_t>& b,
+                                 const Exporter& e = kRouter, int64_t now = 0) {
   std::vector<outpost_flow> out;
   d.decode(b, e, now, out);
   return out;
@@ -90,12 +93,20 @@ std::vector<outpost_flow> decode(Decoder& d, const std::vector<uint8_t>& b, cons
 // Builders for hand-made datagrams.
 struct Bytes {
   std::vector<uint8_t> b;
-  Bytes& u8(unsigned v) { b.push_back(static_cast<uint8_t>(v)); return *this; }
+  Bytes& u8(unsigned v) {
+    b.push_back(static_cast<uint8_t>(v));
+    return *this;
+  }
   Bytes& u16(unsigned v) { return u8(v >> 8).u8(v); }
   Bytes& u32(uint32_t v) { return u16(v >> 16).u16(v & 0xFFFF); }
-  Bytes& raw(const std::vector<uint8_t>& v) { b.insert(b.end(), v.begin(), v.end()); return *this; }
+  Bytes& raw(const std::vector<uint8_t>& v) {
+    b.insert(b.end(), v.begin(), v.end());
+    return *this;
+  }
 };
-Bytes v9_header(uint32_t source = 1) { return std::move(Bytes{}.u16(9).u16(1).u32(100000).u32(kT0).u32(0).u32(source)); }
+Bytes v9_header(uint32_t source = 1) {
+  return std::move(Bytes{}.u16(9).u16(1).u32(100000).u32(kT0).u32(0).u32(source));
+}
 Bytes ipfix_header(uint16_t length, uint32_t domain = 1) {
   return std::move(Bytes{}.u16(10).u16(length).u32(kT0).u32(0).u32(domain));
 }
@@ -326,7 +337,8 @@ TEST_CASE("IPFIX: variable-length and unknown enterprise fields are skipped by t
   CHECK(dropped(t, Drop::truncated_record) == 1);
 }
 
-TEST_CASE("IPFIX options: systemInitTimeMilliseconds dates uptime fields; interval/space sampling") {
+TEST_CASE(
+    "IPFIX options: systemInitTimeMilliseconds dates uptime fields; interval/space sampling") {
   Decoder d;
   const auto f = decode(d, vec("ipfix_options"));
   REQUIRE(f.size() == 1);
@@ -373,7 +385,7 @@ TEST_CASE("templates are keyed by exporter, version and domain; the cache is bou
   decode(d, vec("v9_tpl_only"), exporter("192.0.2.2"));
   CHECK(d.template_count() == 2);
   CHECK(decode(d, vec("v9_data_only"), exporter("192.0.2.1")).size() == 2);  // .1 is now recent
-  decode(d, vec("v9_tpl_only"), exporter("192.0.2.3"));                       // evicts .2
+  decode(d, vec("v9_tpl_only"), exporter("192.0.2.3"));                      // evicts .2
   CHECK(d.template_count() == 2);
   CHECK(d.totals().templates_evicted == 1);
   CHECK(decode(d, vec("v9_data_only"), exporter("192.0.2.1")).size() == 2);
@@ -414,14 +426,15 @@ TEST_CASE("state: save then load keeps templates, sampling and init times; garba
   Decoder e;
   CHECK(e.load("something else\nT 4 00 9 1 256 0 0 1 8:4:0\n", &bad2) == 0);
   CHECK(bad2 == 1);
-  std::string broken = "outpost-netflow-state 1\n"
-                       "T 4 c0000201000000000000000000000000 9 1 256 0 0 2 8:4:0\n"       // count off
-                       "T 4 c0000201000000000000000000000000 9 1 12 0 0 1 8:4:0\n"        // id < 256
-                       "T 4 c0000201000000000000000000000000 9 1 256 0 0 1 8:0:0\n"       // empty record
-                       "T 5 c0000201000000000000000000000000 9 1 256 0 0 1 8:4:0\n"       // family
-                       "T 4 zz000201000000000000000000000000 9 1 256 0 0 1 8:4:0\n"       // hex
-                       "D 4 c0000201000000000000000000000000 9 1 10 -1 1 5\n"              // pair
-                       "T 4 c0000201000000000000000000000000 9 1 256 0 0 1 8:4:0\n";      // good
+  std::string broken =
+      "outpost-netflow-state 1\n"
+      "T 4 c0000201000000000000000000000000 9 1 256 0 0 2 8:4:0\n"   // count off
+      "T 4 c0000201000000000000000000000000 9 1 12 0 0 1 8:4:0\n"    // id < 256
+      "T 4 c0000201000000000000000000000000 9 1 256 0 0 1 8:0:0\n"   // empty record
+      "T 5 c0000201000000000000000000000000 9 1 256 0 0 1 8:4:0\n"   // family
+      "T 4 zz000201000000000000000000000000 9 1 256 0 0 1 8:4:0\n"   // hex
+      "D 4 c0000201000000000000000000000000 9 1 10 -1 1 5\n"         // pair
+      "T 4 c0000201000000000000000000000000 9 1 256 0 0 1 8:4:0\n";  // good
   CHECK(e.load(broken, &bad2) == 1);
   CHECK(bad2 == 6);
 }
@@ -433,7 +446,8 @@ TEST_CASE("hostile: every truncation of every vector is dropped or decoded, neve
     INFO(name);
     for (std::size_t n = 0; n < bytes.size(); ++n) {
       Decoder d;
-      std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<long>(n));  // exact size for ASan
+      std::vector<uint8_t> cut(bytes.begin(),
+                               bytes.begin() + static_cast<long>(n));  // exact size for ASan
       std::vector<outpost_flow> out;
       d.decode(cut, kRouter, 0, out);
       CHECK(out.size() <= 3);
@@ -475,11 +489,23 @@ TEST_CASE("hostile: hand-built malformed datagrams are counted by reason") {
     CHECK(dropped(d, Drop::bad_template) == 2);
     feed(v9_header().u16(0).u16(12).u16(12).u16(1).u16(8).u16(4).b);
     CHECK(dropped(d, Drop::bad_template) == 3);
-    feed(v9_header().u16(0).u16(20).u16(256).u16(3).u16(1).u16(30000).u16(2).u16(30000).u16(4).u16(30000).b);
+    feed(v9_header()
+             .u16(0)
+             .u16(20)
+             .u16(256)
+             .u16(3)
+             .u16(1)
+             .u16(30000)
+             .u16(2)
+             .u16(30000)
+             .u16(4)
+             .u16(30000)
+             .b);
     CHECK(dropped(d, Drop::bad_template) == 4);  // a record longer than any set
     feed(v9_header().u16(1).u16(14).u16(300).u16(3).u16(4).u16(34).u16(4).b);
     CHECK(dropped(d, Drop::bad_template) == 5);  // scope length not a multiple of 4
-    feed(ipfix_header(16 + 18).u16(3).u16(18).u16(400).u16(2).u16(0).u16(8).u16(4).u16(34).u16(4).b);
+    feed(
+        ipfix_header(16 + 18).u16(3).u16(18).u16(400).u16(2).u16(0).u16(8).u16(4).u16(34).u16(4).b);
     CHECK(dropped(d, Drop::bad_template) == 6);  // IPFIX options without a scope
     feed(ipfix_header(16 + 12).u16(2).u16(12).u16(400).u16(1).u16(0x8000 | 8).u16(4).b);
     CHECK(dropped(d, Drop::bad_template) == 7);  // enterprise bit but no room for the number
@@ -524,10 +550,18 @@ TEST_CASE("hostile: random mutations of every vector, one decoder, bounded state
     for (int e = 0; e < edits && !b.empty(); ++e) {
       const std::size_t at = rng() % b.size();
       switch (rng() % 4) {
-        case 0: b[at] = static_cast<uint8_t>(rng()); break;
-        case 1: b[at] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
-        case 2: b.resize(at); break;
-        default: b.insert(b.begin() + static_cast<long>(at), static_cast<uint8_t>(rng())); break;
+        case 0:
+          b[at] = static_cast<uint8_t>(rng());
+          break;
+        case 1:
+          b[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+          break;
+        case 2:
+          b.resize(at);
+          break;
+        default:
+          b.insert(b.begin() + static_cast<long>(at), static_cast<uint8_t>(rng()));
+          break;
       }
     }
     out.clear();
@@ -547,11 +581,13 @@ TEST_CASE("hostile: random mutations of every vector, one decoder, bounded state
 
 namespace {
 const outpost_plugin_descriptor* plugin() {
-  static const auto* d = outpost::testing::open_plugin(std::string(OUTPOST_TEST_PLUGIN_DIR) + "/outpost_netflow.so");
+  static const auto* d =
+      outpost::testing::open_plugin(std::string(OUTPOST_TEST_PLUGIN_DIR) + "/outpost_netflow.so");
   return d;
 }
 
-outpost_status receive(FakeHost& h, const std::vector<std::vector<uint8_t>>& packets, const char* from = "192.0.2.254") {
+outpost_status receive(FakeHost& h, const std::vector<std::vector<uint8_t>>& packets,
+                       const char* from = "192.0.2.254") {
   std::vector<outpost_datagram> d(packets.size());
   for (std::size_t i = 0; i < packets.size(); ++i) {
     d[i].data = packets[i].data();
@@ -563,7 +599,8 @@ outpost_status receive(FakeHost& h, const std::vector<std::vector<uint8_t>>& pac
   return plugin()->receive(h.instance(), d.data(), d.size(), sizeof(outpost_datagram));
 }
 
-double last_value(const FakeHost& h, const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+double last_value(const FakeHost& h, const std::string& name,
+                  const std::map<std::string, std::string>& labels = {}) {
   const auto m = h.find(name, labels);
   return m.empty() ? -1 : m.back().value;
 }
@@ -580,13 +617,18 @@ TEST_CASE("plugin: flows and counters through the host; bad settings are refused
   FakeHost h(plugin());
   REQUIRE(h.create({{"stats_interval", "0"}}) == OUTPOST_OK);
   REQUIRE(h.start() == OUTPOST_OK);
-  REQUIRE(receive(h, {vec("v5_two"), vec("v9_tpl_data"), {0x00, 0x07, 1, 2}, vec("ipfix_basic")}) == OUTPOST_OK);
+  REQUIRE(receive(h, {vec("v5_two"), vec("v9_tpl_data"), {0x00, 0x07, 1, 2}, vec("ipfix_basic")}) ==
+          OUTPOST_OK);
   const auto flows = h.flows();
   CHECK(flows.size() == 5);
-  CHECK(last_value(h, "netflow_packets_total", {{"exporter", "192.0.2.254"}, {"version", "5"}}) == 1);
-  CHECK(last_value(h, "netflow_records_total", {{"exporter", "192.0.2.254"}, {"version", "9"}}) == 2);
-  CHECK(last_value(h, "netflow_records_total", {{"exporter", "192.0.2.254"}, {"version", "10"}}) == 1);
-  CHECK(last_value(h, "netflow_packets_total", {{"exporter", "192.0.2.254"}, {"version", "other"}}) == 1);
+  CHECK(last_value(h, "netflow_packets_total", {{"exporter", "192.0.2.254"}, {"version", "5"}}) ==
+        1);
+  CHECK(last_value(h, "netflow_records_total", {{"exporter", "192.0.2.254"}, {"version", "9"}}) ==
+        2);
+  CHECK(last_value(h, "netflow_records_total", {{"exporter", "192.0.2.254"}, {"version", "10"}}) ==
+        1);
+  CHECK(last_value(h, "netflow_packets_total",
+                   {{"exporter", "192.0.2.254"}, {"version", "other"}}) == 1);
   CHECK(last_value(h, "netflow_dropped_total", {{"reason", "bad_version"}}) == 1);
   CHECK(last_value(h, "netflow_dropped_total", {{"reason", "no_template"}}) == 0);
   CHECK(last_value(h, "netflow_templates") == 2);
@@ -596,10 +638,14 @@ TEST_CASE("plugin: flows and counters through the host; bad settings are refused
   CHECK(last_value(h, "netflow_dropped_total", {{"reason", "no_template"}}) == 1);
   CHECK(h.errors().empty());
 
-  for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{
-           {"max_templates", "0"}, {"max_pending", "-1"}, {"default_sampling_rate", "0"},
-           {"pending_max_age", "2d"}, {"stats_interval", "2d"}, {"max_templates", "lots"},
-           {"stats_interval", "soon"}}) {
+  for (auto [k, v] :
+       std::vector<std::pair<std::string, std::string>>{{"max_templates", "0"},
+                                                        {"max_pending", "-1"},
+                                                        {"default_sampling_rate", "0"},
+                                                        {"pending_max_age", "2d"},
+                                                        {"stats_interval", "2d"},
+                                                        {"max_templates", "lots"},
+                                                        {"stats_interval", "soon"}}) {
     FakeHost bad(plugin());
     INFO(k << "=" << v);
     CHECK(bad.create({{k, v}}) == OUTPOST_E_CONFIG);
@@ -640,13 +686,14 @@ TEST_CASE("plugin: while no datagram comes, held sets still age out and counters
 
 TEST_CASE("plugin: templates survive a restart through state_dir") {
   TempDir dir;
-  const std::vector<std::pair<std::string, std::string>> cfg = {{"state_dir", (dir.path / "nf").string()},
-                                                                {"stats_interval", "0"}};
+  const std::vector<std::pair<std::string, std::string>> cfg = {
+      {"state_dir", (dir.path / "nf").string()}, {"stats_interval", "0"}};
   {
     FakeHost h(plugin());
     REQUIRE(h.create(cfg) == OUTPOST_OK);
     REQUIRE(h.start() == OUTPOST_OK);
-    REQUIRE(receive(h, {vec("v9_tpl_only"), vec("ipfix_basic"), vec("v9_sampling_options_only")}) == OUTPOST_OK);
+    REQUIRE(receive(h, {vec("v9_tpl_only"), vec("ipfix_basic"), vec("v9_sampling_options_only")}) ==
+            OUTPOST_OK);
     REQUIRE(h.stop() == OUTPOST_OK);
     CHECK(h.errors().empty());
   }
@@ -654,7 +701,8 @@ TEST_CASE("plugin: templates survive a restart through state_dir") {
   FakeHost h(plugin());
   REQUIRE(h.create(cfg) == OUTPOST_OK);
   REQUIRE(h.start() == OUTPOST_OK);
-  REQUIRE(receive(h, {vec("v9_data_only"), vec("ipfix_data_only"), vec("v9_sampling_data_only")}) == OUTPOST_OK);
+  REQUIRE(receive(h, {vec("v9_data_only"), vec("ipfix_data_only"), vec("v9_sampling_data_only")}) ==
+          OUTPOST_OK);
   const auto f = h.flows();
   REQUIRE(f.size() == 5);
   CHECK(f[0].bytes == 1500);

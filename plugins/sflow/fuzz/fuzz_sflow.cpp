@@ -25,8 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if ((out.flows.size() - 1) * 8 > size || out.counters.size() * 88 > size) std::abort();
     for (std::size_t i = 1; i < out.flows.size(); ++i) {
       const auto& f = out.flows[i];
-      if ((f.family != 4 && f.family != 6) || f.sampling_rate == 0 || f.packets != f.sampling_rate ||
-          f.start_ns != 1)
+      if ((f.family != 4 && f.family != 6) || f.sampling_rate == 0 ||
+          f.packets != f.sampling_rate || f.start_ns != 1)
         std::abort();
       sum += f.bytes + f.src_port + f.dst_port + f.protocol;
     }

@@ -4,13 +4,12 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
-#include <outpost/sdk.hpp>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <limits>
 #include <map>
+#include <outpost/sdk.hpp>
 #include <string>
 
 #include "sflow_decoder.hpp"
@@ -166,5 +165,6 @@ class SflowListener : public Listener {
 }  // namespace
 }  // namespace outpost::sflow
 
-OUTPOST_PLUGIN(outpost::sflow::SflowListener, "sflow", "1.0.0",
-               "sFlow v5 listener: flow samples to flow records, counter samples to interface metrics")
+OUTPOST_PLUGIN(
+    outpost::sflow::SflowListener, "sflow", "1.0.0",
+    "sFlow v5 listener: flow samples to flow records, counter samples to interface metrics")

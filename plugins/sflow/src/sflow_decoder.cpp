@@ -69,13 +69,17 @@ void parse_l4(uint8_t proto, const uint8_t* p, std::size_t n, outpost_flow& f) {
       if (n >= 4) f.src_port = be16(p), f.dst_port = be16(p + 2);
       if (n >= 14) f.tcp_flags = p[13];
       break;
-    case 17: case 132: case 136:  // UDP, SCTP, UDP-Lite
+    case 17:
+    case 132:
+    case 136:  // UDP, SCTP, UDP-Lite
       if (n >= 4) f.src_port = be16(p), f.dst_port = be16(p + 2);
       break;
-    case 1: case 58:  // ICMP, ICMPv6: type and code in dst_port, as NetFlow exporters do
+    case 1:
+    case 58:  // ICMP, ICMPv6: type and code in dst_port, as NetFlow exporters do
       if (n >= 2) f.dst_port = static_cast<uint16_t>((p[0] << 8) | p[1]);
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -105,30 +109,48 @@ bool parse_ipv6(const uint8_t* p, std::size_t n, outpost_flow& f) {
   // the cap only guards against pathological chains inside a jumbo header sample.
   for (int hops = 0; hops < 32; ++hops) {
     switch (next) {
-      case 0: case 43: case 60: case 135: case 139: case 140: {  // hop-by-hop, routing, dst opts, ...
-        if (off + 2 > n) { f.protocol = next; return true; }
+      case 0:
+      case 43:
+      case 60:
+      case 135:
+      case 139:
+      case 140: {  // hop-by-hop, routing, dst opts, ...
+        if (off + 2 > n) {
+          f.protocol = next;
+          return true;
+        }
         const uint8_t nh = p[off];
         off += (std::size_t{p[off + 1]} + 1) * 8;
         next = nh;
         continue;
       }
       case 51: {  // AH counts in 4-byte units, minus 2
-        if (off + 2 > n) { f.protocol = next; return true; }
+        if (off + 2 > n) {
+          f.protocol = next;
+          return true;
+        }
         const uint8_t nh = p[off];
         off += (std::size_t{p[off + 1]} + 2) * 4;
         next = nh;
         continue;
       }
       case 44: {  // fragment: a later fragment carries no L4 header
-        if (off + 8 > n) { f.protocol = next; return true; }
+        if (off + 8 > n) {
+          f.protocol = next;
+          return true;
+        }
         const uint8_t nh = p[off];
         const bool later = (be16(p + off + 2) & 0xFFF8) != 0;
         off += 8;
         next = nh;
-        if (later) { f.protocol = next; return true; }
+        if (later) {
+          f.protocol = next;
+          return true;
+        }
         continue;
       }
-      default: break;
+      default:
+        break;
     }
     break;
   }
@@ -142,8 +164,8 @@ Drop flow_sample(Reader r, bool expanded, const Header& h, int64_t time_ns, Outp
                  std::array<uint64_t, kSkipKinds>& skipped) {
   uint32_t seq = 0, src = 0, rate = 0, pool = 0, drops = 0, in = 0, outp = 0, in_fmt = 0,
            out_fmt = 0, nrec = 0;
-  bool ok = r.u32(seq) && r.u32(src) && (!expanded || r.u32(src)) && r.u32(rate) &&
-            r.u32(pool) && r.u32(drops);
+  bool ok = r.u32(seq) && r.u32(src) && (!expanded || r.u32(src)) && r.u32(rate) && r.u32(pool) &&
+            r.u32(drops);
   if (expanded) {
     ok = ok && r.u32(in_fmt) && r.u32(in) && r.u32(out_fmt) && r.u32(outp);
   } else if (ok && r.u32(in) && r.u32(outp)) {
@@ -180,10 +202,18 @@ Drop flow_sample(Reader r, bool expanded, const Header& h, int64_t time_ns, Outp
       outpost_flow g{};
       const std::span<const uint8_t> bytes(hdr, hlen);
       bool parsed = false;
-      if (proto == 1) parsed = parse_ethernet(bytes, g);
-      else if (proto == 11 || proto == 12) parsed = parse_ip(bytes, g);
-      else { ++local[static_cast<std::size_t>(Skip::header_protocol)]; continue; }
-      if (!parsed) { ++local[static_cast<std::size_t>(Skip::not_ip)]; continue; }
+      if (proto == 1)
+        parsed = parse_ethernet(bytes, g);
+      else if (proto == 11 || proto == 12)
+        parsed = parse_ip(bytes, g);
+      else {
+        ++local[static_cast<std::size_t>(Skip::header_protocol)];
+        continue;
+      }
+      if (!parsed) {
+        ++local[static_cast<std::size_t>(Skip::not_ip)];
+        continue;
+      }
       f = g;
       header_len = frame_len;
       have_header = true;
@@ -246,7 +276,8 @@ Drop flow_sample(Reader r, bool expanded, const Header& h, int64_t time_ns, Outp
 }
 
 // Counter sample (0,2) or expanded counter sample (0,4).
-Drop counter_sample(Reader r, bool expanded, Output& out, std::array<uint64_t, kSkipKinds>& skipped) {
+Drop counter_sample(Reader r, bool expanded, Output& out,
+                    std::array<uint64_t, kSkipKinds>& skipped) {
   uint32_t seq = 0, src = 0, nrec = 0;
   if (!r.u32(seq) || !r.u32(src) || (expanded && !r.u32(src)) || !r.u32(nrec))
     return Drop::bad_sample;
@@ -277,18 +308,25 @@ Drop counter_sample(Reader r, bool expanded, Output& out, std::array<uint64_t, k
 }  // namespace
 
 std::string_view drop_name(Drop d) noexcept {
-  static constexpr std::array<std::string_view, kDropReasons> names{
-      "none", "truncated", "bad_version", "bad_agent_address", "too_many_samples",
-      "bad_sample_length", "bad_sample", "too_many_records", "bad_record_length", "bad_record",
-      "bad_sampling_rate"};
+  static constexpr std::array<std::string_view, kDropReasons> names{"none",
+                                                                    "truncated",
+                                                                    "bad_version",
+                                                                    "bad_agent_address",
+                                                                    "too_many_samples",
+                                                                    "bad_sample_length",
+                                                                    "bad_sample",
+                                                                    "too_many_records",
+                                                                    "bad_record_length",
+                                                                    "bad_record",
+                                                                    "bad_sampling_rate"};
   const auto i = static_cast<std::size_t>(d);
   return i < names.size() ? names[i] : "unknown";
 }
 
 std::string_view skip_name(Skip s) noexcept {
   static constexpr std::array<std::string_view, kSkipKinds> names{
-      "unknown_sample", "ignored_flow_record", "ignored_counter_record", "not_ip",
-      "header_protocol", "no_packet_record"};
+      "unknown_sample", "ignored_flow_record", "ignored_counter_record",
+      "not_ip",         "header_protocol",     "no_packet_record"};
   const auto i = static_cast<std::size_t>(s);
   return i < names.size() ? names[i] : "unknown";
 }
@@ -326,12 +364,15 @@ Result decode(std::span<const uint8_t> datagram, int64_t time_ns, Output& out) {
   if (version != 5) return {Drop::bad_version, h};
   if (!r.u32(addr_type)) return {Drop::truncated, h};
   const uint8_t* a = nullptr;
-  if (addr_type == 1) h.agent.family = 4;
-  else if (addr_type == 2) h.agent.family = 6;
-  else return {Drop::bad_agent_address, h};
+  if (addr_type == 1)
+    h.agent.family = 4;
+  else if (addr_type == 2)
+    h.agent.family = 6;
+  else
+    return {Drop::bad_agent_address, h};
   const std::size_t alen = addr_type == 1 ? 4 : 16;
-  if (!r.bytes(alen, a) || !r.u32(h.agent.sub_agent) || !r.u32(h.sequence) ||
-      !r.u32(h.uptime_ms) || !r.u32(h.sample_count))
+  if (!r.bytes(alen, a) || !r.u32(h.agent.sub_agent) || !r.u32(h.sequence) || !r.u32(h.uptime_ms) ||
+      !r.u32(h.sample_count))
     return {Drop::truncated, h};
   std::memcpy(h.agent.addr.data(), a, alen);
   if (h.sample_count > r.left() / 8) return {Drop::too_many_samples, h};
@@ -349,11 +390,21 @@ Result decode(std::span<const uint8_t> datagram, int64_t time_ns, Output& out) {
     if (!r.u32(fmt) || !r.u32(len) || !r.opaque(len, s)) return fail(Drop::bad_sample_length);
     Drop d = Drop::none;
     switch (fmt) {  // enterprise 0 in the top 20 bits
-      case 1: d = flow_sample(s, false, h, time_ns, out, skipped); break;
-      case 2: d = counter_sample(s, false, out, skipped); break;
-      case 3: d = flow_sample(s, true, h, time_ns, out, skipped); break;
-      case 4: d = counter_sample(s, true, out, skipped); break;
-      default: ++skipped[static_cast<std::size_t>(Skip::unknown_sample)]; break;
+      case 1:
+        d = flow_sample(s, false, h, time_ns, out, skipped);
+        break;
+      case 2:
+        d = counter_sample(s, false, out, skipped);
+        break;
+      case 3:
+        d = flow_sample(s, true, h, time_ns, out, skipped);
+        break;
+      case 4:
+        d = counter_sample(s, true, out, skipped);
+        break;
+      default:
+        ++skipped[static_cast<std::size_t>(Skip::unknown_sample)];
+        break;
     }
     if (d != Drop::none) return fail(d);
   }
@@ -369,12 +420,13 @@ uint64_t SequenceTracker::update(const Header& h) {
   }
   State& s = it->second;
   const uint32_t diff = h.sequence - s.sequence;  // modulo 2^32: a wrap is a step forward
-  if (diff == 0) return 0;  // duplicate
+  if (diff == 0) return 0;                        // duplicate
   if (diff >= 0x80000000u) {
     // Backwards: far back, or with the uptime clearly reset, the agent restarted and counts
     // from 1 again; a little back is a late datagram, already counted missing (an estimate).
     const uint32_t back = s.sequence - h.sequence;
-    if (back > 1024 || uint64_t{h.uptime_ms} + 10000 < s.uptime_ms) s = State{h.sequence, h.uptime_ms};
+    if (back > 1024 || uint64_t{h.uptime_ms} + 10000 < s.uptime_ms)
+      s = State{h.sequence, h.uptime_ms};
     return 0;
   }
   s = State{h.sequence, h.uptime_ms};

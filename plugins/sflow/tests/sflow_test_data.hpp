@@ -35,13 +35,35 @@ inline std::vector<uint8_t> tcp_frame() {
 inline std::vector<uint8_t> one_flow_datagram(uint32_t seq) {
   const auto frame = tcp_frame();
   Xdr rec;
-  rec.u32(1).u32(static_cast<uint32_t>(frame.size()) + 4).u32(4).u32(static_cast<uint32_t>(frame.size())).raw(frame).raw({0, 0});  // XDR pad
+  rec.u32(1)
+      .u32(static_cast<uint32_t>(frame.size()) + 4)
+      .u32(4)
+      .u32(static_cast<uint32_t>(frame.size()))
+      .raw(frame)
+      .raw({0, 0});  // XDR pad
   Xdr sample;
-  sample.u32(seq).u32(1).u32(10).u32(100).u32(0).u32(1).u32(2).u32(1).u32(1).u32(
-      static_cast<uint32_t>(rec.b.size())).raw(rec.b);
+  sample.u32(seq)
+      .u32(1)
+      .u32(10)
+      .u32(100)
+      .u32(0)
+      .u32(1)
+      .u32(2)
+      .u32(1)
+      .u32(1)
+      .u32(static_cast<uint32_t>(rec.b.size()))
+      .raw(rec.b);
   Xdr d;
-  d.u32(5).u32(1).u32(0x7F000001).u32(0).u32(seq).u32(seq * 1000).u32(1).u32(1).u32(
-      static_cast<uint32_t>(sample.b.size())).raw(sample.b);
+  d.u32(5)
+      .u32(1)
+      .u32(0x7F000001)
+      .u32(0)
+      .u32(seq)
+      .u32(seq * 1000)
+      .u32(1)
+      .u32(1)
+      .u32(static_cast<uint32_t>(sample.b.size()))
+      .raw(sample.b);
   return d.b;
 }
 
@@ -56,30 +78,47 @@ inline std::vector<uint8_t> counter_datagram(uint32_t seq, uint32_t ifindex, uin
   Xdr sample;
   sample.u32(seq).u32(ifindex).u32(1).u32(1).u32(static_cast<uint32_t>(c.b.size())).raw(c.b);
   Xdr d;
-  d.u32(5).u32(1).u32(0x7F000001).u32(0).u32(seq).u32(seq * 1000).u32(1).u32(2).u32(
-      static_cast<uint32_t>(sample.b.size())).raw(sample.b);
+  d.u32(5)
+      .u32(1)
+      .u32(0x7F000001)
+      .u32(0)
+      .u32(seq)
+      .u32(seq * 1000)
+      .u32(1)
+      .u32(2)
+      .u32(static_cast<uint32_t>(sample.b.size()))
+      .raw(sample.b);
   return d.b;
 }
 
 // A counter sample as Open vSwitch writes one: the counters it does not keep (in broadcast, in
 // unknown protocols, out multicast, out broadcast) set to all ones; with unknown_octets the
 // 64-bit out octets too.
-inline std::vector<uint8_t> ovs_counter_datagram(uint32_t seq, uint32_t ifindex, bool unknown_octets) {
+inline std::vector<uint8_t> ovs_counter_datagram(uint32_t seq, uint32_t ifindex,
+                                                 bool unknown_octets) {
   constexpr uint32_t kUnknown = 0xFFFFFFFF;
   Xdr c;
   c.u32(ifindex).u32(6).u32(2).u32(0x540BE400).u32(1).u32(3);  // 10 Gbit/s, full duplex, up
-  c.u32(0).u32(4242);                                              // in octets
-  c.u32(31).u32(2).u32(kUnknown).u32(0).u32(0).u32(kUnknown);    // ucast mcast bcast disc err unk
+  c.u32(0).u32(4242);                                          // in octets
+  c.u32(31).u32(2).u32(kUnknown).u32(0).u32(0).u32(kUnknown);  // ucast mcast bcast disc err unk
   if (unknown_octets)
     c.u32(kUnknown).u32(kUnknown);
   else
-    c.u32(0).u32(5151);                                            // out octets
-  c.u32(47).u32(kUnknown).u32(kUnknown).u32(0).u32(0).u32(0);    // ucast mcast bcast disc err promisc
+    c.u32(0).u32(5151);                                        // out octets
+  c.u32(47).u32(kUnknown).u32(kUnknown).u32(0).u32(0).u32(0);  // ucast mcast bcast disc err promisc
   Xdr sample;
   sample.u32(seq).u32(ifindex).u32(1).u32(1).u32(static_cast<uint32_t>(c.b.size())).raw(c.b);
   Xdr d;
-  d.u32(5).u32(1).u32(0x7F000001).u32(0).u32(seq).u32(seq * 1000).u32(1).u32(2).u32(
-      static_cast<uint32_t>(sample.b.size())).raw(sample.b);
+  d.u32(5)
+      .u32(1)
+      .u32(0x7F000001)
+      .u32(0)
+      .u32(seq)
+      .u32(seq * 1000)
+      .u32(1)
+      .u32(2)
+      .u32(static_cast<uint32_t>(sample.b.size()))
+      .raw(sample.b);
   return d.b;
 }
 

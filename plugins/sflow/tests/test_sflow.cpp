@@ -1,9 +1,8 @@
 // The sflow plugin as the engine loads it (the .so, through FakeHost): batches of datagrams in,
 // flows and metrics out in one emit per receive call, drops counted by reason, sequence gaps.
 #include <catch2/catch.hpp>
-#include <outpost/testing.hpp>
-
 #include <chrono>
+#include <outpost/testing.hpp>
 #include <string>
 #include <vector>
 
@@ -20,7 +19,8 @@ const outpost_plugin_descriptor* plugin() {
   return d;
 }
 
-void feed(FakeHost& h, const std::vector<std::vector<uint8_t>>& dgrams, int64_t t = 1700000000000000000) {
+void feed(FakeHost& h, const std::vector<std::vector<uint8_t>>& dgrams,
+          int64_t t = 1700000000000000000) {
   std::vector<outpost_datagram> v;
   for (const auto& d : dgrams) {
     outpost_datagram x{};
@@ -32,10 +32,12 @@ void feed(FakeHost& h, const std::vector<std::vector<uint8_t>>& dgrams, int64_t 
     x.recv_time_ns = t;
     v.push_back(x);
   }
-  REQUIRE(h.descriptor()->receive(h.instance(), v.data(), v.size(), sizeof(outpost_datagram)) == OUTPOST_OK);
+  REQUIRE(h.descriptor()->receive(h.instance(), v.data(), v.size(), sizeof(outpost_datagram)) ==
+          OUTPOST_OK);
 }
 
-double value(const FakeHost& h, const std::string& name, const std::map<std::string, std::string>& l = {}) {
+double value(const FakeHost& h, const std::string& name,
+             const std::map<std::string, std::string>& l = {}) {
   const auto m = h.find(name, l);
   return m.empty() ? -1 : m.back().value;
 }
@@ -48,8 +50,10 @@ TEST_CASE("sflow plugin: descriptor and settings") {
   CHECK(outpost::testing::str(d->name) == "sflow");
   CHECK((d->kinds & OUTPOST_KIND_LISTENER) != 0);
   std::vector<std::string> names;
-  for (std::size_t i = 0; i < d->config_field_count; ++i) names.push_back(outpost::testing::str(d->config_fields[i].name));
-  CHECK(names == std::vector<std::string>{"emit_flows", "emit_counters", "stats_interval", "max_agents"});
+  for (std::size_t i = 0; i < d->config_field_count; ++i)
+    names.push_back(outpost::testing::str(d->config_fields[i].name));
+  CHECK(names ==
+        std::vector<std::string>{"emit_flows", "emit_counters", "stats_interval", "max_agents"});
   FakeHost h(d);
   CHECK(h.create({{"max_agents", "0"}}) == OUTPOST_E_CONFIG);
 }
@@ -61,8 +65,12 @@ TEST_CASE("sflow plugin: flows, interface counters, drops and losses") {
   auto truncated = one_flow_datagram(3);
   truncated.resize(20);
   // seq 1, 2, then 5: two datagrams lost; a truncated one and a non-sFlow one dropped.
-  feed(h, {one_flow_datagram(1), one_flow_datagram(2), truncated, {1, 2, 3, 4, 5, 6, 7, 8},
-           one_flow_datagram(5), counter_datagram(6, 17, 5000000000ull)});
+  feed(h, {one_flow_datagram(1),
+           one_flow_datagram(2),
+           truncated,
+           {1, 2, 3, 4, 5, 6, 7, 8},
+           one_flow_datagram(5),
+           counter_datagram(6, 17, 5000000000ull)});
   const auto flows = h.flows();
   REQUIRE(flows.size() == 3);
   for (const auto& f : flows) {

@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 
 #include <catch2/catch.hpp>
-
 #include <cstdio>
 #include <map>
 #include <random>
@@ -34,7 +33,8 @@ std::map<std::string, std::string> describe(const Result& r, const Output& o) {
   std::map<std::string, std::string> m;
   auto put = [&](const std::string& k, auto v) { m[k] = std::to_string(v); };
   m["drop"] = std::string(drop_name(r.drop));
-  if (r.header.agent.family != 0) m["agent"] = addr_text(r.header.agent.addr.data(), r.header.agent.family);
+  if (r.header.agent.family != 0)
+    m["agent"] = addr_text(r.header.agent.addr.data(), r.header.agent.family);
   put("sub_agent", r.header.agent.sub_agent);
   put("seq", r.header.sequence);
   put("flows", o.flows.size());
@@ -89,7 +89,8 @@ struct Case {
 };
 
 std::vector<Case> load_cases() {
-  const std::string cmd = "/usr/bin/python3 " OUTPOST_TEST_SOURCE_DIR "/plugins/sflow/tests/sflow_vectors.py";
+  const std::string cmd =
+      "/usr/bin/python3 " OUTPOST_TEST_SOURCE_DIR "/plugins/sflow/tests/sflow_vectors.py";
   FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::string all;
@@ -133,8 +134,10 @@ TEST_CASE("sflow decoder: datagrams built from the spec with scapy packets") {
       REQUIRE(it != got.end());
       // Expectations may be decimal numbers or text; compare numbers numerically.
       const bool numeric = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
-      if (numeric) CHECK(std::stoull(it->second) == std::stoull(v));
-      else CHECK(it->second == v);
+      if (numeric)
+        CHECK(std::stoull(it->second) == std::stoull(v));
+      else
+        CHECK(it->second == v);
     }
     if (r.drop != Drop::none) {  // all or nothing
       CHECK(out.flows.empty());
@@ -199,7 +202,8 @@ TEST_CASE("sflow decoder: Ethernet parsing stops at the sampled bytes") {
   }
   // A frame that is all VLAN tags ends without reading past its end.
   std::vector<uint8_t> tags(14 + 4 * 50, 0);
-  for (std::size_t off = 12; off + 2 <= tags.size(); off += 4) tags[off] = 0x81, tags[off + 1] = 0x00;
+  for (std::size_t off = 12; off + 2 <= tags.size(); off += 4)
+    tags[off] = 0x81, tags[off + 1] = 0x00;
   outpost_flow fl{};
   CHECK_FALSE(parse_ethernet(tags, fl));
 }
@@ -216,20 +220,20 @@ TEST_CASE("sflow sequence tracker: gaps, duplicates, late datagrams, restarts, w
   };
   CHECK(at(100, 50000) == 0);
   CHECK(at(101, 50010) == 0);
-  CHECK(at(105, 50020) == 3);   // 102..104 missing
-  CHECK(at(105, 50020) == 0);   // duplicate
-  CHECK(at(103, 50015) == 0);   // late
+  CHECK(at(105, 50020) == 3);  // 102..104 missing
+  CHECK(at(105, 50020) == 0);  // duplicate
+  CHECK(at(103, 50015) == 0);  // late
   CHECK(at(106, 50030) == 0);
-  CHECK(at(1, 20) == 0);        // restart: sequence and uptime reset
+  CHECK(at(1, 20) == 0);  // restart: sequence and uptime reset
   CHECK(at(3, 40) == 1);
   Header other = h;
-  other.agent.sub_agent = 1;    // sub-agents count on their own
+  other.agent.sub_agent = 1;  // sub-agents count on their own
   other.sequence = 0xFFFFFFFE;
   CHECK(t.update(other) == 0);
-  other.sequence = 1;           // wraps past 0xFFFFFFFF and 0
+  other.sequence = 1;  // wraps past 0xFFFFFFFF and 0
   CHECK(t.update(other) == 2);
   Header third = h;
-  third.agent.addr[0] = 11;     // beyond max_agents: not tracked
+  third.agent.addr[0] = 11;  // beyond max_agents: not tracked
   third.sequence = 1;
   CHECK(t.update(third) == 0);
   third.sequence = 10;

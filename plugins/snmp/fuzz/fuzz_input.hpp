@@ -37,7 +37,8 @@ void answer_exhausted(const Request& req, Response& r, size_t& calls) {
   if (++calls > 1000) __builtin_trap();
   for (const auto& oid : req.oids) {
     typename decltype(r.varbinds)::value_type vb{oid, {}};
-    vb.value.type = req.type == decltype(req.type)::kGet ? Value::Type::kInteger : Value::Type::kEndOfMibView;
+    vb.value.type =
+        req.type == decltype(req.type)::kGet ? Value::Type::kInteger : Value::Type::kEndOfMibView;
     r.varbinds.push_back(vb);
   }
 }

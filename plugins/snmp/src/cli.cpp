@@ -92,7 +92,8 @@ bool numeric_oid(std::string_view s) {
 outpost::CommandPlan command(std::span<const std::string_view> argv) {
   using outpost::CommandPlan;
   const std::size_t argc = argv.size();
-  if (argc >= 1 && (argv[0] == "-h" || argv[0] == "--help")) return CommandPlan::usage(kSnmpUsage, 0);
+  if (argc >= 1 && (argv[0] == "-h" || argv[0] == "--help"))
+    return CommandPlan::usage(kSnmpUsage, 0);
   if (argc < 1 || (argv[0] != "get" && argv[0] != "walk")) return CommandPlan::usage(kSnmpUsage, 2);
   const std::string mode(argv[0]);
   CommandPlan plan;
@@ -122,7 +123,8 @@ outpost::CommandPlan command(std::span<const std::string_view> argv) {
       continue;
     }
     if (o.rfind("-C", 0) == 0) {  // -Cr10 / -Cr 10
-      if (o.size() < 3 || o[2] != 'r') return usage_error("only -Cr N is understood of the -C options");
+      if (o.size() < 3 || o[2] != 'r')
+        return usage_error("only -Cr N is understood of the -C options");
       v = o.substr(3);
       if (v.empty() && !next(v)) return usage_error("-Cr needs a value");
       plan.params.emplace_back("max_repetitions", v);
@@ -136,33 +138,56 @@ outpost::CommandPlan command(std::span<const std::string_view> argv) {
       else if (!next(v))
         return usage_error(std::string("-") + flag + " needs a value");
       switch (flag) {
-        case 'v': plan.params.emplace_back("version", v); break;
-        case 'c': secret("community", v); break;
-        case 'u': plan.params.emplace_back("user", v); break;
-        case 'l': plan.params.emplace_back("security_level", v); break;
-        case 'a': plan.params.emplace_back("auth_protocol", v); break;
-        case 'A': secret("auth_password", v); break;
-        case 'x': plan.params.emplace_back("priv_protocol", v); break;
-        case 'X': secret("priv_password", v); break;
-        case 'n': plan.params.emplace_back("context", v); break;
+        case 'v':
+          plan.params.emplace_back("version", v);
+          break;
+        case 'c':
+          secret("community", v);
+          break;
+        case 'u':
+          plan.params.emplace_back("user", v);
+          break;
+        case 'l':
+          plan.params.emplace_back("security_level", v);
+          break;
+        case 'a':
+          plan.params.emplace_back("auth_protocol", v);
+          break;
+        case 'A':
+          secret("auth_password", v);
+          break;
+        case 'x':
+          plan.params.emplace_back("priv_protocol", v);
+          break;
+        case 'X':
+          secret("priv_password", v);
+          break;
+        case 'n':
+          plan.params.emplace_back("context", v);
+          break;
         case 't': {
           // net-snmp's -t is in seconds; a duration with a unit is taken as well.
           const bool bare = v.find_first_not_of("0123456789.") == std::string::npos;
           plan.params.emplace_back("request_timeout", bare ? v + "s" : v);
           break;
         }
-        case 'r': plan.params.emplace_back("retries", v); break;
-        default: break;
+        case 'r':
+          plan.params.emplace_back("retries", v);
+          break;
+        default:
+          break;
       }
       continue;
     }
-    if (!o.empty() && o[0] == '-') return usage_error("unknown option " + o + " (see outpost snmp --help)");
+    if (!o.empty() && o[0] == '-')
+      return usage_error("unknown option " + o + " (see outpost snmp --help)");
     positional.push_back(o);
   }
   if (positional.empty()) return usage_error("no agent given (see outpost snmp --help)");
   std::string host, port;
   if (!split_agent(positional[0], host, port))
-    return usage_error("not an agent address: '" + positional[0] + "' (HOST, HOST:PORT, [IPv6]:PORT)");
+    return usage_error("not an agent address: '" + positional[0] +
+                       "' (HOST, HOST:PORT, [IPv6]:PORT)");
   if (!port.empty()) plan.params.emplace_back("port", port);
   std::vector<std::string> oids(positional.begin() + 1, positional.end());
   if (oids.empty()) {

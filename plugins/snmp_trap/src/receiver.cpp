@@ -577,7 +577,8 @@ Drop Receiver::open_scoped_pdu(const Message& m, int level, const Authenticated&
   } else if (const ParseResult p = parse_scoped_pdu(m.scoped_pdu, sp, false); !p.ok()) {
     return drop_of(p);
   }
-  if (const ParseResult p = parse_pdu(sp.pdu, pdu_, settings_.max_varbinds); !p.ok()) return drop_of(p);
+  if (const ParseResult p = parse_pdu(sp.pdu, pdu_, settings_.max_varbinds); !p.ok())
+    return drop_of(p);
   return Drop::kNone;
 }
 
@@ -617,7 +618,8 @@ void Receiver::handle_v3(std::span<const uint8_t> data, const Message& m,
 
   if (m.engine_id.empty()) {  // discovery (RFC 3414 4): tell our engine ID, boots and time
     out.drop = Drop::kUnknownEngineId;
-    if (reportable) report(m, Report::kUnknownEngineId, plain_request_id(m), nullptr, nullptr, mono_ns, out);
+    if (reportable)
+      report(m, Report::kUnknownEngineId, plain_request_id(m), nullptr, nullptr, mono_ns, out);
     return;
   }
 

@@ -171,8 +171,8 @@ class Receiver {
   bool timely(const Message& m, bool own, int64_t mono_ns);
   Drop open_scoped_pdu(const Message& m, int level, const Authenticated& a, LocalKeys*& keys,
                        LocalKeys& scratch, ScopedPdu& sp, std::vector<uint8_t>& plain);
-  void learn_sender(const Message& m, std::size_t user_index, LocalKeys*& keys,
-                    LocalKeys& scratch, int64_t mono_ns);
+  void learn_sender(const Message& m, std::size_t user_index, LocalKeys*& keys, LocalKeys& scratch,
+                    int64_t mono_ns);
   void acknowledge_inform(const Message& m, const ScopedPdu& sp, const User& user,
                           const LocalKeys* keys, const outpost_sockaddr& from, int64_t mono_ns,
                           Outcome& out);

@@ -41,7 +41,6 @@ std::optional<Bytes> parse_hex(std::string_view s) {
   return out;
 }
 
-
 // The items of a list setting: "users.0" (one string of key=value words) or, where the
 // configuration gives maps, "users.0.name", "users.0.auth", ... -> pairs per item, in order.
 std::vector<Pairs> list_items(const Config& cfg, std::string_view list) {
@@ -110,8 +109,9 @@ User make_user(const Pairs& pairs, const Host& host, const std::string& where) {
       std::string msg = where;
       msg += ": unknown key '";
       msg += k;
-      msg += "' (expected name, auth, auth_password, auth_password_ref, priv, priv_password, "
-             "priv_password_ref, engine_id)";
+      msg +=
+          "' (expected name, auth, auth_password, auth_password_ref, priv, priv_password, "
+          "priv_password_ref, engine_id)";
       throw Error(OUTPOST_E_CONFIG, msg);
     }
   }
@@ -272,8 +272,8 @@ class SnmpTrapListener final : public Listener {
 
   void start() override {
     OwnEngine own = load_engine();
-    host_.log(OUTPOST_LOG_INFO, "snmp_trap: engine ID " + snmp::ber::hex(own.engine_id) + ", boots " +
-                                    std::to_string(own.boots));
+    host_.log(OUTPOST_LOG_INFO, "snmp_trap: engine ID " + snmp::ber::hex(own.engine_id) +
+                                    ", boots " + std::to_string(own.boots));
     receiver_->set_own(std::move(own));
     // A tenth of the stats interval (10 ms to 1 s): counters of a burst go out at most 10 % late.
     host_.set_timer(kTickTimer, std::chrono::nanoseconds(std::clamp<int64_t>(

@@ -1,12 +1,12 @@
 // sqlite: the embedded default local store. Schema (read by `outpost query`) is documented in
 // README.md; change it only together with schema_version.
-#include <jsonl/jsonl.hpp>
-#include <outpost/sdk.hpp>
 #include <sqlite3.h>
 
 #include <cmath>
 #include <filesystem>
+#include <jsonl/jsonl.hpp>
 #include <optional>
+#include <outpost/sdk.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -62,7 +62,8 @@ class Statement {
   Statement() = default;
   Statement(sqlite3* db, const char* sql) : db_(db) {
     const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
-    if (rc != SQLITE_OK) throw Error(status_of(rc, false), std::string("prepare: ") + sqlite3_errmsg(db));
+    if (rc != SQLITE_OK)
+      throw Error(status_of(rc, false), std::string("prepare: ") + sqlite3_errmsg(db));
   }
   ~Statement() { sqlite3_finalize(stmt_); }
   Statement(const Statement&) = delete;
@@ -106,7 +107,8 @@ class Statement {
   int64_t column_int(int c) const { return sqlite3_column_int64(stmt_, c); }
   std::string column_text(int c) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, c));
-    return p != nullptr ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c))) : std::string();
+    return p != nullptr ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c)))
+                        : std::string();
   }
   void done() {
     sqlite3_reset(stmt_);
@@ -115,7 +117,8 @@ class Statement {
 
  private:
   Statement& check(int rc) {
-    if (rc != SQLITE_OK) throw Error(status_of(rc, false), std::string("bind: ") + sqlite3_errmsg(db_));
+    if (rc != SQLITE_OK)
+      throw Error(status_of(rc, false), std::string("bind: ") + sqlite3_errmsg(db_));
     return *this;
   }
   sqlite3* db_ = nullptr;
@@ -185,7 +188,8 @@ class SqliteSink final : public outpost::Sink {
     if (p.has_parent_path()) {
       std::error_code ec;
       std::filesystem::create_directories(p.parent_path(), ec);
-      if (ec) throw Error(OUTPOST_E_CONFIG, "cannot create directory for " + path_ + ": " + ec.message());
+      if (ec)
+        throw Error(OUTPOST_E_CONFIG, "cannot create directory for " + path_ + ": " + ec.message());
     }
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
@@ -195,21 +199,25 @@ class SqliteSink final : public outpost::Sink {
     // WAL lets `outpost query` read while we write; NORMAL loses at most the last commits on
     // power loss, never consistency.
     std::string mode;
-    rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", [](void* out, int, char** v, char**) {
-      if (v[0] != nullptr) *static_cast<std::string*>(out) = v[0];
-      return 0;
-    }, &mode, nullptr);
+    rc = sqlite3_exec(
+        db_, "PRAGMA journal_mode=WAL",
+        [](void* out, int, char** v, char**) {
+          if (v[0] != nullptr) *static_cast<std::string*>(out) = v[0];
+          return 0;
+        },
+        &mode, nullptr);
     if (rc != SQLITE_OK) fail_create(rc, "cannot use " + path_);
     if (mode != "wal")
-      host_.log(OUTPOST_LOG_WARN, "sqlite: WAL unavailable for " + path_ + ", journal mode " + mode);
+      host_.log(OUTPOST_LOG_WARN,
+                "sqlite: WAL unavailable for " + path_ + ", journal mode " + mode);
     rc = sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db_, kSchema, nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) fail_create(rc, "cannot create the schema in " + path_);
     const std::string version = meta_schema_version();
     if (!version.empty() && version != kSchemaVersion)
-      throw Error(OUTPOST_E_CONFIG, path_ + " has schema version " + version + ", this plugin writes " +
-                                        kSchemaVersion);
+      throw Error(OUTPOST_E_CONFIG, path_ + " has schema version " + version +
+                                        ", this plugin writes " + kSchemaVersion);
     if (version.empty())
       rc = sqlite3_exec(db_, "INSERT INTO meta(key, value) VALUES('schema_version', '1')", nullptr,
                         nullptr, nullptr);
@@ -218,11 +226,14 @@ class SqliteSink final : public outpost::Sink {
 
     select_series_ = Statement(db_, "SELECT id FROM series WHERE name=?1 AND labels=?2");
     insert_series_ = Statement(db_, "INSERT INTO series(name, labels, type) VALUES(?1, ?2, ?3)");
-    insert_sample_ = Statement(db_, "INSERT INTO samples(series_id, time_ns, value) VALUES(?1, ?2, ?3)");
-    insert_event_ = Statement(db_,
-        "INSERT INTO events(time_ns, severity, source, kind, message, attributes) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-    insert_flow_ = Statement(db_,
+    insert_sample_ =
+        Statement(db_, "INSERT INTO samples(series_id, time_ns, value) VALUES(?1, ?2, ?3)");
+    insert_event_ =
+        Statement(db_,
+                  "INSERT INTO events(time_ns, severity, source, kind, message, attributes) "
+                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+    insert_flow_ = Statement(
+        db_,
         "INSERT INTO flows(time_ns, start_ns, end_ns, exporter, src, dst, src_port, dst_port, "
         "protocol, bytes, packets, input_if, output_if) "
         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
@@ -239,7 +250,8 @@ class SqliteSink final : public outpost::Sink {
   }
 
   [[noreturn]] void fail_create(int rc, const std::string& what) {
-    const std::string msg = what + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+    const std::string msg =
+        what + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
     throw Error(status_of(rc, true), msg);
   }
 
@@ -256,7 +268,8 @@ class SqliteSink final : public outpost::Sink {
 
   void exec(const char* sql) {
     const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK) throw Error(status_of(rc, false), std::string(sql) + ": " + sqlite3_errmsg(db_));
+    if (rc != SQLITE_OK)
+      throw Error(status_of(rc, false), std::string(sql) + ": " + sqlite3_errmsg(db_));
   }
 
   void rollback() noexcept {
@@ -372,14 +385,18 @@ class SqliteSink final : public outpost::Sink {
         const int64_t cutoff = now - retention_ns_;
         // The IN over series lets the (series_id, time_ns) index seek per series instead of
         // scanning every sample.
-        Statement(db_, "DELETE FROM samples WHERE series_id IN (SELECT id FROM series) AND time_ns < ?1")
-            .bind(1, cutoff).run();
+        Statement(db_,
+                  "DELETE FROM samples WHERE series_id IN (SELECT id FROM series) AND time_ns < ?1")
+            .bind(1, cutoff)
+            .run();
         Statement(db_, "DELETE FROM events WHERE time_ns < ?1").bind(1, cutoff).run();
         Statement(db_, "DELETE FROM flows WHERE time_ns < ?1").bind(1, cutoff).run();
       }
       if (max_rows_ > 0) trim();
-      Statement(db_, "DELETE FROM series WHERE NOT EXISTS "
-                     "(SELECT 1 FROM samples WHERE samples.series_id = series.id)").run();
+      Statement(db_,
+                "DELETE FROM series WHERE NOT EXISTS "
+                "(SELECT 1 FROM samples WHERE samples.series_id = series.id)")
+          .run();
       if (sqlite3_changes(db_) > 0) series_cache_.clear();
       exec("COMMIT");
     } catch (const std::exception& e) {
@@ -398,14 +415,19 @@ class SqliteSink final : public outpost::Sink {
       const int64_t excess = total - max_rows_;
       const auto from_samples = static_cast<int64_t>(
           static_cast<double>(excess) * static_cast<double>(samples) / static_cast<double>(total));
-      delete_oldest("DELETE FROM samples WHERE rowid IN "
-                    "(SELECT rowid FROM samples ORDER BY rowid LIMIT ?1)", from_samples);
-      delete_oldest("DELETE FROM events WHERE id IN "
-                    "(SELECT id FROM events ORDER BY time_ns, id LIMIT ?1)", excess - from_samples);
+      delete_oldest(
+          "DELETE FROM samples WHERE rowid IN "
+          "(SELECT rowid FROM samples ORDER BY rowid LIMIT ?1)",
+          from_samples);
+      delete_oldest(
+          "DELETE FROM events WHERE id IN "
+          "(SELECT id FROM events ORDER BY time_ns, id LIMIT ?1)",
+          excess - from_samples);
     }
     const int64_t flows = query_int("SELECT count(*) FROM flows");
-    delete_oldest("DELETE FROM flows WHERE rowid IN (SELECT rowid FROM flows ORDER BY rowid LIMIT ?1)",
-                  flows - max_rows_);
+    delete_oldest(
+        "DELETE FROM flows WHERE rowid IN (SELECT rowid FROM flows ORDER BY rowid LIMIT ?1)",
+        flows - max_rows_);
   }
 
   outpost::Host host_;

@@ -1,10 +1,10 @@
-#include <outpost/testing.hpp>
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <outpost/testing.hpp>
 #include <string>
 #include <vector>
 
@@ -15,7 +15,8 @@ using namespace sink_testing;
 namespace {
 
 const outpost_plugin_descriptor* plugin() {
-  static const auto* d = outpost::testing::open_plugin(OUTPOST_TEST_PLUGIN_DIR "/outpost_sqlite.so");
+  static const auto* d =
+      outpost::testing::open_plugin(OUTPOST_TEST_PLUGIN_DIR "/outpost_sqlite.so");
   return d;
 }
 
@@ -52,7 +53,9 @@ class Reader {
     REQUIRE(r.size() == 1);
     return r[0];
   }
-  int64_t count(const std::string& table) { return std::stoll(one("SELECT count(*) FROM " + table)); }
+  int64_t count(const std::string& table) {
+    return std::stoll(one("SELECT count(*) FROM " + table));
+  }
   sqlite3* raw() const { return db_; }
 
  private:
@@ -88,7 +91,8 @@ TEST_CASE("sqlite: stores metrics, events and flows in the documented schema") {
         .metric("up", {{"device", "lo"}}, 1, t + 1, OUTPOST_METRIC_COUNTER)
         .metric("stamped", {}, 7, 0)
         .metric("weird", {{"q\"uote", "back\\slash\nnl\x01"}, {"é", "\xff"}}, -1.5e300, t)
-        .event("gw", "availability", "down: \"timeout\"", OUTPOST_SEV_WARNING, {{"z", "1"}, {"a", "2"}}, t)
+        .event("gw", "availability", "down: \"timeout\"", OUTPOST_SEV_WARNING,
+               {{"z", "1"}, {"a", "2"}}, t)
         .event("gw", "syslog", "stamped", OUTPOST_SEV_INFO)
         .flow(flow_v4({10, 0, 0, 1}, {10, 0, 0, 2}, 1234, 80, t));
     outpost_flow f6{};
@@ -118,26 +122,32 @@ TEST_CASE("sqlite: stores metrics, events and flows in the documented schema") {
         });
   CHECK(r.one("SELECT s.time_ns, s.value FROM samples s JOIN series x ON x.id = s.series_id "
               "WHERE x.name='rtt_ms'") == std::to_string(t) + "|0.25");
-  CHECK(r.one("SELECT value FROM samples s JOIN series x ON x.id = s.series_id WHERE x.name='weird'") ==
-        "-1.5e+300");
+  CHECK(
+      r.one(
+          "SELECT value FROM samples s JOIN series x ON x.id = s.series_id WHERE x.name='weird'") ==
+      "-1.5e+300");
   // time_ns 0 is stamped with the current time.
   const int64_t stamped = std::stoll(r.one(
       "SELECT time_ns FROM samples s JOIN series x ON x.id = s.series_id WHERE x.name='stamped'"));
   CHECK(std::llabs(stamped - now_ns()) < int64_t{60'000'000'000});
-  CHECK(r.rows("SELECT time_ns, severity, source, kind, message, attributes FROM events ORDER BY id")
-            .at(0) == std::to_string(t) + R"(|4|gw|availability|down: "timeout"|{"a":"2","z":"1"})");
+  CHECK(
+      r.rows("SELECT time_ns, severity, source, kind, message, attributes FROM events ORDER BY id")
+          .at(0) == std::to_string(t) + R"(|4|gw|availability|down: "timeout"|{"a":"2","z":"1"})");
   CHECK(std::stoll(r.one("SELECT time_ns FROM events WHERE message='stamped'")) > t - 1);
-  CHECK(r.rows("SELECT time_ns, start_ns, end_ns, exporter, src, dst, src_port, dst_port, protocol, "
-               "bytes, packets, input_if, output_if FROM flows ORDER BY rowid") ==
-        std::vector<std::string>{
-            std::to_string(t) + "|" + std::to_string(t - 1'000'000'000) + "|" + std::to_string(t) +
-                "|192.0.2.1|10.0.0.1|10.0.0.2|1234|80|6|1500|3|1|2",
-            std::to_string(t) + "|0|" + std::to_string(t) +
-                "|::|::1|2001:db8::2|0|0|0|9223372036854775807|0|0|0",
-        });
+  CHECK(
+      r.rows("SELECT time_ns, start_ns, end_ns, exporter, src, dst, src_port, dst_port, protocol, "
+             "bytes, packets, input_if, output_if FROM flows ORDER BY rowid") ==
+      std::vector<std::string>{
+          std::to_string(t) + "|" + std::to_string(t - 1'000'000'000) + "|" + std::to_string(t) +
+              "|192.0.2.1|10.0.0.1|10.0.0.2|1234|80|6|1500|3|1|2",
+          std::to_string(t) + "|0|" + std::to_string(t) +
+              "|::|::1|2001:db8::2|0|0|0|9223372036854775807|0|0|0",
+      });
   // The indexes `outpost query` relies on.
-  CHECK(r.rows("SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL ORDER BY name") ==
-        std::vector<std::string>{"events_time", "samples_series_time"});
+  CHECK(
+      r.rows(
+          "SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL ORDER BY name") ==
+      std::vector<std::string>{"events_time", "samples_series_time"});
 }
 
 TEST_CASE("sqlite: label order does not matter, within and across instances") {
@@ -159,7 +169,8 @@ TEST_CASE("sqlite: label order does not matter, within and across instances") {
   }
   Reader r(db);
   CHECK(r.count("series") == 2);
-  CHECK(r.rows("SELECT labels, count(*) FROM samples JOIN series ON id = series_id GROUP BY id ORDER BY labels") ==
+  CHECK(r.rows("SELECT labels, count(*) FROM samples JOIN series ON id = series_id GROUP BY id "
+               "ORDER BY labels") ==
         std::vector<std::string>{R"({"a":"1","b":"2","c":"3"}|8)", R"({"a":"1","b":"2"}|2)"});
 }
 
@@ -201,8 +212,9 @@ TEST_CASE("sqlite: retention deletes old samples, events and flows") {
     REQUIRE(write(host, c) == OUTPOST_OK);
   }
   Reader r(db);
-  CHECK(r.rows("SELECT labels, value FROM samples JOIN series ON id = series_id ORDER BY time_ns") ==
-        std::vector<std::string>{R"({"k":"new"}|1.0)", R"({"k":"new"}|4.0)", R"({"k":"old"}|5.0)"});
+  CHECK(
+      r.rows("SELECT labels, value FROM samples JOIN series ON id = series_id ORDER BY time_ns") ==
+      std::vector<std::string>{R"({"k":"new"}|1.0)", R"({"k":"new"}|4.0)", R"({"k":"old"}|5.0)"});
   CHECK(r.rows("SELECT message FROM events") == std::vector<std::string>{"new"});
   CHECK(r.rows("SELECT time_ns FROM flows") == std::vector<std::string>{std::to_string(t)});
 }
@@ -282,10 +294,10 @@ TEST_CASE("sqlite: unusable paths and settings fail create without a crash") {
   std::ofstream(not_db) << std::string(4096, 'x');
 
   const std::vector<std::vector<std::pair<std::string, std::string>>> bad = {
-      {{"path", file + "/sub/x.db"}},          // parent is a file
-      {{"path", "/proc/outpost-nope/x.db"}},   // directory cannot be created
-      {{"path", dir.path().string()}},         // a directory, not a file
-      {{"path", not_db}},                      // not an SQLite database
+      {{"path", file + "/sub/x.db"}},         // parent is a file
+      {{"path", "/proc/outpost-nope/x.db"}},  // directory cannot be created
+      {{"path", dir.path().string()}},        // a directory, not a file
+      {{"path", not_db}},                     // not an SQLite database
       {{"path", dir / "ok.db"}, {"retention", "soon"}},
       {{"path", dir / "ok.db"}, {"max_rows", "-1"}},
       {{"path", ""}},

@@ -1,12 +1,12 @@
 // stdout: JSON lines (or a compact text form) on the process's standard output.
-#include <jsonl/jsonl.hpp>
-#include <outpost/sdk.hpp>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <jsonl/jsonl.hpp>
+#include <outpost/sdk.hpp>
 #include <string>
 #include <vector>
 
@@ -19,9 +19,12 @@ void append_text(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
-    if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\r') out += "\\r";
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\r')
+      out += "\\r";
     else if (c < 0x20 || c == 0x7F) {
       out += "\\x";
       out += hex[c >> 4];
@@ -155,7 +158,9 @@ class StdoutSink final : public outpost::Sink {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         throw Error(OUTPOST_E_BUSY, "stdout is full");
-      if (n <= 0) throw Error(OUTPOST_E_UNAVAILABLE, std::string("stdout: ") + std::strerror(n < 0 ? errno : EIO));
+      if (n <= 0)
+        throw Error(OUTPOST_E_UNAVAILABLE,
+                    std::string("stdout: ") + std::strerror(n < 0 ? errno : EIO));
       off += static_cast<std::size_t>(n);
     }
   }

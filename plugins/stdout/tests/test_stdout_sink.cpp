@@ -1,5 +1,4 @@
 #include <fcntl.h>
-#include <outpost/testing.hpp>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -7,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <outpost/testing.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,7 +18,8 @@ using namespace sink_testing;
 namespace {
 
 const outpost_plugin_descriptor* plugin() {
-  static const auto* d = outpost::testing::open_plugin(OUTPOST_TEST_PLUGIN_DIR "/outpost_stdout.so");
+  static const auto* d =
+      outpost::testing::open_plugin(OUTPOST_TEST_PLUGIN_DIR "/outpost_stdout.so");
   return d;
 }
 
@@ -51,7 +52,8 @@ BatchBuilder sample_batch() {
   b.metric("rtt_ms", {{"device", "lo"}, {"address", "127.0.0.1"}}, 0.25, 1000)
       .metric("up", {}, 1, 2000, OUTPOST_METRIC_COUNTER)
       .metric("nan", {{"k", "line\nbreak"}}, std::nan(""), 3000)
-      .event("gw", "availability", "down \"now\"", OUTPOST_SEV_WARNING, {{"b", "2"}, {"a", "1"}}, 4000)
+      .event("gw", "availability", "down \"now\"", OUTPOST_SEV_WARNING, {{"b", "2"}, {"a", "1"}},
+             4000)
       .flow(flow_v4({10, 0, 0, 1}, {10, 0, 0, 2}, 1234, 80, 5'000'000'000));
   return b;
 }
@@ -94,10 +96,12 @@ TEST_CASE("stdout: the text format is compact and one record a line") {
 
 TEST_CASE("stdout: metrics, events and flows can be switched off") {
   TempDir dir;
-  const std::string out =
-      capture({{"metrics", "false"}, {"flows", "off"}, {"format", "text"}}, sample_batch(), dir / "out");
+  const std::string out = capture({{"metrics", "false"}, {"flows", "off"}, {"format", "text"}},
+                                  sample_batch(), dir / "out");
   CHECK(out == "event warning gw availability: down \"now\" {a=1,b=2}\n");
-  CHECK(capture({{"events", "false"}, {"metrics", "no"}, {"flows", "0"}}, sample_batch(), dir / "o2").empty());
+  CHECK(
+      capture({{"events", "false"}, {"metrics", "no"}, {"flows", "0"}}, sample_batch(), dir / "o2")
+          .empty());
 }
 
 TEST_CASE("stdout: bad settings fail create") {

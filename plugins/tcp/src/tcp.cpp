@@ -160,8 +160,9 @@ class TcpMonitor final : public outpost::Poller, private AsyncPoller::Protocol {
                       "Connect and exchange timeout of monitors that set none (the poll deadline "
                       "still bounds it)",
                       "5s"));
-    f.push_back(field("source_address", OUTPOST_FIELD_STRING,
-                      "Local IP address to connect from; targets are reached over its family only"));
+    f.push_back(
+        field("source_address", OUTPOST_FIELD_STRING,
+              "Local IP address to connect from; targets are reached over its family only"));
     return f;
   }
   static std::vector<outpost_field> target_fields() {
@@ -334,7 +335,8 @@ class TcpMonitor final : public outpost::Poller, private AsyncPoller::Protocol {
         runtime_.unwatch(j, j.fd);
         j.fd = -1;
         if (!connect_next(j))  // another address may answer, if a descriptor is free for it
-          finish(j, OUTPOST_E_UNAVAILABLE, "no descriptor free to try the next address after: " + j.last_error);
+          finish(j, OUTPOST_E_UNAVAILABLE,
+                 "no descriptor free to try the next address after: " + j.last_error);
         return;
       }
       case Phase::kSending:

@@ -256,17 +256,19 @@ TEST_CASE("descriptor: a poller with its keys", "[tcp]") {
 }
 
 TEST_CASE("config of the wrong type is rejected at create", "[tcp]") {
-  for (const Params& bad : {Params{{"max_concurrent", "many"}}, Params{{"max_concurrent", "0"}},
-                            Params{{"connect_timeout", "soon"}}, Params{{"source_address", "nowhere"}},
-                            Params{{"dns_timeout", "soon"}}, Params{{"dns_servers.0", "a,b"}}}) {
+  for (const Params& bad :
+       {Params{{"max_concurrent", "many"}}, Params{{"max_concurrent", "0"}},
+        Params{{"connect_timeout", "soon"}}, Params{{"source_address", "nowhere"}},
+        Params{{"dns_timeout", "soon"}}, Params{{"dns_servers.0", "a,b"}}}) {
     FakeHost h(plugin());
     CHECK(h.create(bad) == OUTPOST_E_CONFIG);
     CHECK(h.instance() == nullptr);
     CHECK_FALSE(h.errors().empty());
   }
   FakeHost h(plugin());
-  CHECK(h.create({{"max_concurrent", "10"}, {"connect_timeout", "2s"}, {"source_address", "127.0.0.1"}}) ==
-        OUTPOST_OK);
+  CHECK(h.create({{"max_concurrent", "10"},
+                  {"connect_timeout", "2s"},
+                  {"source_address", "127.0.0.1"}}) == OUTPOST_OK);
 }
 
 TEST_CASE("lifecycle: destroy without start, stop twice, restart, poll when stopped", "[tcp]") {
@@ -318,7 +320,8 @@ TEST_CASE("closed port: refused, unavailable, fast", "[tcp]") {
   REQUIRE(closed.ok());
   Started s;
   const auto t0 = Clock::now();
-  s.host.poll({target("127.0.0.1", {{"port", closed.port_text()}, {"connect_timeout", "5s"}})}, 6000);
+  s.host.poll({target("127.0.0.1", {{"port", closed.port_text()}, {"connect_timeout", "5s"}})},
+              6000);
   CHECK(ms_since(t0) < 1000);
   const auto c = only(s.host);
   CHECK(c.status == OUTPOST_E_UNAVAILABLE);
@@ -439,10 +442,11 @@ TEST_CASE("a silent peer: expect times out, send alone succeeds", "[tcp]") {
   REQUIRE(silent.ok());
   Started s;
   const auto t0 = Clock::now();
-  s.host.poll({target("127.0.0.1",
-                      {{"port", silent.port_text()}, {"connect_timeout", "300ms"}, {"expect", "220 "}}),
-               target("127.0.0.1", {{"port", silent.port_text()}, {"send", "PING\\r\\n"}})},
-              3000);
+  s.host.poll(
+      {target("127.0.0.1",
+              {{"port", silent.port_text()}, {"connect_timeout", "300ms"}, {"expect", "220 "}}),
+       target("127.0.0.1", {{"port", silent.port_text()}, {"send", "PING\\r\\n"}})},
+      3000);
   CHECK(ms_since(t0) < 2000);
   std::map<uint64_t, outpost::testing::RecordedCompletion> by_id;
   for (const auto& c : s.host.completions()) by_id[c.target_id] = c;
@@ -699,8 +703,8 @@ TEST_CASE("filtered port in a namespace: timeout reported before the deadline", 
   const auto out = poll_in_netns(
       ns.name(), {{"connect_timeout", "30s"}},
       {target("127.0.0.1", {{"port", "7777"}, {"connect_timeout", "700ms"}}),  // its own timeout
-       target("127.0.0.1", {{"port", "7777"}}),                        // the deadline's
-       target("127.0.0.1", {{"port", "7778"}})},                       // closed, not filtered
+       target("127.0.0.1", {{"port", "7777"}}),                                // the deadline's
+       target("127.0.0.1", {{"port", "7778"}})},  // closed, not filtered
       2000);
   REQUIRE(out.error.empty());
   INFO("elapsed " << out.elapsed_ms << " ms");

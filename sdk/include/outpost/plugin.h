@@ -87,10 +87,10 @@ typedef int32_t outpost_status;
 #define OUTPOST_E_OVERLOADED 0x104
 /* Tell the operator: needs a change of configuration or credentials. */
 #define OUTPOST_CLASS_OPERATOR 0x200
-#define OUTPOST_E_AUTH 0x201        /* authentication or authorisation refused */
-#define OUTPOST_E_CONFIG 0x202      /* invalid configuration */
-#define OUTPOST_E_NOT_FOUND 0x203   /* no such object, secret, file */
-#define OUTPOST_E_PERMISSION 0x204  /* the OS refused (raw sockets, privileged ports) */
+#define OUTPOST_E_AUTH 0x201       /* authentication or authorisation refused */
+#define OUTPOST_E_CONFIG 0x202     /* invalid configuration */
+#define OUTPOST_E_NOT_FOUND 0x203  /* no such object, secret, file */
+#define OUTPOST_E_PERMISSION 0x204 /* the OS refused (raw sockets, privileged ports) */
 /* A bug in the plugin or the host. */
 #define OUTPOST_CLASS_BUG 0x300
 #define OUTPOST_E_INTERNAL 0x301
@@ -143,8 +143,8 @@ typedef struct outpost_event {
   int64_t time_ns;   /* Unix epoch nanoseconds; 0 = the host stamps it */
   uint32_t severity; /* OUTPOST_SEV_* (syslog numbering) */
   uint32_t reserved0;
-  outpost_str source;  /* device or sender */
-  outpost_str kind;    /* "syslog", "trap", "availability", "alert", ... */
+  outpost_str source; /* device or sender */
+  outpost_str kind;   /* "syslog", "trap", "availability", "alert", ... */
   outpost_str message;
   const outpost_kv* attributes; /* borrowed, attribute_count entries */
   size_t attribute_count;
@@ -214,9 +214,9 @@ static inline outpost_batch outpost_batch_make(void) {
 
 /* One (device, monitor) pair that is due. */
 typedef struct outpost_target {
-  uint64_t id;         /* host-assigned; pass back to complete() */
-  outpost_str device;  /* device name from the inventory */
-  outpost_str address; /* host name or IP literal */
+  uint64_t id;              /* host-assigned; pass back to complete() */
+  outpost_str device;       /* device name from the inventory */
+  outpost_str address;      /* host name or IP literal */
   const outpost_kv* params; /* borrowed: the monitor's settings, validated against target_fields */
   size_t param_count;
   const outpost_kv* tags; /* borrowed: the device's tags */
@@ -232,7 +232,7 @@ typedef struct outpost_poll_request {
   uint32_t struct_size;
   uint32_t target_size; /* sizeof(outpost_target) as the host compiled it */
   uint64_t poll_id;
-  int64_t deadline_ns; /* on the host's monotonic clock (host_api->monotonic_ns) */
+  int64_t deadline_ns;           /* on the host's monotonic clock (host_api->monotonic_ns) */
   const outpost_target* targets; /* borrowed for the call; copy what an async poll keeps */
   size_t target_count;
 } outpost_poll_request;
@@ -251,7 +251,7 @@ typedef struct outpost_datagram {
   const uint8_t* data; /* borrowed */
   size_t len;
   outpost_sockaddr source;
-  uint64_t socket_id; /* the core's socket it arrived on; for reply() */
+  uint64_t socket_id;   /* the core's socket it arrived on; for reply() */
   int64_t recv_time_ns; /* Unix epoch nanoseconds */
 } outpost_datagram;
 
@@ -285,8 +285,8 @@ typedef struct outpost_host_api {
   /* Report a polled target's outcome, from poll() or later from any thread, until stop
    * returns. The first report of a target wins; reports after its deadline, repeated reports
    * and reports of unknown targets are counted as late and ignored. */
-  void (*complete)(outpost_host* host, uint64_t poll_id, uint64_t target_id,
-                   outpost_status status, outpost_str detail);
+  void (*complete)(outpost_host* host, uint64_t poll_id, uint64_t target_id, outpost_status status,
+                   outpost_str detail);
   /* Listener answer on the socket a datagram came from (e.g. an SNMP inform ack). data is
    * borrowed for the call. */
   outpost_status (*reply)(outpost_host* host, uint64_t socket_id, const outpost_sockaddr* to,
@@ -316,8 +316,8 @@ typedef struct outpost_command_plan {
   int32_t exit_code;    /* when run_poll is 0: the process's exit status */
   uint32_t run_poll;    /* 1: run the poll; 0: print text and exit */
   uint32_t reserved0;
-  outpost_str text;          /* printed first: on stdout if exit_code is 0, else on stderr */
-  const outpost_kv* params;  /* the poll's monitor parameters (a list: the key repeated) */
+  outpost_str text;         /* printed first: on stdout if exit_code is 0, else on stderr */
+  const outpost_kv* params; /* the poll's monitor parameters (a list: the key repeated) */
   size_t param_count;
   const outpost_str* targets; /* addresses, one target each (also its device name) */
   size_t target_count;
@@ -341,8 +341,8 @@ typedef struct outpost_command_plan {
  * keys that are not listed and values of the wrong type, with file:line:column. */
 typedef struct outpost_field {
   outpost_str name;
-  uint32_t type;  /* OUTPOST_FIELD_* */
-  uint32_t flags; /* OUTPOST_FIELD_REQUIRED */
+  uint32_t type;             /* OUTPOST_FIELD_* */
+  uint32_t flags;            /* OUTPOST_FIELD_REQUIRED */
   outpost_str default_value; /* shown in docs; the plugin applies it */
   outpost_str description;
 } outpost_field;
@@ -363,12 +363,12 @@ typedef struct outpost_field {
  * calls them in this order: create; start; the kind's hooks and timer; stop (once); destroy
  * (once, also when start failed). Every hook's pointer arguments are borrowed for the call. */
 typedef struct outpost_plugin_descriptor {
-  uint32_t magic;       /* OUTPOST_PLUGIN_MAGIC */
-  uint32_t abi_version; /* OUTPOST_ABI_VERSION the plugin was built against */
-  uint32_t struct_size; /* sizeof(outpost_plugin_descriptor) as the plugin compiled it */
-  uint32_t kinds;       /* OUTPOST_KIND_* mask */
-  outpost_str name;     /* static; equals the library's manifest name (outpost_<name>.so) */
-  outpost_str version;  /* static */
+  uint32_t magic;          /* OUTPOST_PLUGIN_MAGIC */
+  uint32_t abi_version;    /* OUTPOST_ABI_VERSION the plugin was built against */
+  uint32_t struct_size;    /* sizeof(outpost_plugin_descriptor) as the plugin compiled it */
+  uint32_t kinds;          /* OUTPOST_KIND_* mask */
+  outpost_str name;        /* static; equals the library's manifest name (outpost_<name>.so) */
+  outpost_str version;     /* static */
   outpost_str description; /* static */
   const outpost_field* config_fields; /* static */
   size_t config_field_count;
@@ -380,8 +380,7 @@ typedef struct outpost_plugin_descriptor {
   /* Every kind. config is borrowed for the call. On success *out is plugin-owned until
    * destroy. create must not start threads or open sockets that outlive a failed create. */
   outpost_status (*create)(const outpost_host_api* api, outpost_host* host,
-                           const outpost_kv* config, size_t config_count,
-                           outpost_instance** out);
+                           const outpost_kv* config, size_t config_count, outpost_instance** out);
   void (*destroy)(outpost_instance* instance);
   /* Optional for every kind: start background work / stop it. After stop returns the
    * plugin emits nothing more and completes no target (the host refuses both). */

@@ -15,16 +15,16 @@
 
 #include <outpost/plugin.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
-#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <optional>
@@ -47,7 +47,8 @@ inline std::string_view view(outpost_str s) noexcept {
 // OUTPOST_E_INTERNAL.
 class Error : public std::runtime_error {
  public:
-  Error(outpost_status status, const std::string& what) : std::runtime_error(what), status_(status) {}
+  Error(outpost_status status, const std::string& what)
+      : std::runtime_error(what), status_(status) {}
   outpost_status status() const noexcept { return status_; }
 
  private:
@@ -141,7 +142,8 @@ class Config {
     auto v = find(key);
     if (!v) return dflt;
     auto d = parse_duration_seconds(*v);
-    if (!d) throw Error(OUTPOST_E_CONFIG, std::string(key) + ": not a duration: " + std::string(*v));
+    if (!d)
+      throw Error(OUTPOST_E_CONFIG, std::string(key) + ": not a duration: " + std::string(*v));
     return *d;
   }
   // A list is passed as key.0, key.1, ...
@@ -170,7 +172,8 @@ inline Labels target_labels(std::string_view device, std::string_view address,
   if (!address.empty()) out.emplace_back("address", std::string(address));
   for (std::size_t i = 0; i < tag_count; ++i) {
     const std::string_view k = view(tags[i].key);
-    if (k != "device" && k != "address") out.emplace_back(std::string(k), std::string(view(tags[i].value)));
+    if (k != "device" && k != "address")
+      out.emplace_back(std::string(k), std::string(view(tags[i].value)));
   }
   return out;
 }
@@ -194,17 +197,19 @@ class Target {
   // own, which win over a tag of the same name.
   Labels labels(const Labels& own = {}) const {
     Labels out;
-    const bool from_host = size_ >= offsetof(outpost_target, label_count) + sizeof(std::size_t) &&
-                           t_->label_count > 0;
+    const bool from_host =
+        size_ >= offsetof(outpost_target, label_count) + sizeof(std::size_t) && t_->label_count > 0;
     if (from_host) {
       for (std::size_t i = 0; i < t_->label_count; ++i)
-        out.emplace_back(std::string(view(t_->labels[i].key)), std::string(view(t_->labels[i].value)));
+        out.emplace_back(std::string(view(t_->labels[i].key)),
+                         std::string(view(t_->labels[i].value)));
     } else {  // a request built by hand (tests): the same rule, here
       out = target_labels(device(), address(), t_->tags, t_->tag_count);
     }
     if (!own.empty())
       std::erase_if(out, [&](const auto& l) {
-        return std::any_of(own.begin(), own.end(), [&](const auto& o) { return o.first == l.first; });
+        return std::any_of(own.begin(), own.end(),
+                           [&](const auto& o) { return o.first == l.first; });
       });
     out.insert(out.end(), own.begin(), own.end());
     return out;
@@ -223,7 +228,8 @@ class PollRequest {
   std::size_t size() const noexcept { return r_->target_count; }
   Target operator[](std::size_t i) const noexcept {
     auto* base = reinterpret_cast<const char*>(r_->targets);
-    return Target(reinterpret_cast<const outpost_target*>(base + i * r_->target_size), r_->target_size);
+    return Target(reinterpret_cast<const outpost_target*>(base + i * r_->target_size),
+                  r_->target_size);
   }
 
  private:
@@ -255,8 +261,8 @@ class Host {
     cm.reserve(metrics.size());
     for (const auto& m : metrics) {
       const outpost_kv* labels = add_labels(m.labels);
-      cm.push_back(outpost_metric{to_c(m.name), labels, m.labels.size(), m.value, m.time_ns,
-                                  m.type, 0});
+      cm.push_back(
+          outpost_metric{to_c(m.name), labels, m.labels.size(), m.value, m.time_ns, m.type, 0});
     }
     std::vector<outpost_event> ce;
     ce.reserve(events.size());
@@ -278,7 +284,9 @@ class Host {
   outpost_status emit(const Event& e) const { return emit({}, std::span<const Event>(&e, 1)); }
 
   bool log_enabled(uint32_t level) const noexcept { return api_->log_enabled(host_, level) != 0; }
-  void log(uint32_t level, std::string_view msg) const noexcept { api_->log(host_, level, to_c(msg)); }
+  void log(uint32_t level, std::string_view msg) const noexcept {
+    api_->log(host_, level, to_c(msg));
+  }
   void report_error(outpost_status s, std::string_view detail) const noexcept {
     api_->report_error(host_, s, to_c(detail));
   }
@@ -410,11 +418,17 @@ outpost_status guarded(const Host& host, F&& f) noexcept {
 inline Instance* self(outpost_instance* i) noexcept { return reinterpret_cast<Instance*>(i); }
 
 template <typename T>
-concept HasConfigFields = requires { T::config_fields(); };
+concept HasConfigFields = requires {
+  T::config_fields();
+};
 template <typename T>
-concept HasTargetFields = requires { T::target_fields(); };
+concept HasTargetFields = requires {
+  T::target_fields();
+};
 template <typename T>
-concept HasFlags = requires { T::flags; };
+concept HasFlags = requires {
+  T::flags;
+};
 template <typename T>
 concept HasCommand = requires(std::span<const std::string_view> a) {
   { T::command(a) } -> std::same_as<CommandPlan>;
@@ -451,9 +465,8 @@ struct Trampolines {
     return guarded(self(i)->host, [&] { self(i)->plugin->stop(); });
   }
   static outpost_status poll(outpost_instance* i, const outpost_poll_request* r) noexcept {
-    return guarded(self(i)->host, [&] {
-      dynamic_cast<Poller*>(self(i)->plugin)->poll(PollRequest(r));
-    });
+    return guarded(self(i)->host,
+                   [&] { dynamic_cast<Poller*>(self(i)->plugin)->poll(PollRequest(r)); });
   }
   static outpost_status receive(outpost_instance* i, const outpost_datagram* d, std::size_t n,
                                 std::size_t dsize) noexcept {
@@ -521,12 +534,16 @@ struct Trampolines {
   static const outpost_plugin_descriptor* descriptor(const char* name, const char* version,
                                                      const char* description) {
     static const std::vector<outpost_field> cfg = [] {
-      if constexpr (HasConfigFields<T>) return std::vector<outpost_field>(T::config_fields());
-      else return std::vector<outpost_field>{};
+      if constexpr (HasConfigFields<T>)
+        return std::vector<outpost_field>(T::config_fields());
+      else
+        return std::vector<outpost_field>{};
     }();
     static const std::vector<outpost_field> tgt = [] {
-      if constexpr (HasTargetFields<T>) return std::vector<outpost_field>(T::target_fields());
-      else return std::vector<outpost_field>{};
+      if constexpr (HasTargetFields<T>)
+        return std::vector<outpost_field>(T::target_fields());
+      else
+        return std::vector<outpost_field>{};
     }();
     static const outpost_plugin_descriptor d = [&] {
       outpost_plugin_descriptor x{};
@@ -574,13 +591,13 @@ struct Trampolines {
 }  // namespace outpost
 
 // Defines the plugin's one exported symbol. Use once per plugin library.
-#define OUTPOST_PLUGIN(Class, name, version, description)                                  \
-  extern "C" OUTPOST_EXPORT const outpost_plugin_descriptor* outpost_plugin_entry(         \
-      uint32_t host_abi_version) {                                                         \
-    if (OUTPOST_ABI_MAJOR_OF(host_abi_version) != OUTPOST_ABI_MAJOR) return nullptr;       \
-    try {                                                                                  \
+#define OUTPOST_PLUGIN(Class, name, version, description)                                   \
+  extern "C" OUTPOST_EXPORT const outpost_plugin_descriptor* outpost_plugin_entry(          \
+      uint32_t host_abi_version) {                                                          \
+    if (OUTPOST_ABI_MAJOR_OF(host_abi_version) != OUTPOST_ABI_MAJOR) return nullptr;        \
+    try {                                                                                   \
       return ::outpost::detail::Trampolines<Class>::descriptor(name, version, description); \
-    } catch (...) {                                                                        \
-      return nullptr;                                                                      \
-    }                                                                                      \
+    } catch (...) {                                                                         \
+      return nullptr;                                                                       \
+    }                                                                                       \
   }

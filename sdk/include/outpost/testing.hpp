@@ -87,15 +87,17 @@ class FakeHost {
   // that takes 0 for "long ago" fails here, not only on a machine booted minutes ago.
   static int64_t mono() {
     static const auto origin = std::chrono::steady_clock::now();
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now() - origin)
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                                origin)
         .count();
   }
 
   const outpost_plugin_descriptor* descriptor() const { return desc_; }
   const outpost_host_api* api() const { return &api_; }
   outpost_instance* instance() const { return inst_; }
-  void set_secret(std::string ref, std::string value) { secrets_[std::move(ref)] = std::move(value); }
+  void set_secret(std::string ref, std::string value) {
+    secrets_[std::move(ref)] = std::move(value);
+  }
 
   outpost_status create(const std::vector<std::pair<std::string, std::string>>& config = {}) {
     std::vector<outpost_kv> kv;
@@ -169,7 +171,10 @@ class FakeHost {
     return ids.size();
   }
   // Timers set now: id -> period (ns).
-  std::map<uint64_t, int64_t> timers() const { std::lock_guard g(mu_); return timers_; }
+  std::map<uint64_t, int64_t> timers() const {
+    std::lock_guard g(mu_);
+    return timers_;
+  }
 
   struct TargetSpec {
     std::string device, address;
@@ -179,7 +184,8 @@ class FakeHost {
   outpost_status poll(const std::vector<TargetSpec>& targets, int timeout_ms) {
     const outpost_status s = start_poll(targets, timeout_ms);
     std::unique_lock lk(mu_);
-    cv_.wait_until(lk, std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms + 2000),
+    cv_.wait_until(lk,
+                   std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms + 2000),
                    [&] { return count_locked(poll_id_) >= targets.size(); });
     return s;
   }
@@ -224,7 +230,10 @@ class FakeHost {
 
   // What the engine would have refused or flagged (see the top of this file); a conforming
   // plugin leaves this empty.
-  std::vector<std::string> violations() const { std::lock_guard g(mu_); return violations_; }
+  std::vector<std::string> violations() const {
+    std::lock_guard g(mu_);
+    return violations_;
+  }
   // Targets of polls made through poll() that were never completed: "poll P target T".
   std::vector<std::string> missing_completions() const {
     std::lock_guard g(mu_);
@@ -237,16 +246,41 @@ class FakeHost {
   }
 
   // Thread-safe snapshots.
-  std::vector<RecordedMetric> metrics() const { std::lock_guard g(mu_); return metrics_; }
-  std::vector<RecordedEvent> events() const { std::lock_guard g(mu_); return events_; }
-  std::vector<RecordedCompletion> completions() const { std::lock_guard g(mu_); return completions_; }
-  std::vector<std::pair<outpost_status, std::string>> errors() const { std::lock_guard g(mu_); return errors_; }
-  std::vector<std::string> logs() const { std::lock_guard g(mu_); return logs_; }
-  std::vector<outpost_flow> flows() const { std::lock_guard g(mu_); return flows_; }
-  std::vector<std::vector<uint8_t>> replies() const { std::lock_guard g(mu_); return replies_; }
+  std::vector<RecordedMetric> metrics() const {
+    std::lock_guard g(mu_);
+    return metrics_;
+  }
+  std::vector<RecordedEvent> events() const {
+    std::lock_guard g(mu_);
+    return events_;
+  }
+  std::vector<RecordedCompletion> completions() const {
+    std::lock_guard g(mu_);
+    return completions_;
+  }
+  std::vector<std::pair<outpost_status, std::string>> errors() const {
+    std::lock_guard g(mu_);
+    return errors_;
+  }
+  std::vector<std::string> logs() const {
+    std::lock_guard g(mu_);
+    return logs_;
+  }
+  std::vector<outpost_flow> flows() const {
+    std::lock_guard g(mu_);
+    return flows_;
+  }
+  std::vector<std::vector<uint8_t>> replies() const {
+    std::lock_guard g(mu_);
+    return replies_;
+  }
   void clear() {
     std::lock_guard g(mu_);
-    metrics_.clear(); events_.clear(); completions_.clear(); errors_.clear(); logs_.clear();
+    metrics_.clear();
+    events_.clear();
+    completions_.clear();
+    errors_.clear();
+    logs_.clear();
     per_poll_.clear();
     flows_.clear();
     violations_.clear();
@@ -284,14 +318,15 @@ class FakeHost {
     }
     for (std::size_t i = 0; i < b->metric_count; ++i) {
       auto& m = *reinterpret_cast<const outpost_metric*>(reinterpret_cast<const char*>(b->metrics) +
-                                                          i * b->metric_size);
+                                                         i * b->metric_size);
       RecordedMetric r{str(m.name), {}, m.value, m.time_ns, m.type};
-      for (std::size_t k = 0; k < m.label_count; ++k) r.labels[str(m.labels[k].key)] = str(m.labels[k].value);
+      for (std::size_t k = 0; k < m.label_count; ++k)
+        r.labels[str(m.labels[k].key)] = str(m.labels[k].value);
       me->metrics_.push_back(std::move(r));
     }
     for (std::size_t i = 0; i < b->event_count; ++i) {
       auto& e = *reinterpret_cast<const outpost_event*>(reinterpret_cast<const char*>(b->events) +
-                                                         i * b->event_size);
+                                                        i * b->event_size);
       RecordedEvent r{str(e.source), str(e.kind), str(e.message), e.severity, {}};
       for (std::size_t k = 0; k < e.attribute_count; ++k)
         r.attributes[str(e.attributes[k].key)] = str(e.attributes[k].value);
@@ -313,7 +348,8 @@ class FakeHost {
     std::lock_guard g(self(h)->mu_);
     self(h)->errors_.emplace_back(s, str(d));
   }
-  static outpost_status secret_cb(outpost_host* h, outpost_str ref, char* buf, size_t cap, size_t* len) {
+  static outpost_status secret_cb(outpost_host* h, outpost_str ref, char* buf, size_t cap,
+                                  size_t* len) {
     auto it = self(h)->secrets_.find(str(ref));
     if (it == self(h)->secrets_.end()) return OUTPOST_E_NOT_FOUND;
     *len = it->second.size();
@@ -325,7 +361,8 @@ class FakeHost {
     FakeHost* me = self(h);
     {
       std::lock_guard g(me->mu_);
-      const std::string what = "poll " + std::to_string(poll_id) + " target " + std::to_string(target_id);
+      const std::string what =
+          "poll " + std::to_string(poll_id) + " target " + std::to_string(target_id);
       if (me->phase_ == Phase::stopped || me->phase_ == Phase::none) {
         me->violations_.push_back(what + " completed after stop returned");
         return;
@@ -351,12 +388,14 @@ class FakeHost {
     if (period_ns < 0) return OUTPOST_E_INVALID_ARGUMENT;
     std::lock_guard g(me->mu_);
     if (me->phase_ == Phase::stopping || me->phase_ == Phase::stopped) return OUTPOST_E_UNAVAILABLE;
-    if (period_ns == 0) me->timers_.erase(id);
-    else me->timers_[id] = period_ns;
+    if (period_ns == 0)
+      me->timers_.erase(id);
+    else
+      me->timers_[id] = period_ns;
     return OUTPOST_OK;
   }
-  static outpost_status reply_cb(outpost_host* h, uint64_t, const outpost_sockaddr*, const uint8_t* d,
-                                 size_t n) {
+  static outpost_status reply_cb(outpost_host* h, uint64_t, const outpost_sockaddr*,
+                                 const uint8_t* d, size_t n) {
     std::lock_guard g(self(h)->mu_);
     self(h)->replies_.emplace_back(d, d + n);
     return OUTPOST_OK;

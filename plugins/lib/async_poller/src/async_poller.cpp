@@ -60,8 +60,10 @@ const char* family_name(int f) { return f == AF_INET ? "IPv4" : "IPv6"; }
 }  // namespace
 
 void Address::set_port(uint16_t port) {
-  if (ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(port);
-  else reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(port);
+  if (ss.ss_family == AF_INET)
+    reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(port);
+  else
+    reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(port);
 }
 
 std::string Address::text() const {
@@ -119,7 +121,8 @@ struct AsyncPoller::Impl {
 
   void wake_up() const {
     const uint64_t one = 1;
-    if (wake >= 0) [[maybe_unused]] const ssize_t n = ::write(wake, &one, sizeof one);
+    if (wake >= 0) [[maybe_unused]]
+      const ssize_t n = ::write(wake, &one, sizeof one);
   }
 };
 
@@ -212,7 +215,8 @@ void AsyncPoller::start() {
   ao.sock_state_cb_data = this;
   m.epoll = ep;
   m.wake = ev;
-  int rc = ares_init_options(&m.dns, &ao, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB);
+  int rc =
+      ares_init_options(&m.dns, &ao, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB);
   if (rc == ARES_SUCCESS && !opt_.dns_servers.empty()) {
     std::string csv;
     for (const auto& s : opt_.dns_servers) csv += (csv.empty() ? "" : ",") + s;
@@ -271,7 +275,8 @@ void AsyncPoller::submit(std::vector<std::unique_ptr<PollJob>> jobs, int64_t dea
     }
   }
   for (const auto& j : jobs)
-    host_.complete(j->poll_id, j->target_id, OUTPOST_E_UNAVAILABLE, opt_.name + " plugin not started");
+    host_.complete(j->poll_id, j->target_id, OUTPOST_E_UNAVAILABLE,
+                   opt_.name + " plugin not started");
 }
 
 // ---- the I/O thread ------------------------------------------------------------------------
@@ -282,7 +287,8 @@ void AsyncPoller::loop() {
   for (;;) {
     bool stopping = false;
     try {
-      const int n = ::epoll_wait(m.epoll, events.data(), static_cast<int>(events.size()), wait_ms());
+      const int n =
+          ::epoll_wait(m.epoll, events.data(), static_cast<int>(events.size()), wait_ms());
       for (int i = 0; i < n; ++i) {
         const auto& e = events[static_cast<std::size_t>(i)];
         const int fd = static_cast<int>(e.data.u64 & 0xFFFFFFFFu);
@@ -290,10 +296,12 @@ void AsyncPoller::loop() {
           uint64_t v = 0;
           [[maybe_unused]] auto r = ::read(m.wake, &v, sizeof v);
         } else if (e.data.u64 & kDnsTag) {
-          ares_process_fd(m.dns, (e.events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? fd : ARES_SOCKET_BAD,
+          ares_process_fd(m.dns,
+                          (e.events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? fd : ARES_SOCKET_BAD,
                           (e.events & EPOLLOUT) ? fd : ARES_SOCKET_BAD);
         } else if (auto it = m.fd_owner.find(fd); it != m.fd_owner.end()) {
-          if (auto j = m.jobs.find(it->second); j != m.jobs.end()) protocol_.on_io(*j->second, fd, e.events);
+          if (auto j = m.jobs.find(it->second); j != m.jobs.end())
+            protocol_.on_io(*j->second, fd, e.events);
         }
       }
       {
@@ -327,7 +335,8 @@ void AsyncPoller::stop_all() {
       std::lock_guard g(m.mu);
       in.swap(m.incoming);
     }
-    for (auto& i : in) m.completions.push_back({i.job->poll_id, i.job->target_id, OUTPOST_E_UNAVAILABLE, why});
+    for (auto& i : in)
+      m.completions.push_back({i.job->poll_id, i.job->target_id, OUTPOST_E_UNAVAILABLE, why});
     m.pending.clear();
     m.waiting.clear();
     m.timers = {};
@@ -398,8 +407,8 @@ void AsyncPoller::take_incoming() {
           }
           if (res != nullptr) ares_freeaddrinfo(res);
           if (l->self->impl_->dns_closing || status == ARES_EDESTRUCTION) return;
-          l->self->resolved(l->host, addrs, status == ARES_SUCCESS ? std::string() : ares_strerror(status),
-                            ttl);
+          l->self->resolved(l->host, addrs,
+                            status == ARES_SUCCESS ? std::string() : ares_strerror(status), ttl);
         },
         lookup);
   }
@@ -419,16 +428,19 @@ void AsyncPoller::resolved(const std::string& host, const std::vector<Address>& 
   auto node = m.pending.extract(host);
   if (node.empty()) return;
   for (uint64_t seq : node.mapped())
-    if (auto it = m.jobs.find(seq); it != m.jobs.end() && it->second->stage == PollJob::Stage::resolving)
+    if (auto it = m.jobs.find(seq);
+        it != m.jobs.end() && it->second->stage == PollJob::Stage::resolving)
       resolved_one(*it->second, addrs, error);
 }
 
 void AsyncPoller::resolved_one(PollJob& j, std::vector<Address> addrs, const std::string& error) {
-  if (!error.empty()) return finish(j, OUTPOST_E_NOT_FOUND, "cannot resolve '" + j.host + "': " + error);
+  if (!error.empty())
+    return finish(j, OUTPOST_E_NOT_FOUND, "cannot resolve '" + j.host + "': " + error);
   if (opt_.family != AF_UNSPEC) {
     std::erase_if(addrs, [&](const Address& a) { return a.family() != opt_.family; });
     if (addrs.empty())
-      return finish(j, OUTPOST_E_NOT_FOUND, "'" + j.host + "' has no " + family_name(opt_.family) + " address");
+      return finish(j, OUTPOST_E_NOT_FOUND,
+                    "'" + j.host + "' has no " + family_name(opt_.family) + " address");
   }
   if (addrs.empty()) return finish(j, OUTPOST_E_NOT_FOUND, "'" + j.host + "' has no address");
   j.addrs = std::move(addrs);

@@ -2,18 +2,18 @@
 // completed exactly once, whatever order its protocol finishes jobs in, whatever the deadlines,
 // slots and descriptor shortages, and when stop() cuts it all short. Randomised, many rounds.
 // The [dns] cases run against a real dnsmasq (async_poller_dns.sh starts it).
-#include <catch2/catch.hpp>
-#include <outpost_lib/async_poller.hpp>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <outpost_lib/async_poller.hpp>
 #include <random>
 #include <set>
 #include <sstream>
@@ -26,7 +26,9 @@ namespace {
 
 int64_t mono() {
   static const auto origin = std::chrono::steady_clock::now();
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - origin).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                              origin)
+      .count();
 }
 
 // A host that records completions and counts every duplicate.
@@ -47,10 +49,12 @@ class RecordingHost {
     };
     api_.now_ns = [](outpost_host*) -> int64_t { return mono(); };
     api_.monotonic_ns = [](outpost_host*) -> int64_t { return mono(); };
-    api_.complete = [](outpost_host* h, uint64_t poll, uint64_t target, outpost_status s, outpost_str d) {
+    api_.complete = [](outpost_host* h, uint64_t poll, uint64_t target, outpost_status s,
+                       outpost_str d) {
       RecordingHost* me = self(h);
       std::lock_guard g(me->mu_);
-      auto [it, fresh] = me->done_.emplace(std::make_pair(poll, target), std::make_pair(s, std::string(d.ptr, d.len)));
+      auto [it, fresh] = me->done_.emplace(std::make_pair(poll, target),
+                                           std::make_pair(s, std::string(d.ptr, d.len)));
       if (!fresh) me->duplicates_++;
       me->cv_.notify_all();
     };
@@ -118,8 +122,10 @@ class Sim final : public AsyncPoller::Protocol {
       case Plan::io: {
         j.fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         rt->watch(j, j.fd, EPOLLIN);
-        if (j.after_ns == 0) answer(j);
-        else rt->set_timer(j, rt->now() + j.after_ns);  // then the "peer" answers
+        if (j.after_ns == 0)
+          answer(j);
+        else
+          rt->set_timer(j, rt->now() + j.after_ns);  // then the "peer" answers
         return true;
       }
       case Plan::no_descriptor_once:
@@ -282,7 +288,8 @@ int queries_in(const std::string& log, const std::string& name) {
   return n;
 }
 
-std::vector<std::unique_ptr<PollJob>> jobs_for(uint64_t poll, const std::vector<std::string>& hosts) {
+std::vector<std::unique_ptr<PollJob>> jobs_for(uint64_t poll,
+                                               const std::vector<std::string>& hosts) {
   std::vector<std::unique_ptr<PollJob>> v;
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     auto j = std::make_unique<SimJob>();
@@ -295,7 +302,8 @@ std::vector<std::unique_ptr<PollJob>> jobs_for(uint64_t poll, const std::vector<
 }
 }  // namespace
 
-TEST_CASE("async poller: names through a real DNS server, one query per name, kept within TTL", "[.][dns]") {
+TEST_CASE("async poller: names through a real DNS server, one query per name, kept within TTL",
+          "[.][dns]") {
   const char* server = std::getenv("DNS_SERVER");
   const char* log = std::getenv("DNSMASQ_LOG");
   REQUIRE(server != nullptr);
@@ -321,7 +329,7 @@ TEST_CASE("async poller: names through a real DNS server, one query per name, ke
   CHECK(done.at({1, 201}).second == "127.0.0.54");
   CHECK(done.at({1, 202}).first == OUTPOST_E_NOT_FOUND);
   CHECK(done.at({1, 202}).second.rfind("cannot resolve 'missing.outpost.test': ", 0) == 0);
-  CHECK(done.at({1, 203}).second == "192.0.2.7");  // a literal needs no server
+  CHECK(done.at({1, 203}).second == "192.0.2.7");    // a literal needs no server
   CHECK(queries_in(log, "many.outpost.test") == 1);  // 200 targets, one lookup
   CHECK(rt.stats().dns_queries == 3);
 

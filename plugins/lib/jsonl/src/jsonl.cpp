@@ -1,11 +1,11 @@
 #include <arpa/inet.h>
-#include <jsonl/jsonl.hpp>
-#include <outpost/sdk.hpp>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <sys/socket.h>
+#include <jsonl/jsonl.hpp>
+#include <outpost/sdk.hpp>
 
 namespace outpost::jsonl {
 namespace {
@@ -17,10 +17,20 @@ std::size_t utf8_length(const unsigned char* p, std::size_t n) {
   std::size_t len = 0;
   uint32_t cp = 0, min = 0;
   if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
-  else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
-  else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
-  else return 0;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1F;
+    min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0F;
+    min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07;
+    min = 0x10000;
+  } else
+    return 0;
   if (n < len) return 0;
   for (std::size_t i = 1; i < len; ++i) {
     if ((p[i] & 0xC0) != 0x80) return 0;
@@ -46,8 +56,10 @@ void append_key(std::string& out, std::string_view key) {
 
 void append_address(std::string& out, const uint8_t (&addr)[16], uint8_t family) {
   const std::string s = format_address(addr, family);
-  if (s.empty()) out += "null";
-  else append_string(out, s);
+  if (s.empty())
+    out += "null";
+  else
+    append_string(out, s);
 }
 
 }  // namespace
@@ -71,13 +83,27 @@ void append_string(std::string& out, std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
@@ -93,8 +119,10 @@ void append_string(std::string& out, std::string_view s) {
 }
 
 void append_number(std::string& out, double v) {
-  if (!std::isfinite(v)) out += "null";
-  else append_chars(out, v);
+  if (!std::isfinite(v))
+    out += "null";
+  else
+    append_chars(out, v);
 }
 void append_number(std::string& out, int64_t v) { append_chars(out, v); }
 void append_number(std::string& out, uint64_t v) { append_chars(out, v); }
@@ -110,8 +138,10 @@ std::vector<const outpost_kv*> sorted_pairs(const outpost_kv* kv, std::size_t n)
   std::vector<const outpost_kv*> out;
   out.reserve(v.size());
   for (const outpost_kv* p : v) {
-    if (!out.empty() && view(out.back()->key) == view(p->key)) out.back() = p;
-    else out.push_back(p);
+    if (!out.empty() && view(out.back()->key) == view(p->key))
+      out.back() = p;
+    else
+      out.push_back(p);
   }
   return out;
 }

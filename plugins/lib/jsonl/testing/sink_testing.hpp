@@ -30,14 +30,16 @@ class BatchBuilder {
   BatchBuilder& metric(std::string name, const Pairs& labels, double value, int64_t time_ns = 0,
                        uint32_t type = OUTPOST_METRIC_GAUGE) {
     const auto& kv = pairs(labels);
-    metrics_.push_back(outpost_metric{str(std::move(name)), kv.data(), kv.size(), value, time_ns, type, 0});
+    metrics_.push_back(
+        outpost_metric{str(std::move(name)), kv.data(), kv.size(), value, time_ns, type, 0});
     return *this;
   }
   BatchBuilder& event(std::string source, std::string kind, std::string message, uint32_t severity,
                       const Pairs& attrs = {}, int64_t time_ns = 0) {
     const auto& kv = pairs(attrs);
-    events_.push_back(outpost_event{time_ns, severity, 0, str(std::move(source)), str(std::move(kind)),
-                                    str(std::move(message)), kv.data(), kv.size()});
+    events_.push_back(outpost_event{time_ns, severity, 0, str(std::move(source)),
+                                    str(std::move(kind)), str(std::move(message)), kv.data(),
+                                    kv.size()});
     return *this;
   }
   BatchBuilder& flow(const outpost_flow& f) {

@@ -68,9 +68,9 @@ struct AsyncPollerOptions {
   std::vector<std::string> dns_servers;  // "ip", "ip:port", "[ip6]:port"; empty: the system's
   int dns_timeout_ms = 2000;
   int dns_tries = 2;
-  int64_t dns_min_ttl_ns = 1'000'000'000;         // answers are kept at least this long
-  int64_t dns_max_ttl_ns = 3600'000'000'000;      // and at most this long
-  int64_t dns_negative_ttl_ns = 5'000'000'000;    // a failed lookup is remembered this long
+  int64_t dns_min_ttl_ns = 1'000'000'000;       // answers are kept at least this long
+  int64_t dns_max_ttl_ns = 3600'000'000'000;    // and at most this long
+  int64_t dns_negative_ttl_ns = 5'000'000'000;  // a failed lookup is remembered this long
   std::size_t dns_cache_size = 100'000;
   int family = AF_UNSPEC;  // AF_INET or AF_INET6: only addresses of that family are used
   // Which addresses a lookup asks for, as getaddrinfo's socktype (SOCK_STREAM, SOCK_DGRAM).

@@ -33,5 +33,4 @@ void append_metric(std::string& out, const outpost_metric& m, int64_t now_ns);
 void append_event(std::string& out, const outpost_event& e, int64_t now_ns);
 void append_flow(std::string& out, const outpost_flow& f);
 
-
 }  // namespace outpost::jsonl
