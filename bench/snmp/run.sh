@@ -37,7 +37,14 @@
 # Env: SNMP_BENCH_DEVICES (1000), SNMP_BENCH_IFACES (8), SNMP_BENCH_SECONDS, SNMP_BENCH_INTERVAL
 # (1), SNMP_BENCH_PORT (16100), SNMP_BENCH_BASE (127.20.0.1), SNMP_BENCH_SLOW (0.02),
 # SNMP_BENCH_DEAD (0.01), SNMP_BENCH_POLLERS ("outpost collectd"), SNMP_BENCH_COLLECTD_THREADS
-# (64), SNMP_BENCH_KEEP=1 (keep the work directory).
+# (64), SNMP_BENCH_KEEP=1 (keep the work directory), SNMP_BENCH_DEFAULTS=1 (Outpost on its
+# default engine and plugin settings: queue 100,000, max_concurrent 512 ... as a user runs it).
+#
+# Fleet scale, the way a site runs it: SNMP_BENCH_DEFAULTS=1 SNMP_BENCH_DEVICES=10000
+# SNMP_BENCH_INTERVAL=60 SNMP_BENCH_SECONDS=600 run.sh full. Outpost's line then also says how
+# many samples the pipeline dropped, how many availability events named a device that answers
+# (false alarms), how many answering devices got an snmp_up sample in each full cycle, and its
+# CPU per minute and peak RSS.
 #
 # Last line: RESULT snmp_fleet outpost=<devices/s> collectd=<devices/s> ratio=<x> devices/s
 set -euo pipefail
@@ -152,7 +159,7 @@ echo "validation: snmpwalk ifTable ($ok_ip) $got_walk rows (want $want_if); snmp
 [[ $dead_answer == none ]] || die "a dead device answered"
 
 # --- the pollers -------------------------------------------------------------------------------
-declare -A RATE CPU_MS POLLS FAILED DISTINCT NOTE
+declare -A RATE CPU_MS POLLS FAILED DISTINCT NOTE EXTRA
 fleet_rows() { while read -r i ip p kind; do printf '%s %s %s %s\n' "$i" "$ip" "$p" "$kind"; done < "$work/fleet.txt"; }
 
 run_outpost() {
@@ -166,9 +173,7 @@ engine:
   log_level: warn
   summary_interval: 5s
   self_metrics_interval: 5s
-  pipeline: {queue_capacity: 1000000}
-plugins:
-  snmp: {max_concurrent: 512}
+$(if [[ ${SNMP_BENCH_DEFAULTS:-0} != 1 ]]; then printf '  pipeline: {queue_capacity: 1000000}\nplugins:\n  snmp: {max_concurrent: 512}\n'; fi)
 sinks:
   local: {plugin: sqlite, path: "\${data_dir}/outpost.db"}
 inventory:
@@ -204,9 +209,39 @@ print(ok, bad, len(seen))' > "$dir/counts.txt"
   POLLS[outpost]=$ok FAILED[outpost]=$bad DISTINCT[outpost]=$distinct
   RATE[outpost]=$(awk -v n="$ok" -v t="$secs" 'BEGIN { printf "%.1f", n / t }')
   CPU_MS[outpost]=$(awk -v u="$u" -v s="$s" -v n="$ok" 'BEGIN { printf "%.3f", n ? (u + s) * 1000 / n : 0 }')
+  # What a site would see: drops, false alarms, devices stored each full cycle.
+  "$outpost" query series --db "$dir/data/outpost.db" --match outpost_pipeline_dropped_total --limit 1000 --json 2>/dev/null > "$dir/dropped.json" || true
+  "$outpost" query events --db "$dir/data/outpost.db" --match availability --limit 10000000 --json 2>/dev/null > "$dir/events.json" || true
+  "$outpost" query samples --db "$dir/data/outpost.db" --name snmp_up --limit 100000000 --json 2>/dev/null > "$dir/up.json" || true
+  EXTRA[outpost]=$(/usr/bin/python3 - "$work/fleet.txt" "$dir" "$interval" "$secs" <<'PY'
+import json, sys
+fleet, d, interval, secs = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+kind = {}
+for line in open(fleet):
+    i, ip, port, k = line.split()
+    kind["dev-" + i] = k
+dropped = sum(json.loads(l)["last"] or 0 for l in open(d + "/dropped.json") if l.strip())
+false_alarms = sum(1 for l in open(d + "/events.json") if l.strip()
+                   and json.loads(l)["kind"] == "availability" and kind.get(json.loads(l)["source"]) in ("ok", "slow"))
+times = {}
+for l in open(d + "/up.json"):
+    if not l.strip(): continue
+    r = json.loads(l)
+    if float(r["value"]) == 1: times.setdefault(r["labels"]["device"], []).append(r["time_ns"] / 1e9)
+t0 = min((min(v) for v in times.values()), default=0)
+cycles = int(secs // interval) - 1  # whole cycles after the first
+answering = [k for k, v in kind.items() if v in ("ok", "slow")]
+full = 0
+for dev in answering:
+    got = {int((t - t0) // interval) for t in times.get(dev, [])}
+    if all(c in got for c in range(cycles)): full += 1
+print(f"dropped samples {int(dropped)}, false availability events {false_alarms}, "
+      f"answering devices stored in each of the first {cycles} cycles: {full}/{len(answering)}")
+PY
+)
   local last
   last=$(grep '^targets' "$dir/outpost.out" | tail -1 || true)
-  NOTE[outpost]="cpu ${u}+${s}s, rss $((m / 1024)) MB, agent cpu $(awk -v a="$((a1 - a0))" -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f%%", 100 * a / hz / (t1 - t0) }'); last summary: ${last:-none}"
+  NOTE[outpost]="${EXTRA[outpost]}; cpu ${u}+${s}s ($(awk -v u="$u" -v s="$s" -v t="$secs" 'BEGIN { printf "%.1f", (u + s) * 60 / t }') CPU-s/min), rss $((m / 1024)) MB, agent cpu $(awk -v a="$((a1 - a0))" -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f%%", 100 * a / hz / (t1 - t0) }'); last summary: ${last:-none}"
 }
 
 run_collectd() {
@@ -322,7 +357,7 @@ CONF
   CPU_MS[collectd]=$(awk -v u="$u" -v s="$s" -v n="$ok" 'BEGIN { printf "%.3f", n ? (u + s) * 1000 / n : 0 }')
   local late
   late=$(grep -c 'above its read interval' "$dir/collectd.log" 2>/dev/null || true)
-  NOTE[collectd]="cpu ${u}+${s}s, rss $((m / 1024)) MB, agent cpu $(awk -v a="$((a1 - a0))" -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f%%", 100 * a / hz / (t1 - t0) }'); reads over their interval logged: $late"
+  NOTE[collectd]="cpu ${u}+${s}s ($(awk -v u="$u" -v s="$s" -v t="$secs" 'BEGIN { printf "%.1f", (u + s) * 60 / t }') CPU-s/min), rss $((m / 1024)) MB, agent cpu $(awk -v a="$((a1 - a0))" -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f%%", 100 * a / hz / (t1 - t0) }'); reads over their interval logged: $late"
 }
 
 echo "snmp fleet bench ($mode): $devices devices x $ifaces interfaces ($n_ok ok, $n_slow slow, $n_dead dead)," \

@@ -9,6 +9,7 @@
 extern "C" size_t outpost_abi_c_layout(size_t* out, size_t cap);
 extern "C" size_t outpost_abi_c_layout_1_0(size_t* out, size_t cap);
 extern "C" size_t outpost_abi_c_layout_1_1(size_t* out, size_t cap);
+extern "C" size_t outpost_abi_c_layout_1_2(size_t* out, size_t cap);
 
 namespace {
 // The order of abi_c11.c: 1.0's entries, then each minor's.
@@ -67,6 +68,7 @@ TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released head
   };
   const Release releases[] = {{"1.0", outpost_abi_c_layout_1_0, kEntries10},
                               {"1.1", outpost_abi_c_layout_1_1, kEntries11},
+                              {"1.2", outpost_abi_c_layout_1_2, kEntries12},
                               {"current", outpost_abi_c_layout, kEntries12}};
   for (const auto& r : releases) {
     std::size_t c[32] = {};

@@ -13,8 +13,9 @@
  *    size (struct_size) or travels with an element size (batches). Check a member is present
  *    with OUTPOST_HAS before reading it. A changed signature gets a _v2 name. Producers zero
  *    reserved members.
- *  - Each released version of this header is frozen under sdk/abi/<major>.<minor>/; the engine
- *    loads plugins built against any of them. Members added after 1.0 say their version.
+ *  - Each released version of this header is frozen under sdk/abi/<major>.<minor>/ (1.0, 1.1,
+ *    1.2); the engine loads plugins built against any of them. Members added after 1.0 say
+ *    their version. A change to this header after a release is the next minor's.
  *  - 1.1: outpost_flow.exporter_family (was reserved0).
  *  - 1.2: host timers (outpost_host_api.set_timer, outpost_plugin_descriptor.timer); targets
  *    carry the labels the host built (outpost_target.labels); OUTPOST_E_OVERLOADED; command-line
