@@ -310,3 +310,15 @@ TEST_CASE("scheduler: each task has a fixed phase, and a fleet's phases spread e
     CHECK(n < 1100);
   }
 }
+
+TEST_CASE("scheduler: a reload that shortens an interval does not wait out the old one") {
+  SchedHarness h;
+  h.sched->set_tasks({h.task("a", 0, 3600)});
+  h.sched->start();
+  REQUIRE(eventually([&] { return h.results(OUTPOST_OK) >= 1; }));  // next one due in an hour
+  h.sched->stop();
+  h.sched->set_tasks({h.task("a", 0, 0.05)});
+  h.sched->start();
+  CHECK(eventually([&] { return h.results(OUTPOST_OK) >= 3; }));
+  h.sched->stop();
+}

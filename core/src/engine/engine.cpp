@@ -195,7 +195,14 @@ bool Engine::reload(const Config& next) {
 void Engine::stop() {
   if (!running_) return;
   running_ = false;
-  for (auto& l : listeners_) l->stop();  // no datagram reaches a plugin after this
+  {
+    std::vector<UdpListener*> all;
+    {
+      std::lock_guard g(listeners_mu_);
+      for (auto& l : listeners_) all.push_back(l.get());
+    }
+    for (UdpListener* l : all) l->stop();  // no datagram reaches a plugin after this
+  }
   scheduler_->stop();
   for (auto& [n, inst] : sources_) inst->stop();
   // Processors see everything the sources sent, then emit their last summaries on stop.
@@ -239,9 +246,15 @@ outpost_status Engine::secret(std::string_view ref, std::string& out) {
   return resolve_secret(cfg_.credentials, ref, out);
 }
 
+// listeners_ is read by reply(), which plugins call from listener threads while a reload runs:
+// it changes only under listeners_mu_, and no listener is stopped or retargeted under it (a
+// listener thread holds its own dispatch lock while its plugin replies).
 void Engine::open_listeners() {
   std::vector<const UdpListener*> bound;
-  for (const auto& l : listeners_) bound.push_back(l.get());
+  {
+    std::lock_guard g(listeners_mu_);
+    for (const auto& l : listeners_) bound.push_back(l.get());
+  }
   for (const auto& spec : cfg_.listeners) {
     auto it = sources_.find(spec.instance);
     if (it == sources_.end()) continue;  // its instance failed to start: reported already
@@ -260,14 +273,19 @@ void Engine::open_listeners() {
     }
     l->start();
     logf(LogLevel::info, "listening on {} for '{}'", l->name(), spec.instance);
+    std::lock_guard g(listeners_mu_);
     listeners_.push_back(std::move(l));
   }
 }
 
 void Engine::keep_listeners(const InstanceMap& next) {
-  std::vector<std::unique_ptr<UdpListener>> kept;
+  std::vector<UdpListener*> current, dropped;
+  {
+    std::lock_guard g(listeners_mu_);
+    for (auto& l : listeners_) current.push_back(l.get());
+  }
   std::vector<bool> taken(cfg_.listeners.size(), false);
-  for (auto& l : listeners_) {
+  for (UdpListener* l : current) {
     bool keep = false;
     for (std::size_t i = 0; i < cfg_.listeners.size() && !keep; ++i) {
       const ListenerSpec& spec = cfg_.listeners[i];
@@ -277,23 +295,34 @@ void Engine::keep_listeners(const InstanceMap& next) {
       l->retarget(inst->second.get());
       taken[i] = keep = true;
     }
-    if (keep) {
-      kept.push_back(std::move(l));
-    } else {
-      l->stop();
-      logf(LogLevel::info, "closed {} (no longer configured)", l->name());
-    }
+    if (!keep) dropped.push_back(l);
   }
-  listeners_ = std::move(kept);
+  std::vector<std::unique_ptr<UdpListener>> gone;
+  {
+    std::lock_guard g(listeners_mu_);
+    for (auto& l : listeners_)
+      if (std::find(dropped.begin(), dropped.end(), l.get()) != dropped.end())
+        gone.push_back(std::move(l));
+    std::erase(listeners_, nullptr);
+  }
+  for (auto& l : gone) {
+    l->stop();
+    logf(LogLevel::info, "closed {} (no longer configured)", l->name());
+  }
 }
 
 void Engine::close_listeners() {
-  for (auto& l : listeners_) l->stop();
-  listeners_.clear();
+  std::vector<std::unique_ptr<UdpListener>> gone;
+  {
+    std::lock_guard g(listeners_mu_);
+    gone.swap(listeners_);
+  }
+  for (auto& l : gone) l->stop();
 }
 
 outpost_status Engine::reply(uint64_t socket_id, const outpost_sockaddr& to, const uint8_t* data,
                              std::size_t len) {
+  std::lock_guard g(listeners_mu_);
   for (auto& l : listeners_)
     if (l->socket_id() == socket_id) return l->send(to, data, len);
   return OUTPOST_E_NOT_FOUND;
@@ -307,12 +336,14 @@ outpost_status Engine::feed(const std::string& instance, const outpost_datagram*
 
 std::vector<std::pair<std::string, uint16_t>> Engine::listener_ports() const {
   std::vector<std::pair<std::string, uint16_t>> out;
-  for (const auto& l : listeners_) out.emplace_back(l->spec().instance, l->bound_port());
+  std::lock_guard g(listeners_mu_);
+  for (const auto& l : listeners_) out.emplace_back(l->instance_name(), l->bound_port());
   return out;
 }
 
 std::vector<std::pair<std::string, ListenerStats>> Engine::listener_stats() const {
   std::vector<std::pair<std::string, ListenerStats>> out;
+  std::lock_guard g(listeners_mu_);
   for (const auto& l : listeners_) out.emplace_back(l->name(), l->stats());
   return out;
 }
@@ -388,9 +419,10 @@ Batch Engine::self_metrics() const {
   per_instance(sources_);
   per_instance(sinks_);
   per_instance(processors_);
+  std::lock_guard lg(listeners_mu_);
   for (const auto& l : listeners_) {
     const auto st = l->stats();
-    const std::string name = l->name(), inst = l->spec().instance;
+    const std::string name = l->name(), inst = l->instance_name();
     b.add_metric("outpost_listener_datagrams_total", {{"listener", name}, {"plugin", inst}},
                  static_cast<double>(st.datagrams), t, OUTPOST_METRIC_COUNTER);
     b.add_metric("outpost_listener_bytes_total", {{"listener", name}, {"plugin", inst}},

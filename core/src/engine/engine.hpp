@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,7 @@ class Engine : public HostServices {
   const PluginRegistry& registry_;
   Config cfg_;
   InstanceMap sources_;  // every instance that is not a sink or processor: pollers and listeners
+  mutable std::mutex listeners_mu_;  // see open_listeners()
   std::vector<std::unique_ptr<UdpListener>> listeners_;
   uint64_t next_socket_id_ = 1;
   InstanceMap sinks_;

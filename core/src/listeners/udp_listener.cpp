@@ -69,7 +69,10 @@ void from_sockaddr(const sockaddr* in, outpost_sockaddr& out) {
 }
 
 UdpListener::UdpListener(ListenerSpec spec, PluginInstance* instance, uint64_t socket_id)
-    : spec_(std::move(spec)), instance_(instance), socket_id_(socket_id) {}
+    : spec_(std::move(spec)),
+      instance_(instance),
+      instance_name_(instance != nullptr ? instance->name() : std::string()),
+      socket_id_(socket_id) {}
 
 UdpListener::~UdpListener() {
   stop();
@@ -235,7 +238,13 @@ PluginInstance* UdpListener::instance() const {
 void UdpListener::retarget(PluginInstance* instance) {
   std::lock_guard g(dispatch_mu_);
   instance_ = instance;
-  spec_.instance = instance->name();
+  std::lock_guard n(name_mu_);
+  instance_name_ = instance->name();
+}
+
+std::string UdpListener::instance_name() const {
+  std::lock_guard g(name_mu_);
+  return instance_name_;
 }
 
 bool UdpListener::same_socket(const ListenerSpec& s) const {

@@ -44,7 +44,8 @@ class UdpListener {
   uint64_t socket_id() const { return socket_id_; }
   uint16_t bound_port() const { return bound_port_; }
   const ListenerSpec& spec() const { return spec_; }
-  PluginInstance* instance() const;
+  PluginInstance* instance() const;   // waits for a batch being handed over
+  std::string instance_name() const;  // never waits on the receive path
   // Hands the socket to another instance (a reload changed its settings) without closing it:
   // no datagram is lost. When this returns, the old instance gets no more receive() calls.
   void retarget(PluginInstance* instance);
@@ -59,6 +60,8 @@ class UdpListener {
   ListenerSpec spec_;
   mutable std::mutex dispatch_mu_;  // held while a batch is handed over, and to retarget
   PluginInstance* instance_;
+  mutable std::mutex name_mu_;  // a leaf lock: taken under the engine's listener lock
+  std::string instance_name_;
   uint64_t socket_id_;
   int fd_ = -1;
   uint16_t bound_port_ = 0;

@@ -341,8 +341,13 @@ void Scheduler::set_tasks(std::vector<TaskSpec> tasks) {
     r.key = task_key(s);
     if (auto it = before.find(r.key); it != before.end()) {
       r.status = it->second->status;
-      r.due = it->second->due;
-      r.carried = true;
+      // Its phase carries over only at the same interval: one shortened from an hour to ten
+      // seconds must not wait out the old hour.
+      const std::size_t old_index = static_cast<std::size_t>(it->second - m.rt.data());
+      if (m.table->specs[old_index].interval_s == s.interval_s) {
+        r.due = it->second->due;
+        r.carried = true;
+      }
     }
     r.status.instance = s.instance->name();
     r.status.device = s.device;

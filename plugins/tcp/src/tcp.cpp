@@ -400,19 +400,23 @@ class TcpMonitor final : public outpost::Poller, private AsyncPoller::Protocol {
     }
   }
 
-  // The target's metrics, then its outcome: the runtime sends both in its next batch.
   void finish(TcpJob& j, outpost_status status, std::string detail) {
-    if (status != OUTPOST_E_CONFIG) {
-      auto metric = [&](const char* name, double v) {
-        runtime_.emit(outpost::Metric{name, j.labels, v, 0, OUTPOST_METRIC_GAUGE});
-      };
-      metric("tcp_up", status == OUTPOST_OK ? 1.0 : 0.0);
-      if (j.connected_ns != 0)
-        metric("tcp_connect_seconds", static_cast<double>(j.connected_ns - j.attempt_ns) / 1e9);
-      if (status == OUTPOST_OK && !j.expect.empty())
-        metric("tcp_response_seconds", static_cast<double>(runtime_.now() - j.connected_ns) / 1e9);
-    }
     runtime_.finish(j, status, std::move(detail));
+  }
+
+  // Every outcome's metrics, also of targets the runtime ended (a name that does not resolve):
+  // not for a configuration error, a target never attempted (overloaded), or stop.
+  void on_end(PollJob& pj, outpost_status status, bool stopped) override {
+    auto& j = static_cast<TcpJob&>(pj);
+    if (stopped || status == OUTPOST_E_CONFIG || status == OUTPOST_E_OVERLOADED) return;
+    auto metric = [&](const char* name, double v) {
+      runtime_.emit(outpost::Metric{name, j.labels, v, 0, OUTPOST_METRIC_GAUGE});
+    };
+    metric("tcp_up", status == OUTPOST_OK ? 1.0 : 0.0);
+    if (j.connected_ns != 0)
+      metric("tcp_connect_seconds", static_cast<double>(j.connected_ns - j.attempt_ns) / 1e9);
+    if (status == OUTPOST_OK && !j.expect.empty())
+      metric("tcp_response_seconds", static_cast<double>(runtime_.now() - j.connected_ns) / 1e9);
   }
 
   outpost::Host host_;

@@ -360,6 +360,10 @@ TEST_CASE("host names: unknown is not found, localhost resolves", "[tcp]") {
   REQUIRE(by_id.size() == 3);
   CHECK(by_id[1].status == OUTPOST_E_NOT_FOUND);
   CHECK(by_id[1].detail.find("no-such-host.invalid") != std::string::npos);
+  // A target the runtime ended itself still says it is down.
+  const auto down = s.host.find("tcp_up", {{"address", "no-such-host.invalid"}});
+  REQUIRE(down.size() == 1);
+  CHECK(down[0].value == 0);
   CHECK(by_id[2].status == OUTPOST_OK);
   CHECK(by_id[3].status == OUTPOST_E_NOT_FOUND);
 }

@@ -216,7 +216,7 @@ class FakeHost {
     r.struct_size = sizeof(r);
     r.target_size = sizeof(outpost_target);
     r.poll_id = ++poll_id_;
-    r.deadline_ns = mono() + int64_t{timeout_ms} * 1000000;
+    r.deadline_ns = mono() + skew_ns_.load() + int64_t{timeout_ms} * 1000000;  // the plugin's clock
     r.targets = ts.data();
     r.target_count = ts.size();
     {

@@ -325,6 +325,7 @@ void AsyncPoller::loop() {
 
 void AsyncPoller::stop_all() {
   Impl& m = *impl_;
+  stopping_ = true;
   const std::string why = opt_.name + " plugin stopped";
   try {
     std::vector<PollJob*> open;
@@ -346,6 +347,7 @@ void AsyncPoller::stop_all() {
   }
   m.ended.clear();
   m.cache.clear();
+  stopping_ = false;  // a later start() runs afresh
 }
 
 void AsyncPoller::take_incoming() {
@@ -371,9 +373,11 @@ void AsyncPoller::take_incoming() {
       continue;
     }
     if (auto c = m.cache.find(j.host); c != m.cache.end() && c->second.expires_ns > now) {
-      std::lock_guard g(m.mu);
-      m.stats.dns_cache_hits++;
-      resolved_one(j, c->second.addrs, c->second.error);
+      {
+        std::lock_guard g(m.mu);
+        m.stats.dns_cache_hits++;
+      }
+      resolved_one(j, c->second.addrs, c->second.error);  // may end the job: no lock held
       continue;
     }
     auto& waiters = m.pending[j.host];
@@ -465,6 +469,8 @@ void AsyncPoller::admit() {
     if (!protocol_.begin(j)) {
       --running_;
       j.stage = PollJob::Stage::waiting;
+      j.protocol_timer_ = INT64_MAX;  // a timer begin() set is for a job that runs
+      arm(j);
       m.waiting.push_front(seq);
       saturated_ns_ = host_.monotonic_ns();
       return;
@@ -489,21 +495,22 @@ void AsyncPoller::set_timer(PollJob& j, int64_t at_ns) {
 void AsyncPoller::fire_timers() {
   Impl& m = *impl_;
   const int64_t now = host_.monotonic_ns();
-  std::vector<uint64_t> due;
+  std::vector<std::pair<int64_t, uint64_t>> due;
   while (!m.timers.empty() && m.timers.top().first <= now) {
     auto [at, seq] = m.timers.top();
     m.timers.pop();
     auto it = m.jobs.find(seq);
-    if (it != m.jobs.end() && it->second->timer_at_ == at) due.push_back(seq);  // else stale
+    if (it != m.jobs.end() && it->second->timer_at_ == at) due.emplace_back(at, seq);  // else stale
   }
-  for (uint64_t seq : due) {
+  for (const auto& [at, seq] : due) {
     auto it = m.jobs.find(seq);
-    if (it == m.jobs.end()) continue;
+    // Gone, or an identical entry of the same job handled a moment ago (set, cancel, set again).
+    if (it == m.jobs.end() || it->second->timer_at_ != at) continue;
     PollJob& j = *it->second;
     j.timer_at_ = INT64_MAX;
     if (now < j.deadline_ns) {
       j.protocol_timer_ = INT64_MAX;
-      protocol_.on_timer(j);
+      if (j.stage == PollJob::Stage::running) protocol_.on_timer(j);
       if (m.jobs.count(seq)) arm(j);
       continue;
     }
@@ -555,7 +562,7 @@ void AsyncPoller::finish(PollJob& j, outpost_status status, std::string detail) 
   m.completions.push_back({j.poll_id, j.target_id, status, std::move(detail)});
   std::unique_ptr<PollJob> keep = std::move(it->second);
   m.jobs.erase(it);
-  protocol_.on_end(j);
+  protocol_.on_end(j, status, stopping_);
   for (int fd : j.fds_) {
     m.fd_owner.erase(fd);
     ::close(fd);

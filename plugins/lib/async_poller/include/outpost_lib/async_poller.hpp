@@ -99,9 +99,13 @@ class AsyncPoller {
     // The deadline came while the job was running: finish() it with the protocol's words (the
     // runtime finishes it with a plain timeout if this does not).
     virtual void on_deadline(PollJob& job) = 0;
-    // The job leaves (finished, timed out or stopped): close what begin() opened and is still
-    // open. Descriptors given to watch() are closed by the runtime after this.
-    virtual void on_end(PollJob& job) { (void)job; }
+    // The job leaves with `status`, however it ended: finished by the protocol, by the runtime
+    // (a name that does not resolve, a deadline, no slot: OUTPOST_E_OVERLOADED), or cut short by
+    // stop() (`stopped`). Emit the target's metrics here, so every outcome has them; close what
+    // begin() opened and is still open (descriptors given to watch() are closed after this).
+    virtual void on_end(PollJob& job, outpost_status status, bool stopped) {
+      (void)job, (void)status, (void)stopped;
+    }
   };
 
   AsyncPoller(outpost::Host host, Protocol& protocol, AsyncPollerOptions options);
@@ -158,6 +162,7 @@ class AsyncPoller {
   std::thread thread_;
   std::size_t running_ = 0;
   int64_t saturated_ns_ = INT64_MIN;
+  bool stopping_ = false;  // the I/O thread's: stop() is completing what is left
 };
 
 }  // namespace outpost::lib
