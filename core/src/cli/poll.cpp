@@ -256,6 +256,7 @@ int poll_once(const PollSpec& spec, PollOutcome& out, std::ostream& err) {
     std::vector<std::string> addresses, keys, values;
     std::vector<outpost_kv> params;
     std::vector<std::vector<outpost_kv>> labels;
+    std::vector<Labels> label_strings;  // what labels point into
     std::vector<outpost_target> targets;
     outpost_poll_request req{};
   };
@@ -267,8 +268,12 @@ int poll_once(const PollSpec& spec, PollOutcome& out, std::ostream& err) {
   }
   for (std::size_t i = 0; i < rq->keys.size(); ++i)
     rq->params.push_back(outpost_kv{to_c(rq->keys[i]), to_c(rq->values[i])});
-  for (const auto& a : rq->addresses)
-    rq->labels.push_back({{to_c("device"), to_c(a)}, {to_c("address"), to_c(a)}});
+  rq->label_strings.reserve(rq->addresses.size());
+  for (const auto& a : rq->addresses) {  // the address is also the device's name
+    const auto& owned = rq->label_strings.emplace_back(outpost::target_labels(a, a, nullptr, 0));
+    auto& kv = rq->labels.emplace_back();
+    for (const auto& [k, v] : owned) kv.push_back(outpost_kv{to_c(k), to_c(v)});
+  }
   for (std::size_t i = 0; i < rq->addresses.size(); ++i) {
     outpost_target t{};
     t.id = i + 1;

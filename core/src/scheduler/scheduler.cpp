@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <mutex>
+#include <outpost/sdk.hpp>
 #include <queue>
 #include <thread>
 
@@ -58,6 +59,7 @@ double task_phase(const std::string& key) {
 struct TaskTable {
   std::vector<TaskSpec> specs;
   std::vector<std::vector<outpost_kv>> params, tags, labels;
+  std::vector<Labels> label_strings;  // what labels point into
 };
 
 struct Scheduler::Impl {
@@ -321,13 +323,15 @@ void Scheduler::set_tasks(std::vector<TaskSpec> tasks) {
     for (const auto& [k, v] : s.params) p.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
     auto& g = t->tags.emplace_back();
     for (const auto& [k, v] : s.tags) g.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
-    // The target's labels, built here once for every plugin (outpost::target_labels' rule).
-    auto& l = t->labels.emplace_back();
-    l.push_back({{"device", 6}, {s.device.data(), s.device.size()}});
-    if (!s.address.empty()) l.push_back({{"address", 7}, {s.address.data(), s.address.size()}});
-    for (const auto& [k, v] : s.tags)
-      if (k != "device" && k != "address")
-        l.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
+  }
+  // The targets' labels, built here once for every plugin, by the SDK's one rule.
+  t->label_strings.reserve(t->specs.size());
+  for (std::size_t i = 0; i < t->specs.size(); ++i) {
+    const auto& s = t->specs[i];
+    const auto& l = t->label_strings.emplace_back(
+        outpost::target_labels(s.device, s.address, t->tags[i].data(), t->tags[i].size()));
+    auto& kv = t->labels.emplace_back();
+    for (const auto& [k, v] : l) kv.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
   }
   Impl& m = *impl_;
   std::lock_guard g(m.mu);

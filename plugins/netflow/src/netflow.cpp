@@ -11,11 +11,9 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <outpost/sdk.hpp>
 #include <sstream>
 #include <system_error>
-#include <thread>
 
 #include "decoder.hpp"
 
@@ -91,9 +89,7 @@ class NetflowListener final : public Listener {
 
   void start() override {
     load_state();
-    // A tenth of the stats interval (10 ms to 1 s): counters of a burst go out at most 10 % late.
-    host_.set_timer(kTickTimer, std::chrono::nanoseconds(std::clamp<int64_t>(
-                                    stats_interval_ns_ / 10, 10'000'000, 1'000'000'000)));
+    host_.set_timer(kTickTimer, Host::stats_timer_period(stats_interval_ns_));
   }
 
   void stop() override {

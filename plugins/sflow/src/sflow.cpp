@@ -78,9 +78,7 @@ class SflowListener : public Listener {
   }
 
   void start() override {
-    // A tenth of the stats interval (10 ms to 1 s): counters go out on time with no traffic.
-    host_.set_timer(kTickTimer, std::chrono::nanoseconds(std::clamp<int64_t>(
-                                    stats_interval_ns_ / 10, 10'000'000, 1'000'000'000)));
+    host_.set_timer(kTickTimer, Host::stats_timer_period(stats_interval_ns_));
   }
 
   // Counters while no datagram comes.

@@ -9,11 +9,9 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <outpost/sdk.hpp>
 #include <sstream>
 #include <system_error>
-#include <thread>
 
 #include "mib_loader.hpp"
 #include "receiver.hpp"
@@ -275,9 +273,7 @@ class SnmpTrapListener final : public Listener {
     host_.log(OUTPOST_LOG_INFO, "snmp_trap: engine ID " + snmp::ber::hex(own.engine_id) +
                                     ", boots " + std::to_string(own.boots));
     receiver_->set_own(std::move(own));
-    // A tenth of the stats interval (10 ms to 1 s): counters of a burst go out at most 10 % late.
-    host_.set_timer(kTickTimer, std::chrono::nanoseconds(std::clamp<int64_t>(
-                                    stats_interval_ns_ / 10, 10'000'000, 1'000'000'000)));
+    host_.set_timer(kTickTimer, Host::stats_timer_period(stats_interval_ns_));
   }
 
   void stop() override {

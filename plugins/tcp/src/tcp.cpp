@@ -201,21 +201,11 @@ class TcpMonitor final : public outpost::Poller, private AsyncPoller::Protocol {
   outpost::lib::AsyncPollerOptions options(const outpost::Config& cfg) {
     auto o = outpost::lib::async_poller_options(cfg, "tcp", 256);
     if (auto src = cfg.find("source_address"); src && !src->empty()) {
-      Address a;
-      const std::string ip = strip_brackets(*src);
-      auto* v4 = reinterpret_cast<sockaddr_in*>(&a.ss);
-      auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
-      if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        a.len = sizeof(sockaddr_in);
-      } else if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        a.len = sizeof(sockaddr_in6);
-      } else {
+      const auto a = Address::parse(strip_brackets(*src));
+      if (!a)
         throw Error(OUTPOST_E_CONFIG, "source_address: not an IP address: " + std::string(*src));
-      }
-      source_ = a;
-      o.family = a.family();  // targets are reached over the source's family only
+      source_ = *a;
+      o.family = a->family();  // targets are reached over the source's family only
     }
     o.socktype = SOCK_STREAM;
     return o;

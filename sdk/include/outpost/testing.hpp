@@ -19,6 +19,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <outpost/sdk.hpp>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -27,6 +28,9 @@
 #include <vector>
 
 namespace outpost::testing {
+
+using outpost::Labels;
+using outpost::target_labels;
 
 inline std::string str(outpost_str s) { return s.ptr ? std::string(s.ptr, s.len) : std::string(); }
 
@@ -192,9 +196,11 @@ class FakeHost {
   // The same without waiting: the poll hook returns, the targets complete later (or at stop).
   outpost_status start_poll(const std::vector<TargetSpec>& targets, int timeout_ms) {
     std::vector<std::vector<outpost_kv>> kvs, labels;
+    std::vector<Labels> label_strings;  // what labels point into
     std::vector<outpost_target> ts;
     kvs.reserve(targets.size());
     labels.reserve(targets.size());
+    label_strings.reserve(targets.size());
     for (std::size_t i = 0; i < targets.size(); ++i) {
       auto& kv = kvs.emplace_back();
       for (const auto& [k, v] : targets[i].params)
@@ -205,9 +211,11 @@ class FakeHost {
       t.address = {targets[i].address.data(), targets[i].address.size()};
       t.params = kv.data();
       t.param_count = kv.size();
-      auto& l = labels.emplace_back();  // as the engine builds them (no tags here)
-      l.push_back({{"device", 6}, t.device});
-      if (t.address.len > 0) l.push_back({{"address", 7}, t.address});
+      // As the engine builds them (no tags here).
+      const auto& owned = label_strings.emplace_back(
+          target_labels(targets[i].device, targets[i].address, nullptr, 0));
+      auto& l = labels.emplace_back();
+      for (const auto& [k, v] : owned) l.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
       t.labels = l.data();
       t.label_count = l.size();
       ts.push_back(t);

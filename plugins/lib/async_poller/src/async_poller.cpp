@@ -30,8 +30,9 @@ std::string errno_text(int err) {
   return ::strerror_r(err, buf, sizeof buf);  // GNU variant: returns char*
 }
 
-// An IP literal, parsed without any I/O; nullopt for a name.
-std::optional<Address> numeric(const std::string& host) {
+}  // namespace
+
+std::optional<Address> Address::parse(const std::string& host) {
   Address a;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&a.ss);
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
@@ -54,6 +55,8 @@ std::optional<Address> numeric(const std::string& host) {
   }
   return std::nullopt;
 }
+
+namespace {
 
 const char* family_name(int f) { return f == AF_INET ? "IPv4" : "IPv6"; }
 
@@ -368,7 +371,7 @@ void AsyncPoller::take_incoming() {
     j.stage = PollJob::Stage::resolving;
     m.jobs.emplace(seq, std::move(i.job));
     arm(j);
-    if (auto a = numeric(j.host)) {
+    if (auto a = Address::parse(j.host)) {
       resolved_one(j, {*a}, {});
       continue;
     }

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <outpost/sdk.hpp>
 #include <string>
 #include <thread>
@@ -35,6 +36,9 @@ struct Address {
   int family() const { return ss.ss_family; }
   void set_port(uint16_t port);
   std::string text() const;  // "192.0.2.1" or "2001:db8::1"
+  // An IP literal ("192.0.2.1", "2001:db8::1", "fe80::1%eth0"), without any I/O; nullopt for
+  // anything else.
+  static std::optional<Address> parse(const std::string& literal);
 };
 
 // One target's work. A plugin derives its own job type and keeps its protocol state in it.
