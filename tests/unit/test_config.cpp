@@ -56,6 +56,37 @@ inventory:
   CHECK(expand_vars(c.sinks[0].settings[0].value, c.engine) == "outpost-data/x.db");
 }
 
+TEST_CASE("a monitor's timeout: its own, the configured default, or half its interval") {
+  auto parse = [](const std::string& scheduler) {
+    return parse_config_text("engine:\n  id: e1\n" + scheduler + R"(
+plugins:
+  fast: {plugin: tcp}
+inventory:
+  devices:
+    - name: r1
+      address: 127.0.0.1
+      monitors:
+        - {plugin: fast, port: 22, interval: 5m}
+        - {plugin: fast, port: 23, interval: 1m}
+        - {plugin: fast, port: 24, interval: 10s}
+        - {plugin: fast, port: 25, interval: 5s}
+        - {plugin: fast, port: 26, interval: 1m, timeout: 3s}
+)",
+                             "t.yaml");
+  };
+  auto timeouts = [](const ParseResult& r) {
+    std::vector<double> t;
+    for (const auto& m : r.config->devices.at(0).monitors) t.push_back(m.timeout_s);
+    return t;
+  };
+  const auto plain = parse("");
+  REQUIRE(plain.config);
+  CHECK(timeouts(plain) == std::vector<double>{150, 30, 10, 5, 3});
+  const auto fixed = parse("  scheduler: {default_timeout: 20s}\n");
+  REQUIRE(fixed.config);
+  CHECK(timeouts(fixed) == std::vector<double>{20, 20, 10, 5, 3});
+}
+
 TEST_CASE("errors carry file, line, column and key path") {
   CHECK(first_error("engine:\n  idd: x\n") ==
         "t.yaml:2:3: engine.idd: unknown key (expected one of: data_dir, id, "

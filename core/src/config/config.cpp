@@ -193,6 +193,7 @@ class Reader {
       fraction_key(s, "jitter", sp, e.jitter);
       duration_key(s, "default_interval", sp, e.default_interval_s);
       duration_key(s, "default_timeout", sp, e.default_timeout_s);
+      e.default_timeout_set = static_cast<bool>(s["default_timeout"]);
     }
   }
 
@@ -299,7 +300,6 @@ class Reader {
     mon.where = at(m);
     mon.path = p;
     mon.interval_s = cfg.engine.default_interval_s;
-    mon.timeout_s = cfg.engine.default_timeout_s;
     bool timeout_set = false;
     for (auto kv = m.begin(); kv != m.end(); ++kv) {
       const std::string key = kv->first.as<std::string>("");
@@ -319,7 +319,7 @@ class Reader {
       return;
     }
     // A timeout longer than the interval would let polls of one target overlap.
-    if (!timeout_set && mon.timeout_s > mon.interval_s) mon.timeout_s = mon.interval_s;
+    if (!timeout_set) mon.timeout_s = cfg.engine.monitor_timeout_s(mon.interval_s);
     if (timeout_set && mon.timeout_s > mon.interval_s)
       error(m["timeout"], join(p, "timeout"), "timeout is longer than the interval");
     dev.monitors.push_back(std::move(mon));

@@ -4,6 +4,7 @@
 
 #include <outpost/plugin.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -92,7 +93,15 @@ struct EngineSpec {
   // phase (from its device and monitor), so a fleet's polls and their data come evenly.
   double jitter = 1.0;
   double default_interval_s = 60;
+  // A monitor's timeout when it names none: this, if the configuration sets it; else half the
+  // monitor's interval, at least 10 s (never more than the interval), so a slow device (a
+  // distant site, an agent that takes seconds to answer) has time for every request of a poll.
   double default_timeout_s = 10;
+  bool default_timeout_set = false;
+  double monitor_timeout_s(double interval_s) const {
+    const double t = default_timeout_set ? default_timeout_s : std::max(10.0, interval_s / 2);
+    return std::min(t, interval_s);
+  }
 };
 
 struct Config {

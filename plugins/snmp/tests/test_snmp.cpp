@@ -3,14 +3,17 @@
 // walk logic and the diagnostic get/walk on their own.
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "collector.hpp"
+#include "device.hpp"
 #include "probe.hpp"
 #include "snmp/profile.hpp"
 
@@ -91,6 +95,69 @@ uint16_t free_udp_port() {
   ::close(fd);
   return port;
 }
+
+// A relay in front of a real snmpd that holds every answer back `delay_ms`: an agent as slow as
+// a busy device or a distant site. Requests pass at once; answers go to whoever asked last (one
+// session at a time is all the tests need).
+class SlowRelay {
+ public:
+  SlowRelay(uint16_t agent_port, int delay_ms) : delay_(std::chrono::milliseconds(delay_ms)) {
+    front_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    back_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(front_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::getsockname(front_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    a.sin_port = htons(agent_port);
+    ::connect(back_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SlowRelay() {
+    stop_ = true;
+    thread_.join();
+    ::close(front_);
+    ::close(back_);
+  }
+  SlowRelay(const SlowRelay&) = delete;
+  SlowRelay& operator=(const SlowRelay&) = delete;
+  std::string port_text() const { return std::to_string(port_); }
+
+ private:
+  void run() {
+    std::deque<std::pair<Clock::time_point, std::string>> held;
+    sockaddr_in client{};
+    char buf[65536];
+    while (!stop_) {
+      pollfd fds[2] = {{front_, POLLIN, 0}, {back_, POLLIN, 0}};
+      ::poll(fds, 2, 5);
+      sockaddr_in from{};
+      socklen_t len = sizeof from;
+      for (ssize_t n; (n = ::recvfrom(front_, buf, sizeof buf, 0,
+                                      reinterpret_cast<sockaddr*>(&from), &len)) > 0;
+           len = sizeof from) {
+        client = from;
+        [[maybe_unused]] ssize_t w = ::send(back_, buf, static_cast<std::size_t>(n), 0);
+      }
+      for (ssize_t n; (n = ::recv(back_, buf, sizeof buf, 0)) > 0;)
+        held.emplace_back(Clock::now() + delay_, std::string(buf, static_cast<std::size_t>(n)));
+      while (!held.empty() && held.front().first <= Clock::now()) {
+        [[maybe_unused]] ssize_t w =
+            ::sendto(front_, held.front().second.data(), held.front().second.size(), 0,
+                     reinterpret_cast<const sockaddr*>(&client), sizeof client);
+        held.pop_front();
+      }
+    }
+  }
+
+  Clock::duration delay_;
+  int front_ = -1, back_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 std::string unquote(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -708,6 +775,7 @@ TEST_CASE("failures: wrong community, wrong v3 user and passwords, dead port") {
   CHECK(h.completions().size() == 5);
   CHECK(took < 4.0);
   CHECK(status_of(h, 1) == OUTPOST_E_TIMEOUT);
+  CAPTURE(detail_of(h, 1));
   CHECK(detail_of(h, 1).find("wrong community") != std::string::npos);
   CHECK(status_of(h, 2) == OUTPOST_E_AUTH);
   CHECK(detail_of(h, 2).find("usmStatsUnknownUserNames") != std::string::npos);
@@ -817,6 +885,58 @@ TEST_CASE("210 targets in one poll: every one completed once, before the deadlin
   CHECK(timeouts == 30);
   CHECK(h.find("snmp_info").size() == 180);
   WARN("210 targets (180 answering, 30 dead) polled in " << took << " s");
+}
+
+TEST_CASE("rtt: RFC 6298's estimator, its backoff and its bounds") {
+  using outpost::snmp::RttEstimator;
+  constexpr int64_t ms = 1'000'000;
+  RttEstimator r;
+  CHECK(r.timeout(1000 * ms, 10000 * ms) == 1000 * ms);  // nothing measured: the floor
+  r.backoff();
+  r.backoff();
+  CHECK(r.timeout(1000 * ms, 10000 * ms) == 4000 * ms);  // doubled per unanswered attempt
+  r.backoff();
+  r.backoff();
+  CHECK(r.timeout(1000 * ms, 10000 * ms) == 10000 * ms);  // never past the ceiling
+  r.sample(3000 * ms);  // first answer: SRTT = R, RTTVAR = R/2, backoff cleared
+  CHECK(r.measured());
+  CHECK(r.srtt_ns() == 3000 * ms);
+  CHECK(r.timeout(1000 * ms, 20000 * ms) == 9000 * ms);  // 3 s + 4 x 1.5 s
+  for (int i = 0; i < 60; ++i) r.sample(3000 * ms);      // steady: RTTVAR shrinks
+  CHECK(r.timeout(1000 * ms, 20000 * ms) < 3100 * ms);
+  CHECK(r.timeout(1000 * ms, 20000 * ms) >= 3010 * ms);  // at least 10 ms over SRTT
+  RttEstimator fast;
+  fast.sample(2 * ms);
+  CHECK(fast.timeout(1000 * ms, 10000 * ms) == 1000 * ms);  // a quick agent keeps the floor
+}
+
+TEST_CASE("a slow agent: the wait for its answers adapts to it; a fixed wait never gets one") {
+  Snmpd& a = agent();
+  REQUIRE(a.ok());
+  // Every answer 500 ms late; the plugin starts out waiting 150 ms, with 2 retries.
+  SlowRelay slow(a.port(), 500);
+  const std::vector<FakeHost::TargetSpec> target = {
+      {"slow", "127.0.0.1", {{"port", slow.port_text()}, {"community", "public"}}}};
+  SECTION("adaptive: the wait doubles while answers miss it, then follows the measured time") {
+    Started s({{"request_timeout", "150ms"}, {"retries", "2"}, {"max_request_timeout", "4s"}});
+    FakeHost& h = s.host;
+    for (int i = 0; i < 3; ++i) {
+      h.poll(target, 20000);
+      INFO("poll " << i << ": " << detail_of(h, 1));
+      CHECK(status_of(h, 1) == OUTPOST_OK);
+    }
+    const auto rtt = h.find("snmp_rtt_seconds", {{"device", "slow"}});
+    REQUIRE(!rtt.empty());
+    CHECK(rtt.back().value >= 0.45);  // the agent's delay, measured
+  }
+  SECTION("fixed: with the wait held at 150 ms no answer is ever in time") {
+    Started s({{"request_timeout", "150ms"}, {"retries", "2"}, {"max_request_timeout", "150ms"}});
+    FakeHost& h = s.host;
+    h.poll(target, 20000);
+    INFO(detail_of(h, 1));
+    CHECK(status_of(h, 1) == OUTPOST_E_TIMEOUT);
+    CHECK(detail_of(h, 1).find("after 3 attempts") != std::string::npos);
+  }
 }
 
 TEST_CASE("profile chosen by sysObjectID: an snmpd that says it is a Palo Alto") {

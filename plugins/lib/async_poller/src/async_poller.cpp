@@ -120,6 +120,7 @@ struct AsyncPoller::Impl {
       timers;
   uint64_t next_seq = 1;
   std::vector<outpost::Metric> metrics;
+  std::vector<outpost::Event> events;
   std::vector<Completion> completions;
 
   void wake_up() const {
@@ -536,14 +537,14 @@ void AsyncPoller::fire_timers() {
   }
 }
 
-void AsyncPoller::watch(PollJob& j, int fd, uint32_t events) {
+void AsyncPoller::watch(PollJob& j, int fd, uint32_t events, FdOwner owner) {
   Impl& m = *impl_;
   epoll_event e{};
   e.events = events;
   e.data.u64 = kJobTag | static_cast<uint32_t>(fd);
   auto [it, fresh] = m.fd_owner.emplace(fd, j.seq_);
   if (fresh) {
-    j.fds_.push_back(fd);
+    j.fds_.push_back({fd, owner == FdOwner::runtime});
     if (::epoll_ctl(m.epoll, EPOLL_CTL_ADD, fd, &e) != 0)
       throw outpost::Error(OUTPOST_E_INTERNAL, "epoll_ctl: " + errno_text(errno));
   } else {
@@ -554,8 +555,15 @@ void AsyncPoller::watch(PollJob& j, int fd, uint32_t events) {
 void AsyncPoller::unwatch(PollJob& j, int fd) {
   Impl& m = *impl_;
   if (m.fd_owner.erase(fd) == 0) return;
-  std::erase(j.fds_, fd);
-  ::close(fd);  // closing also removes it from the epoll set
+  bool owned = true;
+  std::erase_if(j.fds_, [&](const PollJob::Watched& w) {
+    if (w.fd == fd) owned = w.owned;
+    return w.fd == fd;
+  });
+  if (owned)
+    ::close(fd);  // closing also removes it from the epoll set
+  else
+    ::epoll_ctl(m.epoll, EPOLL_CTL_DEL, fd, nullptr);
 }
 
 void AsyncPoller::finish(PollJob& j, outpost_status status, std::string detail) {
@@ -565,17 +573,21 @@ void AsyncPoller::finish(PollJob& j, outpost_status status, std::string detail) 
   m.completions.push_back({j.poll_id, j.target_id, status, std::move(detail)});
   std::unique_ptr<PollJob> keep = std::move(it->second);
   m.jobs.erase(it);
-  protocol_.on_end(j, status, stopping_);
-  for (int fd : j.fds_) {
-    m.fd_owner.erase(fd);
-    ::close(fd);
+  for (const auto& w : j.fds_) {
+    m.fd_owner.erase(w.fd);
+    if (!w.owned) ::epoll_ctl(m.epoll, EPOLL_CTL_DEL, w.fd, nullptr);  // on_end closes it
   }
+  protocol_.on_end(j, status, stopping_);
+  for (const auto& w : j.fds_)
+    if (w.owned) ::close(w.fd);
   j.fds_.clear();
   if (j.stage == PollJob::Stage::running) --running_;
   m.ended.push_back(std::move(keep));
 }
 
 void AsyncPoller::emit(outpost::Metric metric) { impl_->metrics.push_back(std::move(metric)); }
+
+void AsyncPoller::emit(outpost::Event event) { impl_->events.push_back(std::move(event)); }
 
 int AsyncPoller::wait_ms() {
   Impl& m = *impl_;
@@ -597,13 +609,16 @@ int AsyncPoller::wait_ms() {
   return static_cast<int>(cap);
 }
 
-// Metrics and completions of one loop turn leave together: one emit however many targets ended.
+// Metrics, events and completions of one loop turn leave together: one emit however many targets
+// ended.
 void AsyncPoller::flush() {
   Impl& m = *impl_;
-  if (!m.metrics.empty()) {
+  if (!m.metrics.empty() || !m.events.empty()) {
     std::vector<outpost::Metric> batch;
+    std::vector<outpost::Event> events;
     batch.swap(m.metrics);
-    host_.emit(batch);  // a BUSY answer is the host's back-pressure, counted there
+    events.swap(m.events);
+    host_.emit(batch, events);  // a BUSY answer is the host's back-pressure, counted there
   }
   if (m.completions.empty()) return;
   std::vector<Impl::Completion> done;

@@ -13,7 +13,8 @@
 // counts it as skipped, not as a failed device.
 //
 // Everything a Protocol hook does runs on the runtime's one I/O thread; the hooks must not
-// block. See this library's README for a whole plugin in 60 lines.
+// block. snmp (net-snmp sessions, a borrowed socket each) and tcp are built on it. See this
+// library's README for a whole plugin in 60 lines.
 #pragma once
 
 #include <netinet/in.h>
@@ -63,7 +64,11 @@ class PollJob {
   uint64_t seq_ = 0;
   int64_t timer_at_ = INT64_MAX;
   int64_t protocol_timer_ = INT64_MAX;
-  std::vector<int> fds_;
+  struct Watched {
+    int fd;
+    bool owned;
+  };
+  std::vector<Watched> fds_;
 };
 
 struct AsyncPollerOptions {
@@ -106,7 +111,8 @@ class AsyncPoller {
     // The job leaves with `status`, however it ended: finished by the protocol, by the runtime
     // (a name that does not resolve, a deadline, no slot: OUTPOST_E_OVERLOADED), or cut short by
     // stop() (`stopped`). Emit the target's metrics here, so every outcome has them; close what
-    // begin() opened and is still open (descriptors given to watch() are closed after this).
+    // begin() opened and is still open (descriptors the runtime owns are closed after this;
+    // the ones watched with FdOwner::protocol are no longer watched, and are the hook's to close).
     virtual void on_end(PollJob& job, outpost_status status, bool stopped) {
       (void)job, (void)status, (void)stopped;
     }
@@ -126,15 +132,19 @@ class AsyncPoller {
   void submit(std::vector<std::unique_ptr<PollJob>> jobs, int64_t deadline_ns);
 
   // ---- for Protocol hooks, on the I/O thread only ----
-  // Watches fd for the job (EPOLLIN, EPOLLOUT...); again with other events to change them. The
-  // runtime owns fd from here: it closes it when the job ends, or at unwatch().
-  void watch(PollJob& job, int fd, uint32_t events);
-  void unwatch(PollJob& job, int fd);  // stops watching and closes fd
+  // Who closes a watched descriptor: the runtime (when the job ends, or at unwatch()), or the
+  // protocol, for a socket a library it drives owns (net-snmp's session socket): the runtime
+  // then only stops watching it, before on_end, where the protocol closes it its own way.
+  enum class FdOwner : uint8_t { runtime, protocol };
+  // Watches fd for the job (EPOLLIN, EPOLLOUT...); again with other events to change them.
+  void watch(PollJob& job, int fd, uint32_t events, FdOwner owner = FdOwner::runtime);
+  void unwatch(PollJob& job, int fd);  // stops watching; closes fd if the runtime owns it
   // Calls on_timer at `at_ns` (host monotonic), unless the deadline comes first. INT64_MAX: none.
   void set_timer(PollJob& job, int64_t at_ns);
   // The job's outcome; metrics already emitted for it leave with the completion.
   void finish(PollJob& job, outpost_status status, std::string detail);
   void emit(outpost::Metric metric);
+  void emit(outpost::Event event);
   int64_t now() const { return host_.monotonic_ns(); }
   // Whether the slots were all taken at some time since `t` (for a waiting job's detail).
   bool saturated_since(int64_t t) const { return saturated_ns_ >= t; }
