@@ -1,17 +1,17 @@
-// ICMP echo availability poller.
+// ICMP echo availability poller, on the shared poller runtime (plugins/lib/async_poller).
 //
-// One socket per address family and one I/O thread serve every target of every poll: a sweep of
-// 10,000 hosts costs 10,000 packets, not 10,000 threads. poll() only copies the request; the I/O
-// thread paces probes with a token bucket, matches replies and ICMP errors to probes through a
-// 32-bit key carried in identifier+sequence (and again in the payload), and completes each
-// target exactly once, before the request's deadline.
+// One socket per address family serves every target of every poll: a sweep of 10,000 hosts
+// costs 10,000 packets, not 10,000 threads. The runtime takes the targets from poll(), resolves
+// names (c-ares), admits them under max_concurrent, keeps each one's timer and deadline and
+// completes each exactly once; this file paces probes with a token bucket across all targets
+// (the runtime's on_turn), matches replies and ICMP errors to probes through a 32-bit key
+// carried in identifier+sequence (and again in the payload), and turns a target's probes into
+// its metrics.
 #include <arpa/inet.h>
 #include <linux/errqueue.h>
-#include <netdb.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,17 +20,13 @@
 #include <atomic>
 #include <climits>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
-#include <deque>
-#include <functional>
-#include <map>
+#include <cstring>
 #include <memory>
-#include <mutex>
 #include <outpost/sdk.hpp>
+#include <outpost_lib/async_poller.hpp>
 #include <queue>
 #include <random>
-#include <thread>
 #include <unordered_map>
 
 #include "icmp_packet.hpp"
@@ -68,73 +64,6 @@ std::string ip_text(int family, const void* ip) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (::inet_ntop(family, ip, buf, sizeof buf) == nullptr) return "?";
   return buf;
-}
-
-struct Address {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-
-  int family() const { return ss.ss_family; }
-  // The raw IP bytes inside ss (network order).
-  const uint8_t* ip() const {
-    const auto* base = reinterpret_cast<const uint8_t*>(&ss);
-    return family() == AF_INET ? base + offsetof(sockaddr_in, sin_addr)
-                               : base + offsetof(sockaddr_in6, sin6_addr);
-  }
-  std::size_t ip_len() const { return family() == AF_INET ? 4 : 16; }
-  bool same_ip(const uint8_t* other) const {
-    return other == nullptr || std::memcmp(ip(), other, ip_len()) == 0;
-  }
-  std::string text() const { return ip_text(family(), ip()); }
-};
-
-std::string strip_brackets(std::string_view s) {
-  if (s.size() > 2 && s.front() == '[' && s.back() == ']') s = s.substr(1, s.size() - 2);
-  return std::string(s);
-}
-
-// Literal addresses are parsed in poll() itself; anything else goes to the resolver thread.
-bool parse_literal(std::string_view text, Address& out) {
-  const std::string s = strip_brackets(text);
-  sockaddr_in v4{};
-  if (::inet_pton(AF_INET, s.c_str(), &v4.sin_addr) == 1) {
-    v4.sin_family = AF_INET;
-    std::memcpy(&out.ss, &v4, sizeof v4);
-    out.len = sizeof v4;
-    return true;
-  }
-  sockaddr_in6 v6{};
-  if (::inet_pton(AF_INET6, s.c_str(), &v6.sin6_addr) == 1) {
-    v6.sin6_family = AF_INET6;
-    std::memcpy(&out.ss, &v6, sizeof v6);
-    out.len = sizeof v6;
-    return true;
-  }
-  return false;
-}
-
-// Empty on success, else why the name did not resolve.
-std::string resolve_name(std::string_view text, Address& out) {
-  const std::string host = strip_brackets(text);
-  if (host.empty() || host.find('\0') != std::string::npos) return "empty or invalid host name";
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;  // one entry per address, not one per socket type
-  addrinfo* res = nullptr;
-  const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
-  if (rc != 0) return ::gai_strerror(rc);
-  std::string err = "no IPv4 or IPv6 address";
-  for (const addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
-        ai->ai_addrlen <= sizeof(out.ss)) {
-      std::memcpy(&out.ss, ai->ai_addr, ai->ai_addrlen);
-      out.len = ai->ai_addrlen;
-      err.clear();
-      break;
-    }
-  }
-  ::freeaddrinfo(res);
-  return err;
 }
 
 enum class Outcome : uint8_t { none, ttl_exceeded, unreachable, send_failed };
@@ -206,53 +135,54 @@ struct Probe {
   int64_t rtt_ns = -1;
 };
 
-struct TargetState {
-  uint64_t id = 0;
+// The raw IP bytes inside a socket address (network order); nullptr for other families.
+const uint8_t* ip_of(const sockaddr_storage& ss) {
+  const auto* base = reinterpret_cast<const uint8_t*>(&ss);
+  if (ss.ss_family == AF_INET) return base + offsetof(sockaddr_in, sin_addr);
+  if (ss.ss_family == AF_INET6) return base + offsetof(sockaddr_in6, sin6_addr);
+  return nullptr;
+}
+
+std::string sockaddr_text(const sockaddr_storage& ss) {
+  const uint8_t* ip = ip_of(ss);
+  return ip == nullptr ? std::string("?") : ip_text(ss.ss_family, ip);
+}
+
+// One target of a poll.
+struct IcmpJob final : lib::PollJob {
+  uint64_t id = 0;  // this file's handle on it, for queued sends and probes in flight
   std::string device, address;
   Labels labels;  // the host's: device, address, tags
   Params p;
-  Address dst;
-  bool needs_resolve = false;
-  outpost_status early_status = OUTPOST_OK;  // set when the target cannot be probed at all
-  std::string early_detail;
-  std::size_t first_probe = 0;  // its probes in Job::probes
+  lib::Address dst;
+  std::vector<Probe> probes;
   int next = 0, sent = 0, received = 0, errors = 0, outstanding = 0;
   bool done = false;
   Outcome outcome = Outcome::none;
   uint8_t err_type = 0, err_code = 0;
   std::string err_from, err_detail;
-};
+  // Targets of the same poll still open: the last one reports the plugin's packet counts.
+  std::shared_ptr<std::atomic<std::size_t>> poll_left;
 
-struct Job {
-  uint64_t seq = 0, poll_id = 0;
-  int64_t deadline = 0, finalize_at = 0;
-  std::vector<TargetState> targets;
-  std::vector<Probe> probes;
-  std::size_t remaining = 0;
+  bool same_ip(const uint8_t* other) const {
+    return other == nullptr ||
+           std::memcmp(ip_of(dst.ss), other, dst.family() == AF_INET ? 4 : 16) == 0;
+  }
 };
 
 struct InFlight {
   uint64_t job;
-  uint32_t target;
-  uint32_t probe;  // index in Job::probes
+  uint32_t probe;
 };
 
-struct Timer {
+struct Send {
   int64_t when;
   uint64_t order;  // FIFO among equal times, so big sweeps go out in request order
   uint64_t job;
-  uint32_t target;
-  auto operator<=>(const Timer&) const = default;
-};
-using TimerQueue = std::priority_queue<Timer, std::vector<Timer>, std::greater<>>;
-
-struct Completion {
-  uint64_t poll_id, target_id;
-  outpost_status status;
-  std::string detail;
+  auto operator<=>(const Send&) const = default;
 };
 
-enum class Reason { normal, deadline, stopped };
+enum class Reason { normal, deadline };
 
 struct Socket {
   int fd = -1;
@@ -260,9 +190,11 @@ struct Socket {
   std::string error;  // why it could not be opened
 };
 
-class IcmpPoller final : public Poller {
+IcmpJob& as_icmp(lib::PollJob& j) { return static_cast<IcmpJob&>(j); }
+
+class IcmpPoller final : public Poller, private lib::AsyncPoller::Protocol {
  public:
-  IcmpPoller(Host host, const Config& cfg) : host_(host) {
+  IcmpPoller(Host host, const Config& cfg) : host_(host), rt_(host, *this, runtime_options(cfg)) {
     const int64_t pps = cfg.get_int("max_pps", 20000);
     if (pps < 1 || pps > 10'000'000) throw Error(OUTPOST_E_CONFIG, "max_pps: must be 1..10000000");
     pps_ = static_cast<double>(pps);
@@ -278,9 +210,6 @@ class IcmpPoller final : public Poller {
     mode_ = cfg.get("socket_mode", "auto");
     if (mode_ != "auto" && mode_ != "raw" && mode_ != "dgram")
       throw Error(OUTPOST_E_CONFIG, "socket_mode: must be auto, raw or dgram");
-    const int64_t max_targets = cfg.get_int("max_targets", 100000);
-    if (max_targets < 1) throw Error(OUTPOST_E_CONFIG, "max_targets: must be positive");
-    max_targets_ = static_cast<std::size_t>(max_targets);
     std::random_device rd;
     cookie_ = rd();
     next_key_ = rd();  // a random start keeps two instances (or restarts) apart
@@ -290,7 +219,7 @@ class IcmpPoller final : public Poller {
   IcmpPoller& operator=(const IcmpPoller&) = delete;
 
   static std::vector<outpost_field> config_fields() {
-    return {
+    std::vector<outpost_field> fields = {
         field("max_pps", OUTPOST_FIELD_INT, "Probes sent per second, all targets together",
               "20000"),
         field("payload_size", OUTPOST_FIELD_INT,
@@ -304,9 +233,10 @@ class IcmpPoller final : public Poller {
               "Default wait for replies after a target's last request", "1s"),
         field("socket_mode", OUTPOST_FIELD_STRING, "auto (raw, else ping socket), raw or dgram",
               "auto"),
-        field("max_targets", OUTPOST_FIELD_INT,
-              "Targets queued or in progress at once; more are refused as busy", "100000"),
     };
+    // max_concurrent (targets probed at once), dns_servers, ...
+    for (auto& f : lib::async_poller_fields("100000")) fields.push_back(f);
+    return fields;
   }
   static std::vector<outpost_field> target_fields() {
     return {
@@ -320,7 +250,7 @@ class IcmpPoller final : public Poller {
   }
 
   void start() override {
-    if (running_) return;
+    if (started_) return;
     v4_ = open_socket(AF_INET);
     v6_ = open_socket(AF_INET6);
     if (v4_.fd < 0 && v6_.fd < 0) {
@@ -330,108 +260,62 @@ class IcmpPoller final : public Poller {
     }
     if (v4_.fd < 0 || v6_.fd < 0)
       host_.log(OUTPOST_LOG_WARN, "icmp: " + (v4_.fd < 0 ? v4_.error : v6_.error));
-    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (wake_fd_ < 0) {
-      close_sockets();
-      throw Error(OUTPOST_E_INTERNAL, std::string("eventfd: ") + std::strerror(errno));
-    }
-    {
-      std::lock_guard g(mu_);
-      stopping_ = false;
-    }
     tokens_ = burst_;
     tokens_at_ = host_.monotonic_ns();
-    io_ = std::thread([this] { io_loop(); });
     try {
-      resolver_ = std::thread([this] { resolve_loop(); });
+      rt_.start();  // its thread watches the sockets (on_start)
     } catch (...) {
-      stop_threads();
       close_sockets();
       throw;
     }
-    running_ = true;
+    started_ = true;
   }
 
   void stop() override {
-    if (!running_) return;
-    stop_threads();
-    running_ = false;
-    // The I/O thread is gone: finish what is left here, so every target completes once.
-    std::deque<std::unique_ptr<Job>> left;
-    {
-      std::lock_guard g(mu_);
-      for (auto& j : to_resolve_) left.push_back(std::move(j));
-      for (auto& j : incoming_) left.push_back(std::move(j));
-      to_resolve_.clear();
-      incoming_.clear();
-    }
-    for (auto& j : left) {
-      const uint64_t seq = j->seq;
-      jobs_.emplace(seq, std::move(j));
-    }
-    for (auto& [seq, job] : jobs_)
-      for (uint32_t i = 0; i < job->targets.size(); ++i) finalize(*job, i, Reason::stopped);
-    flush();
-    jobs_.clear();
+    if (!started_) return;
+    rt_.stop();  // every target completed, the I/O thread joined
+    started_ = false;
+    live_.clear();
     in_flight_.clear();
     sends_ = {};
-    finishes_ = {};
     close_sockets();
   }
 
   void poll(const PollRequest& req) override {
-    if (!running_) {
-      for (std::size_t i = 0; i < req.size(); ++i)
-        host_.complete(req.id(), req[i].id(), OUTPOST_E_UNAVAILABLE, "icmp poller is not started");
-      return;
-    }
-    if (active_.load() + req.size() > max_targets_) {
-      for (std::size_t i = 0; i < req.size(); ++i)
-        host_.complete(req.id(), req[i].id(), OUTPOST_E_BUSY,
-                       "icmp: more than max_targets targets queued or in progress");
-      return;
-    }
-    const int64_t now = host_.monotonic_ns();
-    auto job = std::make_unique<Job>();
-    job->poll_id = req.id();
-    job->deadline = req.deadline_ns();
-    // Leave room before the deadline to build metrics and complete every target.
-    job->finalize_at =
-        job->deadline - std::clamp((job->deadline - now) / 10, kMinMargin, kMaxMargin);
-    job->targets.reserve(req.size());
-    bool names = false;
+    std::vector<std::unique_ptr<lib::PollJob>> jobs;
+    jobs.reserve(req.size());
+    auto left = std::make_shared<std::atomic<std::size_t>>(0);
     for (std::size_t i = 0; i < req.size(); ++i) {
       const Target t = req[i];
-      TargetState s;
-      s.id = t.id();
+      auto j = std::make_unique<IcmpJob>();
       try {
-        s.p = read_params(t.params(), defaults_);
+        j->p = read_params(t.params(), defaults_);
       } catch (const Error& e) {
         host_.complete(req.id(), t.id(), e.status(), e.what());
         continue;
       }
-      s.device = t.device();
-      s.address = t.address();
-      s.labels = t.labels();
-      s.needs_resolve = !parse_literal(s.address, s.dst);
-      names = names || s.needs_resolve;
-      job->targets.push_back(std::move(s));
+      j->poll_id = req.id();
+      j->target_id = t.id();
+      j->device = t.device();
+      j->address = t.address();
+      std::string_view h = j->address;
+      if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+      j->host = std::string(h);
+      j->labels = t.labels();
+      j->poll_left = left;
+      jobs.push_back(std::move(j));
     }
-    if (job->targets.empty()) return;
-    job->remaining = job->targets.size();
-    active_ += job->remaining;
-    {
-      std::lock_guard g(mu_);
-      job->seq = ++job_seq_;
-      (names ? to_resolve_ : incoming_).push_back(std::move(job));
-    }
-    if (names)
-      resolve_cv_.notify_one();
-    else
-      wake();
+    left->store(jobs.size());
+    rt_.submit(std::move(jobs), req.deadline_ns());
   }
 
  private:
+  static lib::AsyncPollerOptions runtime_options(const Config& cfg) {
+    auto o = lib::async_poller_options(cfg, "icmp", 100000);
+    o.socktype = SOCK_DGRAM;  // one answer per address, not one per socket type
+    return o;
+  }
+
   // ---- sockets --------------------------------------------------------------------------
 
   Socket open_socket(int family) const {
@@ -483,7 +367,7 @@ class IcmpPoller final : public Poller {
   }
 
   void close_sockets() {
-    for (int* fd : {&v4_.fd, &v6_.fd, &wake_fd_}) {
+    for (int* fd : {&v4_.fd, &v6_.fd}) {
       if (*fd >= 0) ::close(*fd);
       *fd = -1;
     }
@@ -491,115 +375,89 @@ class IcmpPoller final : public Poller {
 
   Socket& socket_for(int family) { return family == AF_INET ? v4_ : v6_; }
 
-  void wake() {
-    const uint64_t one = 1;
-    if (wake_fd_ >= 0) (void)!::write(wake_fd_, &one, sizeof one);
+  // ---- the runtime's hooks, on its I/O thread ----------------------------------------------
+
+  void on_start() override {
+    for (const Socket* s : {&v4_, &v6_})
+      if (s->fd >= 0) rt_.watch_shared(s->fd, EPOLLIN);  // EPOLLERR (the error queue) always
   }
 
-  void stop_threads() {
-    {
-      std::lock_guard g(mu_);
-      stopping_ = true;
-    }
-    resolve_cv_.notify_all();
-    wake();
-    if (resolver_.joinable()) resolver_.join();
-    if (io_.joinable()) io_.join();
+  void on_shared_io(int fd, uint32_t) override {
+    const int family = fd == v4_.fd ? AF_INET : AF_INET6;
+    read_socket(family, false);
+    if (!socket_for(family).raw) read_socket(family, true);
   }
 
-  // ---- resolver thread: host names only, so a slow DNS never stalls the I/O loop ----------
-
-  void resolve_loop() {
-    std::unique_lock lk(mu_);
-    for (;;) {
-      resolve_cv_.wait(lk, [this] { return stopping_ || !to_resolve_.empty(); });
-      if (stopping_) return;
-      std::unique_ptr<Job> job = std::move(to_resolve_.front());
-      to_resolve_.pop_front();
-      lk.unlock();
-      for (auto& t : job->targets) {
-        if (!t.needs_resolve) continue;
-        const std::string err = resolve_name(t.address, t.dst);
-        if (!err.empty()) {
-          t.early_status = OUTPOST_E_NOT_FOUND;
-          t.early_detail = "cannot resolve '" + t.address + "': " + err;
-        }
+  // The target's address is known and it has a slot: its first probe joins the send queue.
+  bool begin(lib::PollJob& pj) override {
+    IcmpJob& j = as_icmp(pj);
+    const lib::Address* dst = nullptr;
+    for (const auto& a : j.addrs)
+      if (socket_for(a.family()).fd >= 0) {
+        dst = &a;
+        break;
       }
-      lk.lock();
-      incoming_.push_back(std::move(job));
-      wake();
+    if (dst == nullptr) {
+      rt_.finish(j, OUTPOST_E_PERMISSION,
+                 "no ICMP socket for this family: " + socket_for(j.addrs.front().family()).error);
+      return true;
+    }
+    j.dst = *dst;
+    j.id = ++next_id_;
+    j.probes.resize(static_cast<std::size_t>(j.p.count));
+    live_.emplace(j.id, &j);
+    sends_.push(Send{rt_.now(), ++order_, j.id});
+    return true;
+  }
+
+  void on_io(lib::PollJob&, int, uint32_t) override {}  // no descriptor of its own
+
+  // reply_timeout after its last request.
+  void on_timer(lib::PollJob& pj) override { finalize(as_icmp(pj), Reason::normal); }
+  void on_deadline(lib::PollJob& pj) override { finalize(as_icmp(pj), Reason::deadline); }
+
+  void on_end(lib::PollJob& pj, outpost_status, bool) override {
+    IcmpJob& j = as_icmp(pj);
+    j.done = true;
+    for (const Probe& p : j.probes)
+      if (p.in_flight) in_flight_.erase(p.key);
+    if (j.id != 0) live_.erase(j.id);
+    if (j.poll_left && j.poll_left->fetch_sub(1) == 1) {
+      // Plugin-wide counts of packets we read and dropped, so a noisy network shows.
+      const std::pair<const char*, uint64_t> counts[] = {
+          {"malformed", malformed_}, {"foreign", foreign_}, {"late", late_}};
+      for (const auto& [reason, v] : counts)
+        rt_.emit(Metric{"icmp_ignored_packets_total",
+                        {{"reason", reason}},
+                        static_cast<double>(v),
+                        0,
+                        OUTPOST_METRIC_COUNTER});
     }
   }
 
-  // ---- I/O thread -----------------------------------------------------------------------
-
-  void io_loop() {
-    for (;;) {
-      std::deque<std::unique_ptr<Job>> fresh;
-      {
-        std::lock_guard g(mu_);
-        if (stopping_) return;
-        fresh.swap(incoming_);
-      }
-      int64_t now = host_.monotonic_ns();
-      for (auto& j : fresh) admit(std::move(j), now);
-      send_due(now);
-      flush();
-      now = host_.monotonic_ns();
-      wait_io(next_wake(now), now);
-      read_socket(AF_INET, false);
-      read_socket(AF_INET6, false);
-      if (v4_.fd >= 0 && !v4_.raw) read_socket(AF_INET, true);
-      if (v6_.fd >= 0 && !v6_.raw) read_socket(AF_INET6, true);
-      expire(host_.monotonic_ns());
-      flush();
-      std::erase_if(jobs_, [](const auto& kv) { return kv.second->remaining == 0; });
-    }
-  }
-
-  void admit(std::unique_ptr<Job> job, int64_t now) {
-    std::size_t probes = 0;
-    for (auto& t : job->targets) {
-      if (t.early_status == OUTPOST_OK && socket_for(t.dst.family()).fd < 0) {
-        t.early_status = OUTPOST_E_PERMISSION;
-        t.early_detail = "no ICMP socket for this family: " + socket_for(t.dst.family()).error;
-      }
-      if (t.early_status != OUTPOST_OK) continue;
-      t.first_probe = probes;
-      probes += static_cast<std::size_t>(t.p.count);
-    }
-    job->probes.resize(probes);
-    const uint64_t seq = job->seq;
-    Job& j = *jobs_.emplace(seq, std::move(job)).first->second;
-    for (uint32_t i = 0; i < j.targets.size(); ++i) {
-      if (j.targets[i].early_status != OUTPOST_OK)
-        finalize(j, i, Reason::normal);
-      else
-        sends_.push(Timer{now, ++order_, seq, i});
-    }
-  }
-
-  Job* find_job(uint64_t seq) {
-    auto it = jobs_.find(seq);
-    return it == jobs_.end() ? nullptr : it->second.get();
-  }
-
-  void send_due(int64_t now) {
+  // Sends what is due, as the token bucket allows; says when to come back.
+  int64_t on_turn(int64_t now) override {
     tokens_ = std::min(burst_, tokens_ + to_s(now - tokens_at_) * pps_);
     tokens_at_ = now;
     while (!sends_.empty() && sends_.top().when <= now && tokens_ >= 1.0) {
-      const Timer tm = sends_.top();
+      const Send sd = sends_.top();
       sends_.pop();
-      Job* j = find_job(tm.job);
-      if (j == nullptr || j->targets[tm.target].done) continue;
-      if (!send_probe(*j, tm.target, now)) {
+      auto it = live_.find(sd.job);
+      if (it == live_.end() || it->second->done) continue;
+      if (!send_probe(*it->second, now)) {
         // The socket buffer is full: try again a little later rather than spin.
-        sends_.push(Timer{now + 200'000, ++order_, tm.job, tm.target});
+        sends_.push(Send{now + 200'000, ++order_, sd.job});
         break;
       }
       tokens_ -= 1.0;
     }
+    if (sends_.empty()) return INT64_MAX;
+    int64_t w = sends_.top().when;
+    if (tokens_ < 1.0) w = std::max(w, now + to_ns((wake_tokens_ - tokens_) / pps_));
+    return w;
   }
+
+  // ---- probes -----------------------------------------------------------------------------
 
   uint32_t take_key() {
     // Key = identifier<<16 | sequence; every 65536 probes move on to a new identifier, so far
@@ -609,9 +467,8 @@ class IcmpPoller final : public Poller {
   }
 
   // False when the kernel asks us to retry (buffer full).
-  bool send_probe(Job& j, uint32_t ti, int64_t now) {
-    TargetState& t = j.targets[ti];
-    const int family = t.dst.family();
+  bool send_probe(IcmpJob& j, int64_t now) {
+    const int family = j.dst.family();
     Socket& s = socket_for(family);
     const uint32_t key = take_key();
     packet_.assign(kHeader + payload_size_, 0);
@@ -627,21 +484,21 @@ class IcmpPoller final : public Poller {
 
     iovec iov{packet_.data(), packet_.size()};
     msghdr msg{};
-    msg.msg_name = &t.dst.ss;
-    msg.msg_namelen = t.dst.len;
+    msg.msg_name = &j.dst.ss;
+    msg.msg_namelen = j.dst.len;
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    if (t.p.ttl > 0) {
+    if (j.p.ttl > 0) {
       msg.msg_control = control;
       msg.msg_controllen = sizeof control;
       cmsghdr* c = CMSG_FIRSTHDR(&msg);
       c->cmsg_level = family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
       c->cmsg_type = family == AF_INET ? IP_TTL : IPV6_HOPLIMIT;
       c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &t.p.ttl, sizeof(int));
+      std::memcpy(CMSG_DATA(c), &j.p.ttl, sizeof(int));
     }
-    Probe& p = j.probes[t.first_probe + static_cast<std::size_t>(t.next)];
+    Probe& p = j.probes[static_cast<std::size_t>(j.next)];
     p.sent_mono = clock_ns(CLOCK_MONOTONIC);
     p.sent_real = clock_ns(CLOCK_REALTIME);
     ssize_t rc = ::sendmsg(s.fd, &msg, MSG_DONTWAIT);
@@ -649,59 +506,27 @@ class IcmpPoller final : public Poller {
     if (rc < 0 && !s.raw && errno != EAGAIN && errno != ENOBUFS)
       rc = ::sendmsg(s.fd, &msg, MSG_DONTWAIT);
     if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) return false;
-    ++t.sent;
-    ++t.next;
+    ++j.sent;
+    ++j.next;
     if (rc < 0) {
       const int err = errno;
-      ++t.errors;
-      t.outcome =
+      ++j.errors;
+      j.outcome =
           (err == EHOSTUNREACH || err == ENETUNREACH) ? Outcome::unreachable : Outcome::send_failed;
-      t.err_from = "local";
-      t.err_detail = std::string("send failed: ") + std::strerror(err);
+      j.err_from = "local";
+      j.err_detail = std::string("send failed: ") + std::strerror(err);
     } else {
       p.key = key;
       p.in_flight = true;
-      in_flight_.emplace(
-          key, InFlight{j.seq, ti,
-                        static_cast<uint32_t>(t.first_probe) + static_cast<uint32_t>(t.next - 1)});
-      ++t.outstanding;
+      in_flight_.emplace(key, InFlight{j.id, static_cast<uint32_t>(j.next - 1)});
+      ++j.outstanding;
     }
-    if (t.next < t.p.count)
-      sends_.push(Timer{now + t.p.interval_ns, ++order_, j.seq, ti});
+    if (j.next < j.p.count)
+      sends_.push(Send{now + j.p.interval_ns, ++order_, j.id});
     else
-      finishes_.push(Timer{now + t.p.timeout_ns, ++order_, j.seq, ti});
-    maybe_finish(j, ti);
+      rt_.set_timer(j, now + j.p.timeout_ns);
+    maybe_finish(j);
     return true;
-  }
-
-  int64_t next_wake(int64_t now) const {
-    int64_t wake = INT64_MAX;
-    if (!sends_.empty()) {
-      int64_t w = sends_.top().when;
-      if (tokens_ < 1.0) w = std::max(w, now + to_ns((wake_tokens_ - tokens_) / pps_));
-      wake = std::min(wake, w);
-    }
-    if (!finishes_.empty()) wake = std::min(wake, finishes_.top().when);
-    for (const auto& [seq, j] : jobs_)
-      if (j->remaining > 0) wake = std::min(wake, j->finalize_at);
-    return wake;
-  }
-
-  void wait_io(int64_t wake, int64_t now) {
-    pollfd fds[3] = {{wake_fd_, POLLIN, 0}, {v4_.fd, POLLIN, 0}, {v6_.fd, POLLIN, 0}};
-    timespec ts{};
-    timespec* timeout = nullptr;
-    if (wake != INT64_MAX) {
-      const int64_t d = std::max<int64_t>(0, wake - now);
-      ts.tv_sec = d / 1'000'000'000;
-      ts.tv_nsec = d % 1'000'000'000;
-      timeout = &ts;
-    }
-    // Negative fds are ignored by ppoll, so a missing family needs no special case.
-    if (::ppoll(fds, 3, timeout, nullptr) > 0 && (fds[0].revents & POLLIN) != 0) {
-      uint64_t n = 0;
-      (void)!::read(wake_fd_, &n, sizeof n);
-    }
   }
 
   void read_socket(int family, bool errqueue) {
@@ -745,17 +570,6 @@ class IcmpPoller final : public Poller {
     }
   }
 
-  static const uint8_t* ip_of(const sockaddr_storage& ss) {
-    const auto* base = reinterpret_cast<const uint8_t*>(&ss);
-    if (ss.ss_family == AF_INET) return base + offsetof(sockaddr_in, sin_addr);
-    if (ss.ss_family == AF_INET6) return base + offsetof(sockaddr_in6, sin6_addr);
-    return nullptr;
-  }
-  static std::string sockaddr_text(const sockaddr_storage& ss) {
-    const uint8_t* ip = ip_of(ss);
-    return ip == nullptr ? std::string("?") : ip_text(ss.ss_family, ip);
-  }
-
   void on_packet(int family, bool raw, const uint8_t* p, std::size_t n, bool truncated,
                  const sockaddr_storage& from, int64_t rx_real) {
     const Parsed r = parse_icmp(family, raw, p, n, truncated, cookie_);
@@ -786,102 +600,71 @@ class IcmpPoller final : public Poller {
   }
 
   // The probe a reply or error belongs to, taken out of flight; nullptr when it is not ours.
-  Probe* take_probe(uint32_t key, int family, const uint8_t* dst, bool ours, Job*& job,
-                    uint32_t& ti) {
+  Probe* take_probe(uint32_t key, int family, const uint8_t* dst, bool ours, IcmpJob*& job) {
     auto it = in_flight_.find(key);
     if (it == in_flight_.end()) {
       ++(ours ? late_ : foreign_);
       return nullptr;
     }
-    job = find_job(it->second.job);
-    ti = it->second.target;
-    if (job == nullptr) {
+    auto live = live_.find(it->second.job);
+    if (live == live_.end()) {
       in_flight_.erase(it);
       ++late_;
       return nullptr;
     }
-    TargetState& t = job->targets[ti];
-    if (t.dst.family() != family || !t.dst.same_ip(dst)) {
+    job = live->second;
+    if (job->dst.family() != family || !job->same_ip(dst)) {
       ++foreign_;  // same key, other destination: somebody else's packet
       return nullptr;
     }
     Probe& p = job->probes[it->second.probe];
     in_flight_.erase(it);
     p.in_flight = false;
-    --t.outstanding;
+    --job->outstanding;
     return &p;
   }
 
   void on_echo_reply(int family, uint32_t key, int64_t rx_real) {
-    Job* j = nullptr;
-    uint32_t ti = 0;
-    Probe* pr = take_probe(key, family, nullptr, true, j, ti);
+    IcmpJob* j = nullptr;
+    Probe* pr = take_probe(key, family, nullptr, true, j);
     if (pr == nullptr) return;
     int64_t rtt = rx_real - pr->sent_real;
     if (rx_real == 0 || rtt <= 0)
       rtt = std::max<int64_t>(1, clock_ns(CLOCK_MONOTONIC) - pr->sent_mono);
     pr->rtt_ns = rtt;
-    ++j->targets[ti].received;
-    maybe_finish(*j, ti);
+    ++j->received;
+    maybe_finish(*j);
   }
 
   // `r` is a parsed error quoting one of our requests; `from` sent it.
   void on_error(int family, const Parsed& r, const sockaddr_storage& from) {
-    Job* j = nullptr;
-    uint32_t ti = 0;
-    if (take_probe(r.key, family, r.orig_dst, r.has_token, j, ti) == nullptr) return;
-    TargetState& t = j->targets[ti];
-    ++t.errors;
-    t.outcome = r.error == ErrorKind::ttl_exceeded ? Outcome::ttl_exceeded : Outcome::unreachable;
-    t.err_type = r.type;
-    t.err_code = r.code;
-    t.err_from = sockaddr_text(from);
-    t.err_detail = error_text(family, t.outcome, r.code) + " from " + t.err_from;
-    maybe_finish(*j, ti);
+    IcmpJob* j = nullptr;
+    if (take_probe(r.key, family, r.orig_dst, r.has_token, j) == nullptr) return;
+    ++j->errors;
+    j->outcome = r.error == ErrorKind::ttl_exceeded ? Outcome::ttl_exceeded : Outcome::unreachable;
+    j->err_type = r.type;
+    j->err_code = r.code;
+    j->err_from = sockaddr_text(from);
+    j->err_detail = error_text(family, j->outcome, r.code) + " from " + j->err_from;
+    maybe_finish(*j);
   }
 
-  void maybe_finish(Job& j, uint32_t ti) {
-    const TargetState& t = j.targets[ti];
-    if (!t.done && t.next == t.p.count && t.outstanding == 0) finalize(j, ti, Reason::normal);
-  }
-
-  void expire(int64_t now) {
-    while (!finishes_.empty() && finishes_.top().when <= now) {
-      const Timer tm = finishes_.top();
-      finishes_.pop();
-      if (Job* j = find_job(tm.job)) finalize(*j, tm.target, Reason::normal);
-    }
-    for (auto& [seq, j] : jobs_) {
-      if (j->remaining == 0 || now < j->finalize_at) continue;
-      for (uint32_t i = 0; i < j->targets.size(); ++i) finalize(*j, i, Reason::deadline);
-    }
+  void maybe_finish(IcmpJob& j) {
+    if (!j.done && j.next == j.p.count && j.outstanding == 0) finalize(j, Reason::normal);
   }
 
   void add(const Labels& labels, const char* name, double value) {
-    out_metrics_.push_back(Metric{name, labels, value, 0, OUTPOST_METRIC_GAUGE});
+    rt_.emit(Metric{name, labels, value, 0, OUTPOST_METRIC_GAUGE});
   }
 
-  void finalize(Job& j, uint32_t ti, Reason why) {
-    TargetState& t = j.targets[ti];
-    if (t.done) return;
-    t.done = true;
-    --j.remaining;
-    --active_;
+  // The target's outcome from its probes: metrics, an icmp_error event, its status.
+  void finalize(IcmpJob& j, Reason why) {
+    if (j.done) return;
+    j.done = true;
     rtts_.clear();
-    for (int k = 0; k < t.next; ++k) {
-      Probe& p = j.probes[t.first_probe + static_cast<std::size_t>(k)];
-      if (p.in_flight) in_flight_.erase(p.key);
-      p.in_flight = false;
-      if (p.rtt_ns >= 0) rtts_.push_back(p.rtt_ns);
-    }
-    if (why == Reason::stopped && t.early_status == OUTPOST_OK) {
-      t.early_status = OUTPOST_E_UNAVAILABLE;
-      t.early_detail = "icmp poller stopped";
-    }
-    if (t.early_status != OUTPOST_OK) {
-      out_done_.push_back(Completion{j.poll_id, t.id, t.early_status, t.early_detail});
-      return finish_job(j);
-    }
+    for (int k = 0; k < j.next; ++k)
+      if (const Probe& p = j.probes[static_cast<std::size_t>(k)]; p.rtt_ns >= 0)
+        rtts_.push_back(p.rtt_ns);
     outpost_status status = OUTPOST_E_UNAVAILABLE;
     std::string detail;
     char buf[160];
@@ -896,115 +679,78 @@ class IcmpPoller final : public Poller {
       avg /= static_cast<double>(rtts_.size());
       if (rtts_.size() > 1) jitter /= static_cast<double>(rtts_.size() - 1);
       status = OUTPOST_OK;
-      std::snprintf(buf, sizeof buf, "%d/%d replies, rtt min/avg/max %.3f/%.3f/%.3f ms", t.received,
-                    t.sent, min * 1e3, avg * 1e3, max * 1e3);
+      std::snprintf(buf, sizeof buf, "%d/%d replies, rtt min/avg/max %.3f/%.3f/%.3f ms", j.received,
+                    j.sent, min * 1e3, avg * 1e3, max * 1e3);
       detail = buf;
-    } else if (t.outcome != Outcome::none) {
-      detail = t.err_detail;
-    } else if (t.sent == 0) {
+    } else if (j.outcome != Outcome::none) {
+      detail = j.err_detail;
+    } else if (j.sent == 0) {
       status = OUTPOST_E_TIMEOUT;
       detail = "deadline passed before a request could be sent";
     } else {
-      std::snprintf(buf, sizeof buf, "no reply: %d/%d requests lost%s", t.sent, t.sent,
+      std::snprintf(buf, sizeof buf, "no reply: %d/%d requests lost%s", j.sent, j.sent,
                     why == Reason::deadline ? " by the deadline" : "");
       detail = buf;
     }
-    if (t.sent > 0) {
-      const Labels& labels = t.labels;
-      add(labels, "icmp_up", t.received > 0 ? 1 : 0);
-      add(labels, "icmp_sent", t.sent);
-      add(labels, "icmp_received", t.received);
-      add(labels, "icmp_loss_ratio", 1.0 - static_cast<double>(t.received) / t.sent);
+    if (j.sent > 0) {
+      const Labels& labels = j.labels;
+      add(labels, "icmp_up", j.received > 0 ? 1 : 0);
+      add(labels, "icmp_sent", j.sent);
+      add(labels, "icmp_received", j.received);
+      add(labels, "icmp_loss_ratio", 1.0 - static_cast<double>(j.received) / j.sent);
       if (!rtts_.empty()) {
         add(labels, "icmp_rtt_min_seconds", min);
         add(labels, "icmp_rtt_avg_seconds", avg);
         add(labels, "icmp_rtt_max_seconds", max);
       }
       if (rtts_.size() > 1) add(labels, "icmp_jitter_seconds", jitter);
-      if (t.errors > 0 && t.outcome != Outcome::none) {
-        const char* reason = t.outcome == Outcome::ttl_exceeded  ? "ttl_exceeded"
-                             : t.outcome == Outcome::unreachable ? "unreachable"
+      if (j.errors > 0 && j.outcome != Outcome::none) {
+        const char* reason = j.outcome == Outcome::ttl_exceeded  ? "ttl_exceeded"
+                             : j.outcome == Outcome::unreachable ? "unreachable"
                                                                  : "send_failed";
         Labels el = labels;
         el.emplace_back("reason", reason);
-        el.emplace_back("from", t.err_from);
-        add(el, "icmp_errors", t.errors);
+        el.emplace_back("from", j.err_from);
+        add(el, "icmp_errors", j.errors);
         Event e;
         e.kind = "icmp_error";  // availability itself is the engine's to announce
-        e.source = t.device;
-        e.message = t.err_detail;
+        e.source = j.device;
+        e.message = j.err_detail;
         e.severity = OUTPOST_SEV_WARNING;
-        e.attributes = {{"address", t.address},
+        e.attributes = {{"address", j.address},
                         {"reason", reason},
-                        {"from", t.err_from},
-                        {"icmp_type", std::to_string(t.err_type)},
-                        {"icmp_code", std::to_string(t.err_code)}};
-        out_events_.push_back(std::move(e));
+                        {"from", j.err_from},
+                        {"icmp_type", std::to_string(j.err_type)},
+                        {"icmp_code", std::to_string(j.err_code)}};
+        rt_.emit(std::move(e));
       }
     }
-    out_done_.push_back(Completion{j.poll_id, t.id, status, std::move(detail)});
-    finish_job(j);
-  }
-
-  void finish_job(const Job& j) {
-    if (j.remaining == 0) {
-      // Plugin-wide counts of packets we read and dropped, so a noisy network shows.
-      const std::pair<const char*, uint64_t> counts[] = {
-          {"malformed", malformed_}, {"foreign", foreign_}, {"late", late_}};
-      for (const auto& [reason, v] : counts)
-        out_metrics_.push_back(Metric{"icmp_ignored_packets_total",
-                                      {{"reason", reason}},
-                                      static_cast<double>(v),
-                                      0,
-                                      OUTPOST_METRIC_COUNTER});
-    }
-    if (out_metrics_.size() >= kFlushMetrics) flush();
-  }
-
-  // Data first, then the completions it belongs to, in one emit per loop turn.
-  void flush() {
-    if (!out_metrics_.empty() || !out_events_.empty()) host_.emit(out_metrics_, out_events_);
-    for (const auto& c : out_done_) host_.complete(c.poll_id, c.target_id, c.status, c.detail);
-    out_metrics_.clear();
-    out_events_.clear();
-    out_done_.clear();
+    rt_.finish(j, status, std::move(detail));
   }
 
   Host host_;
   // Settings.
   double pps_ = 20000, burst_ = 40, wake_tokens_ = 4;
   std::size_t payload_size_ = 56;
-  std::size_t max_targets_ = 100000;
   std::string mode_;
   Params defaults_;
   uint32_t cookie_ = 0;
+  bool started_ = false;  // start() and stop() are the host's, serialised
 
-  // Shared with poll() and the resolver, under mu_.
-  std::mutex mu_;
-  std::condition_variable resolve_cv_;
-  std::deque<std::unique_ptr<Job>> to_resolve_, incoming_;
-  bool stopping_ = false;
-  uint64_t job_seq_ = 0;
-  std::atomic<std::size_t> active_{0};
-  std::atomic<bool> running_{false};
-  std::thread io_, resolver_;
-
-  // The I/O thread's own (and stop()'s, once it has joined).
+  // The I/O thread's own (the sockets are opened before it starts and closed after it ends).
   Socket v4_, v6_;
-  int wake_fd_ = -1;
-  std::map<uint64_t, std::unique_ptr<Job>> jobs_;
+  std::unordered_map<uint64_t, IcmpJob*> live_;  // targets probing, by id
   std::unordered_map<uint32_t, InFlight> in_flight_;
-  TimerQueue sends_, finishes_;
-  uint64_t order_ = 0;
+  std::priority_queue<Send, std::vector<Send>, std::greater<>> sends_;
+  uint64_t next_id_ = 0, order_ = 0;
   uint32_t next_key_ = 0;
   double tokens_ = 0;
   int64_t tokens_at_ = 0;
   std::vector<uint8_t> packet_, rx_;
   std::vector<int64_t> rtts_;
-  std::vector<Metric> out_metrics_;
-  std::vector<Event> out_events_;
-  std::vector<Completion> out_done_;
   uint64_t malformed_ = 0, foreign_ = 0, late_ = 0;
+
+  lib::AsyncPoller rt_;  // last: stopped (in ~AsyncPoller) before what its hooks use goes
 };
 
 }  // namespace

@@ -24,6 +24,7 @@ constexpr int64_t kMs = 1'000'000;
 // epoll tags: 0 is the wake-up eventfd; the rest carry the descriptor in the low 32 bits.
 constexpr uint64_t kJobTag = uint64_t{1} << 62;
 constexpr uint64_t kDnsTag = uint64_t{1} << 63;
+constexpr uint64_t kSharedTag = uint64_t{1} << 61;
 
 std::string errno_text(int err) {
   char buf[128];
@@ -119,6 +120,8 @@ struct AsyncPoller::Impl {
                       std::greater<>>
       timers;
   uint64_t next_seq = 1;
+  int64_t turn_at = 0;  // when the protocol's on_turn wants to run again
+  std::vector<int> shared_fds;
   std::vector<outpost::Metric> metrics;
   std::vector<outpost::Event> events;
   std::vector<Completion> completions;
@@ -288,6 +291,11 @@ void AsyncPoller::submit(std::vector<std::unique_ptr<PollJob>> jobs, int64_t dea
 void AsyncPoller::loop() {
   Impl& m = *impl_;
   std::vector<epoll_event> events(512);
+  try {
+    protocol_.on_start();
+  } catch (const std::exception& e) {
+    host_.report_error(OUTPOST_E_INTERNAL, opt_.name + " start: " + e.what());
+  }
   for (;;) {
     bool stopping = false;
     try {
@@ -299,6 +307,8 @@ void AsyncPoller::loop() {
         if (e.data.u64 == 0) {
           uint64_t v = 0;
           [[maybe_unused]] auto r = ::read(m.wake, &v, sizeof v);
+        } else if (e.data.u64 & kSharedTag) {
+          protocol_.on_shared_io(fd, e.events);
         } else if (e.data.u64 & kDnsTag) {
           ares_process_fd(m.dns,
                           (e.events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? fd : ARES_SOCKET_BAD,
@@ -316,6 +326,7 @@ void AsyncPoller::loop() {
       ares_process_fd(m.dns, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // lookups past their timeout
       fire_timers();
       admit();
+      m.turn_at = protocol_.on_turn(host_.monotonic_ns());
       flush();
       m.ended.clear();
     } catch (const std::exception& e) {
@@ -351,6 +362,9 @@ void AsyncPoller::stop_all() {
   }
   m.ended.clear();
   m.cache.clear();
+  for (int fd : m.shared_fds) ::epoll_ctl(m.epoll, EPOLL_CTL_DEL, fd, nullptr);
+  m.shared_fds.clear();
+  m.turn_at = 0;
   stopping_ = false;  // a later start() runs afresh
 }
 
@@ -372,6 +386,10 @@ void AsyncPoller::take_incoming() {
     j.stage = PollJob::Stage::resolving;
     m.jobs.emplace(seq, std::move(i.job));
     arm(j);
+    if (j.host.empty()) {
+      finish(j, OUTPOST_E_NOT_FOUND, "no address: the target's address is empty");
+      continue;
+    }
     if (auto a = Address::parse(j.host)) {
       resolved_one(j, {*a}, {});
       continue;
@@ -552,6 +570,20 @@ void AsyncPoller::watch(PollJob& j, int fd, uint32_t events, FdOwner owner) {
   }
 }
 
+void AsyncPoller::watch_shared(int fd, uint32_t events) {
+  Impl& m = *impl_;
+  epoll_event e{};
+  e.events = events;
+  e.data.u64 = kSharedTag | static_cast<uint32_t>(fd);
+  if (std::find(m.shared_fds.begin(), m.shared_fds.end(), fd) == m.shared_fds.end()) {
+    if (::epoll_ctl(m.epoll, EPOLL_CTL_ADD, fd, &e) != 0)
+      throw outpost::Error(OUTPOST_E_INTERNAL, "epoll_ctl: " + errno_text(errno));
+    m.shared_fds.push_back(fd);
+  } else {
+    ::epoll_ctl(m.epoll, EPOLL_CTL_MOD, fd, &e);
+  }
+}
+
 void AsyncPoller::unwatch(PollJob& j, int fd) {
   Impl& m = *impl_;
   if (m.fd_owner.erase(fd) == 0) return;
@@ -602,6 +634,10 @@ int AsyncPoller::wait_ms() {
     const int64_t left = at - host_.monotonic_ns();
     cap = left <= 0 ? 0 : std::min(cap, (left + kMs - 1) / kMs);
     break;
+  }
+  if (m.turn_at != INT64_MAX) {
+    const int64_t left = m.turn_at - host_.monotonic_ns();
+    cap = left <= 0 ? 0 : std::min(cap, (left + kMs - 1) / kMs);
   }
   timeval max{static_cast<time_t>(cap / 1000), static_cast<suseconds_t>((cap % 1000) * 1000)}, tv{};
   if (const timeval* t = ares_timeout(m.dns, &max, &tv))

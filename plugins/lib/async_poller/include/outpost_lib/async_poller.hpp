@@ -116,6 +116,19 @@ class AsyncPoller {
     virtual void on_end(PollJob& job, outpost_status status, bool stopped) {
       (void)job, (void)status, (void)stopped;
     }
+
+    // For a protocol whose descriptors serve every job at once (icmp: one raw socket per
+    // address family), and whose sends are paced across jobs:
+    // The I/O thread began: watch_shared() the instance's descriptors here.
+    virtual void on_start() {}
+    // A descriptor given to watch_shared() is ready.
+    virtual void on_shared_io(int fd, uint32_t events) { (void)fd, (void)events; }
+    // Once per loop turn, after new jobs began: send what is due. Returns when it wants to be
+    // called again (host monotonic), INT64_MAX when only I/O or a job's timer can bring work.
+    virtual int64_t on_turn(int64_t now_ns) {
+      (void)now_ns;
+      return INT64_MAX;
+    }
   };
 
   AsyncPoller(outpost::Host host, Protocol& protocol, AsyncPollerOptions options);
@@ -139,6 +152,9 @@ class AsyncPoller {
   // Watches fd for the job (EPOLLIN, EPOLLOUT...); again with other events to change them.
   void watch(PollJob& job, int fd, uint32_t events, FdOwner owner = FdOwner::runtime);
   void unwatch(PollJob& job, int fd);  // stops watching; closes fd if the runtime owns it
+  // A descriptor of the instance, not of a job (on_shared_io); the protocol closes it after
+  // stop() returned. From on_start() or any other hook.
+  void watch_shared(int fd, uint32_t events);
   // Calls on_timer at `at_ns` (host monotonic), unless the deadline comes first. INT64_MAX: none.
   void set_timer(PollJob& job, int64_t at_ns);
   // The job's outcome; metrics already emitted for it leave with the completion.
