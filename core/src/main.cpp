@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "cli/poll.hpp"
+#include "cli/query.hpp"
 #include "config/config.hpp"
 #include "engine/engine.hpp"
 #include "listeners/pcap.hpp"
 #include "loader/loader.hpp"
-#include "store/query.hpp"
 #include "util/clock.hpp"
 #include "util/log.hpp"
 #include "version.hpp"
@@ -36,7 +36,8 @@ commands:
   run                 run the engine (the default command)
   check-config [FILE] check a configuration (the embedded default when no FILE)
   plugins             list the plugins found: name, version, kinds, ABI, path
-  query [WHAT]        read the local store: summary (default), series, samples, events
+  query [WHAT]        read what a sink stored (the local store): summary (default), series,
+                      samples, events
   replay FILE.pcap    feed the UDP datagrams of a capture to a listener plugin (--plugin)
   poll TARGET...      one poll through a poller plugin, everything it emits printed
                       (outpost poll --help)
@@ -52,10 +53,12 @@ options:
   --plugin-dir DIR    look for plugins in DIR first (repeatable)
   --for DURATION      run: stop after DURATION (e.g. 30s)
   --fields            plugins: also list each plugin's settings and monitor parameters
-  --db PATH           query: the store to read (default: the sqlite sink's path in the config)
-  --name NAME         query samples: metric name
+  --sink NAME         query: the config's sink to read (default: the first that can be read)
+  --db PATH           query: the sqlite sink's store at PATH, whatever the config says
+  --name NAME         query series, samples: metric name
   --match TEXT        query: only names/labels/messages containing TEXT
   --since DURATION    query: only the last DURATION (e.g. 10m)
+  --until DURATION    query: only data older than DURATION
   --limit N           query: at most N rows (default 50)
   --json              query: JSON lines
   --plugin NAME       replay: the listener plugin instance (from the config, or the plugin NAME)
@@ -70,7 +73,7 @@ struct Args {
   bool fields = false;
   std::string plugin;
   int port = -1;
-  core::QueryOptions query;
+  core::cli::QueryOptions query;
   std::vector<std::string> positional;
 };
 
@@ -97,20 +100,21 @@ std::optional<Args> parse_args(int argc, char** argv) {
     } else if (o == "--plugin-dir") {
       if (!(v = value("--plugin-dir"))) return std::nullopt;
       a.plugin_dirs.push_back(*v);
-    } else if (o == "--for" || o == "--since") {
+    } else if (o == "--for" || o == "--since" || o == "--until") {
       if (!(v = value(o.c_str()))) return std::nullopt;
       auto d = outpost::parse_duration_seconds(*v);
       if (!d) {
         std::fprintf(stderr, "outpost: %s: not a duration: %s\n", o.c_str(), v->c_str());
         return std::nullopt;
       }
-      if (o == "--for")
+      if (o == "--for") {
         a.run_for = *d;
-      else {
+      } else {
         const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
-        a.query.since_ns = now - static_cast<int64_t>(*d * 1e9);
+        (o == "--since" ? a.query.since_ns : a.query.until_ns) =
+            now - static_cast<int64_t>(*d * 1e9);
       }
     } else if (o == "--plugin") {
       if (!(v = value("--plugin"))) return std::nullopt;
@@ -120,6 +124,9 @@ std::optional<Args> parse_args(int argc, char** argv) {
       a.port = std::atoi(v->c_str());
     } else if (o == "--fields") {
       a.fields = true;
+    } else if (o == "--sink") {
+      if (!(v = value("--sink"))) return std::nullopt;
+      a.query.sink = *v;
     } else if (o == "--db") {
       if (!(v = value("--db"))) return std::nullopt;
       a.query.db_path = *v;
@@ -131,8 +138,9 @@ std::optional<Args> parse_args(int argc, char** argv) {
       a.query.match = *v;
     } else if (o == "--limit") {
       if (!(v = value("--limit"))) return std::nullopt;
-      a.query.limit = std::atoi(v->c_str());
-      if (a.query.limit <= 0) {
+      const int limit = std::atoi(v->c_str());
+      a.query.limit = static_cast<uint64_t>(std::max(limit, 0));
+      if (limit <= 0) {
         std::fprintf(stderr, "outpost: --limit: expected a positive number\n");
         return std::nullopt;
       }
@@ -223,22 +231,9 @@ int cmd_plugins(const Args& a) {
 
 int cmd_query(Args& a) {
   if (!a.positional.empty()) a.query.what = a.positional[0];
-  if (a.query.db_path.empty()) {
-    auto r = load_config(a.config);
-    if (!r.config) return print_errors(r.errors);
-    for (const auto& s : r.config->sinks) {
-      if (s.plugin != "sqlite") continue;
-      a.query.db_path = "outpost.db";
-      for (const auto& kv : s.settings)
-        if (kv.key == "path") a.query.db_path = core::expand_vars(kv.value, r.config->engine);
-      break;
-    }
-    if (a.query.db_path.empty()) {
-      std::fprintf(stderr, "outpost: the configuration has no sqlite sink; use --db PATH\n");
-      return 1;
-    }
-  }
-  return core::run_query(a.query, std::cout, std::cerr);
+  a.query.config_path = a.config;
+  a.query.plugin_dirs = a.plugin_dirs;
+  return core::cli::run_query(a.query, std::cout, std::cerr);
 }
 
 int cmd_replay(const Args& a) {

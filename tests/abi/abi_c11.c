@@ -1,5 +1,5 @@
 /* The ABI header must compile as C11 and give C the same layout as C++. This file is compiled
- * once per released header (sdk/abi/1.0, sdk/abi/1.1) and once against the current one, with
+ * once per released header (sdk/abi/1.0 ... 1.3) and once against the current one, with
  * OUTPOST_ABI_LAYOUT_FN naming the function; the C++ test checks that every member a release
  * had keeps its offset in every later header. */
 #include <outpost/plugin.h>
@@ -39,6 +39,16 @@ size_t OUTPOST_ABI_LAYOUT_FN(size_t* out, size_t cap) {
     sizeof(outpost_target),
     offsetof(outpost_plugin_descriptor, command),
     sizeof(outpost_command_plan),
+#endif
+#if OUTPOST_ABI_MINOR >= 3u
+    /* 1.3 */
+    offsetof(outpost_host_api, purpose),
+    offsetof(outpost_plugin_descriptor, read),
+    sizeof(outpost_read_request),
+    offsetof(outpost_read_request, limit),
+    sizeof(outpost_column),
+    offsetof(outpost_column, label_count),
+    sizeof(outpost_read_row),
 #endif
   };
   size_t n = sizeof v / sizeof v[0];

@@ -10,6 +10,7 @@ extern "C" size_t outpost_abi_c_layout(size_t* out, size_t cap);
 extern "C" size_t outpost_abi_c_layout_1_0(size_t* out, size_t cap);
 extern "C" size_t outpost_abi_c_layout_1_1(size_t* out, size_t cap);
 extern "C" size_t outpost_abi_c_layout_1_2(size_t* out, size_t cap);
+extern "C" size_t outpost_abi_c_layout_1_3(size_t* out, size_t cap);
 
 namespace {
 // The order of abi_c11.c: 1.0's entries, then each minor's.
@@ -27,8 +28,12 @@ const std::size_t kGolden[] = {
     80,  176,  // 1.2: host_api.set_timer, descriptor.timer,
     72,  88,   //      target.labels, target (an element: its size travels as target_size)
     184, 88,   //      descriptor.command, command_plan
+    88,  192,  // 1.3: host_api.purpose, descriptor.read,
+    64,  56,   //      read_request, read_request.limit,
+    72,  64,   //      column, column.label_count,
+    32,        //      read_row
 };
-constexpr std::size_t kEntries10 = 17, kEntries11 = 18, kEntries12 = 24;
+constexpr std::size_t kEntries10 = 17, kEntries11 = 18, kEntries12 = 24, kEntries13 = 31;
 }  // namespace
 
 TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released header") {
@@ -58,9 +63,16 @@ TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released head
       sizeof(outpost_target),
       offsetof(outpost_plugin_descriptor, command),
       sizeof(outpost_command_plan),
+      offsetof(outpost_host_api, purpose),
+      offsetof(outpost_plugin_descriptor, read),
+      sizeof(outpost_read_request),
+      offsetof(outpost_read_request, limit),
+      sizeof(outpost_column),
+      offsetof(outpost_column, label_count),
+      sizeof(outpost_read_row),
   };
-  static_assert(sizeof(cpp) / sizeof(cpp[0]) == kEntries12);
-  static_assert(sizeof(kGolden) / sizeof(kGolden[0]) == kEntries12);
+  static_assert(sizeof(cpp) / sizeof(cpp[0]) == kEntries13);
+  static_assert(sizeof(kGolden) / sizeof(kGolden[0]) == kEntries13);
   struct Release {
     const char* name;
     size_t (*layout)(size_t*, size_t);
@@ -69,7 +81,8 @@ TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released head
   const Release releases[] = {{"1.0", outpost_abi_c_layout_1_0, kEntries10},
                               {"1.1", outpost_abi_c_layout_1_1, kEntries11},
                               {"1.2", outpost_abi_c_layout_1_2, kEntries12},
-                              {"current", outpost_abi_c_layout, kEntries12}};
+                              {"1.3", outpost_abi_c_layout_1_3, kEntries13},
+                              {"current", outpost_abi_c_layout, kEntries13}};
   for (const auto& r : releases) {
     std::size_t c[32] = {};
     INFO("header " << r.name);
@@ -80,9 +93,9 @@ TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released head
       CHECK(cpp[i] == kGolden[i]);
     }
   }
-  CHECK(sizeof(outpost_host_api) == 88);
-  CHECK(sizeof(outpost_plugin_descriptor) == 192);
-  CHECK(OUTPOST_ABI_VERSION == 0x10002u);
+  CHECK(sizeof(outpost_host_api) == 96);
+  CHECK(sizeof(outpost_plugin_descriptor) == 200);
+  CHECK(OUTPOST_ABI_VERSION == 0x10003u);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_TIMEOUT) == OUTPOST_CLASS_RETRY);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_AUTH) == OUTPOST_CLASS_OPERATOR);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_INTERNAL) == OUTPOST_CLASS_BUG);

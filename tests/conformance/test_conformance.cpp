@@ -2,7 +2,9 @@
 // none of the others), each checking the lifecycle and boundary rules every plugin must follow,
 // whatever it does, through the strict FakeHost: pollers (every target completed exactly once,
 // before the deadline), listeners (hostile and truncated datagrams), processors and sinks, host
-// timers, and for every kind "nothing emitted or completed after stop".
+// timers, and for every kind "nothing emitted or completed after stop". A sink with a read hook
+// (ABI 1.3) reads back what it wrote in the rows plugin.h describes, and an instance created
+// only to be read leaves its destination as it was.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -10,6 +12,7 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <outpost/testing.hpp>
 #include <random>
 #include <set>
@@ -101,6 +104,37 @@ struct SmallBatch {
   SmallBatch() = default;
   SmallBatch(const SmallBatch&) = delete;
 };
+
+// Every row has its kind's columns (plugin.h), each of its type or NULL.
+void check_row(const outpost::testing::RecordedRow& r) {
+  using Columns = std::vector<std::pair<const char*, uint32_t>>;
+  static const std::map<uint32_t, Columns> kColumns = {{OUTPOST_READ_SERIES,
+                                                        {{"name", OUTPOST_VALUE_TEXT},
+                                                         {"labels", OUTPOST_VALUE_LABELS},
+                                                         {"last", OUTPOST_VALUE_DOUBLE},
+                                                         {"last_time_ns", OUTPOST_VALUE_TIME},
+                                                         {"samples", OUTPOST_VALUE_INT}}},
+                                                       {OUTPOST_READ_SAMPLES,
+                                                        {{"time_ns", OUTPOST_VALUE_TIME},
+                                                         {"name", OUTPOST_VALUE_TEXT},
+                                                         {"labels", OUTPOST_VALUE_LABELS},
+                                                         {"value", OUTPOST_VALUE_DOUBLE}}},
+                                                       {OUTPOST_READ_EVENTS,
+                                                        {{"time_ns", OUTPOST_VALUE_TIME},
+                                                         {"severity", OUTPOST_VALUE_SEVERITY},
+                                                         {"kind", OUTPOST_VALUE_TEXT},
+                                                         {"source", OUTPOST_VALUE_TEXT},
+                                                         {"message", OUTPOST_VALUE_TEXT},
+                                                         {"attributes", OUTPOST_VALUE_LABELS}}}};
+  const auto it = kColumns.find(r.kind);
+  REQUIRE(it != kColumns.end());
+  for (const auto& [name, type] : it->second) {
+    INFO("row kind " << r.kind << ", column " << name);
+    const auto* v = r.find(name);
+    REQUIRE(v != nullptr);
+    CHECK((v->type == type || v->type == OUTPOST_VALUE_NULL));
+  }
+}
 
 // Gives a plugin's own threads a moment to misbehave after stop: a violation, if any, shows.
 void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }
@@ -260,6 +294,61 @@ void conforms(const fs::path& file) {
       CHECK(h.write(small.batch) == OUTPOST_OK);
       CHECK(h.flush() == OUTPOST_OK);
       CHECK(h.stop() == OUTPOST_OK);
+      for (const auto& v : h.violations()) FAIL_CHECK(v);
+    }
+  }
+  if ((d->kinds & OUTPOST_KIND_SINK) && OUTPOST_HAS(d, outpost_plugin_descriptor, read) &&
+      d->read != nullptr) {
+    using outpost::testing::ReadSpec;
+    SECTION("sink with read: what it wrote reads back, in the rows plugin.h describes") {
+      FakeHost h(d);
+      REQUIRE(h.create(cfg) == OUTPOST_OK);
+      REQUIRE(h.start() == OUTPOST_OK);
+      SmallBatch small;
+      REQUIRE(h.write(small.batch) == OUTPOST_OK);
+      REQUIRE(h.flush() == OUTPOST_OK);
+      outpost_status st = OUTPOST_E_INTERNAL;
+      const auto series = h.read(ReadSpec{OUTPOST_READ_SERIES}, &st);
+      CHECK(st == OUTPOST_OK);
+      bool found = false;
+      for (const auto& r : series) {
+        CHECK(r.kind == OUTPOST_READ_SERIES);
+        check_row(r);
+        found = found || (r.text("name") == "conformance_metric" && r.real("last") == 42.0 &&
+                          r.labels("labels") == std::map<std::string, std::string>{{"k", "v"}});
+      }
+      CHECK(found);
+      CHECK(h.read(ReadSpec{OUTPOST_READ_SERIES, "", "", 0, 0, 1}).size() <= 1);
+      for (const uint32_t what :
+           {OUTPOST_READ_SUMMARY, OUTPOST_READ_SAMPLES, OUTPOST_READ_EVENTS}) {
+        INFO("read " << what);
+        const auto rows = h.read(ReadSpec{what}, &st);
+        CHECK((st == OUTPOST_OK || st == OUTPOST_E_UNSUPPORTED));
+        for (const auto& r : rows) check_row(r);
+      }
+      CHECK(h.stop() == OUTPOST_OK);
+      for (const auto& v : h.violations()) FAIL_CHECK(v);
+    }
+    SECTION("sink with read: an instance created only to be read changes nothing") {
+      auto listing = [&] {
+        std::set<std::string> out;
+        for (const auto& e : fs::recursive_directory_iterator(tmp)) out.insert(e.path().string());
+        return out;
+      };
+      const auto before = listing();
+      FakeHost h(d);
+      h.set_purpose(OUTPOST_PURPOSE_READ);
+      const outpost_status st = h.create(cfg);
+      CHECK((st == OUTPOST_OK || st == OUTPOST_E_NOT_FOUND));
+      if (st == OUTPOST_OK) {
+        outpost_status rs = OUTPOST_E_INTERNAL;
+        for (const auto& r : h.read(ReadSpec{OUTPOST_READ_SUMMARY}, &rs)) check_row(r);
+        CHECK((rs == OUTPOST_OK || rs == OUTPOST_E_NOT_FOUND || rs == OUTPOST_E_UNSUPPORTED));
+      } else {
+        CHECK_FALSE(h.errors().empty());  // the reason travels with it
+      }
+      h.destroy();
+      CHECK(listing() == before);
       for (const auto& v : h.violations()) FAIL_CHECK(v);
     }
   }

@@ -47,6 +47,7 @@ void api_report_error(outpost_host* h, outpost_status s, outpost_str detail) {
   PluginInstance* p = PluginInstance::from(h);
   if (p == nullptr) return;
   p->note_error(s);
+  if (p->services().reported(*p, s, sv(detail))) return;
   logf(LogLevel::warn, "[{}] error {:#x}: {}", p->name(), s, sv(detail));
 }
 outpost_status api_get_secret(outpost_host* h, outpost_str ref, char* buf, size_t cap,
@@ -81,6 +82,11 @@ outpost_status api_set_timer(outpost_host* h, uint64_t timer_id, int64_t period_
   return p->set_timer(timer_id, period_ns);
 }
 
+uint32_t api_purpose(outpost_host* h) {
+  PluginInstance* p = PluginInstance::from(h);
+  return p == nullptr ? OUTPOST_PURPOSE_RUN : p->purpose();
+}
+
 const outpost_host_api kApi = {
     sizeof(outpost_host_api),
     OUTPOST_ABI_VERSION,
@@ -94,6 +100,7 @@ const outpost_host_api kApi = {
     api_complete,
     api_reply,
     api_set_timer,
+    api_purpose,
 };
 
 // A timer more often than this would only burn the instance's thread.
@@ -108,8 +115,8 @@ PluginInstance* PluginInstance::from(outpost_host* h) {
 }
 
 PluginInstance::PluginInstance(HostServices& services, const LoadedPlugin& plugin,
-                               InstanceSpec spec)
-    : services_(services), plugin_(plugin), spec_(std::move(spec)) {}
+                               InstanceSpec spec, uint32_t purpose)
+    : services_(services), plugin_(plugin), spec_(std::move(spec)), purpose_(purpose) {}
 
 PluginInstance::~PluginInstance() {
   stop();
@@ -165,7 +172,8 @@ bool PluginInstance::create(const EngineSpec& engine, std::string& why) {
     why = "create failed with status " + fmt::format("{:#x}", st);
     return false;
   }
-  accepting_ = true;
+  // An instance created only to be read emits nothing and is never started or stopped.
+  accepting_ = purpose_ == OUTPOST_PURPOSE_RUN;
   return true;
 }
 
@@ -262,6 +270,18 @@ outpost_status PluginInstance::call_process(const outpost_batch& batch) {
 outpost_status PluginInstance::call_flush() {
   if (handle_ == nullptr || plugin_.desc.flush == nullptr) return OUTPOST_OK;
   return serialised("flush", [&] { return plugin_.desc.flush(handle_); });
+}
+
+bool PluginInstance::can_read() const {
+  return OUTPOST_HAS(&plugin_.desc, outpost_plugin_descriptor, read) &&
+         plugin_.desc.read != nullptr;
+}
+
+outpost_status PluginInstance::call_read(const outpost_read_request& req, outpost_read_row_fn row,
+                                         void* context) {
+  if (handle_ == nullptr) return OUTPOST_E_UNAVAILABLE;
+  if (!can_read()) return OUTPOST_E_UNSUPPORTED;
+  return serialised("read", [&] { return plugin_.desc.read(handle_, &req, row, context); });
 }
 
 outpost_status PluginInstance::set_timer(uint64_t timer_id, int64_t period_ns) {

@@ -29,6 +29,11 @@ class HostServices {
   virtual outpost_status secret(std::string_view ref, std::string& out) = 0;
   virtual outpost_status reply(uint64_t socket_id, const outpost_sockaddr& to, const uint8_t* data,
                                std::size_t len) = 0;
+  // A report_error of the instance; true when this host shows it itself (else it is logged).
+  virtual bool reported(PluginInstance& /*from*/, outpost_status /*status*/,
+                        std::string_view /*detail*/) {
+    return false;
+  }
 };
 
 struct InstanceStats {
@@ -39,7 +44,9 @@ struct InstanceStats {
 
 class PluginInstance {
  public:
-  PluginInstance(HostServices& services, const LoadedPlugin& plugin, InstanceSpec spec);
+  // purpose: what host_api->purpose answers the plugin (OUTPOST_PURPOSE_*).
+  PluginInstance(HostServices& services, const LoadedPlugin& plugin, InstanceSpec spec,
+                 uint32_t purpose = OUTPOST_PURPOSE_RUN);
   ~PluginInstance();
   PluginInstance(const PluginInstance&) = delete;
   PluginInstance& operator=(const PluginInstance&) = delete;
@@ -59,6 +66,11 @@ class PluginInstance {
   // create, start, stop, destroy and poll also run on the instance's own thread.
   outpost_status call_receive(const outpost_datagram* datagrams, std::size_t count);
   outpost_status call_flush();
+  // A sink's read hook (ABI 1.3), serialised like write, on the calling thread.
+  // OUTPOST_E_UNSUPPORTED when the plugin has none.
+  bool can_read() const;
+  outpost_status call_read(const outpost_read_request& req, outpost_read_row_fn row, void* context);
+  uint32_t purpose() const { return purpose_; }
   // host_api->set_timer: the timer hook runs on the instance's thread from start to stop.
   outpost_status set_timer(uint64_t timer_id, int64_t period_ns);
 
@@ -92,6 +104,7 @@ class PluginInstance {
   HostServices& services_;
   const LoadedPlugin plugin_;
   const InstanceSpec spec_;
+  const uint32_t purpose_;
   HostHandle host_{this};
   outpost_instance* handle_ = nullptr;
   std::atomic<bool> accepting_{false};

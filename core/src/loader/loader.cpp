@@ -99,6 +99,10 @@ std::string check_descriptor(const outpost_plugin_descriptor* d, const std::stri
   if (OUTPOST_HAS(d, outpost_plugin_descriptor, command) && d->command != nullptr &&
       !(d->kinds & OUTPOST_KIND_POLLER))
     return "has a command hook but does not declare kind poller";
+  // Reads are of what a sink stored (ABI 1.3).
+  if (OUTPOST_HAS(d, outpost_plugin_descriptor, read) && d->read != nullptr &&
+      !(d->kinds & OUTPOST_KIND_SINK))
+    return "has a read hook but does not declare kind sink";
   return {};
 }
 

@@ -1,7 +1,10 @@
-// sqlite: the embedded default local store. Schema (read by `outpost query`) is documented in
-// README.md; change it only together with schema_version.
+// sqlite: the embedded default local store. Its schema is documented in README.md and known only
+// here: `outpost query` reads the store through this plugin's read hook (ABI 1.3). Change the
+// schema only together with schema_version.
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <filesystem>
 #include <jsonl/jsonl.hpp>
@@ -22,6 +25,12 @@ constexpr int64_t kMaintenanceIntervalNs = 60'000'000'000;
 constexpr int kBusyTimeoutMs = 500;
 // Bounds the memory of a store with runaway label cardinality; a miss costs one SELECT.
 constexpr std::size_t kSeriesCacheMax = 1'000'000;
+// A reader waits longer for the writer's transaction than the writer waits for a reader.
+constexpr int kReadBusyTimeoutMs = 2000;
+// Rows of each kind a read answers when the request sets no limit.
+constexpr uint64_t kDefaultReadLimit = 1000;
+// A summary's recent events.
+constexpr uint64_t kSummaryEvents = 20;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS series(id INTEGER PRIMARY KEY, name TEXT NOT NULL, labels TEXT NOT NULL,
@@ -105,6 +114,7 @@ class Statement {
     if (step()) done();
   }
   int64_t column_int(int c) const { return sqlite3_column_int64(stmt_, c); }
+  double column_double(int c) const { return sqlite3_column_double(stmt_, c); }
   std::string column_text(int c) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, c));
     return p != nullptr ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c)))
@@ -136,8 +146,16 @@ class SqliteSink final : public outpost::Sink {
     if (retention_s > 1e9) throw Error(OUTPOST_E_CONFIG, "retention: too long (31 years at most)");
     retention_ns_ = static_cast<int64_t>(std::llround(retention_s * 1e9));
     max_rows_ = max_rows;
+    read_only_ = host_.read_only();
+    std::error_code ec;
+    if (read_only_ && !std::filesystem::exists(path_, ec))
+      throw Error(OUTPOST_E_NOT_FOUND,
+                  "no local store at " + path_ + " (has the engine run with the sqlite sink?)");
     try {
-      open();
+      if (read_only_)
+        open_read_only();
+      else
+        open();
     } catch (const Error& e) {
       close();
       // Whatever is not worth a retry at create is the operator's to fix: path, file, schema.
@@ -165,6 +183,7 @@ class SqliteSink final : public outpost::Sink {
   }
 
   void write(const outpost_batch& b) override {
+    if (read_only_) throw Error(OUTPOST_E_UNSUPPORTED, "sqlite: opened only to be read");
     if (b.metric_count + b.event_count + b.flow_count == 0) return;
     const int64_t now = host_.now_ns();
     exec("BEGIN IMMEDIATE");
@@ -182,7 +201,146 @@ class SqliteSink final : public outpost::Sink {
     maintain(now);
   }
 
+  // Series, samples and events as plugin.h describes their rows; labels and attributes are
+  // parsed back from their canonical JSON.
+  void read(const outpost::ReadRequest& q, outpost::Rows& rows) override {
+    const uint64_t limit = q.limit == 0 ? kDefaultReadLimit : q.limit;
+    switch (q.what) {
+      case OUTPOST_READ_SERIES:
+        read_series(q, limit, rows);
+        break;
+      case OUTPOST_READ_SAMPLES:
+        read_samples(q, limit, rows);
+        break;
+      case OUTPOST_READ_EVENTS:
+        read_events(q, limit, rows);
+        break;
+      case OUTPOST_READ_SUMMARY: {
+        // The series asked for, then the latest events whatever the match.
+        if (!read_series(q, limit, rows)) break;
+        outpost::ReadRequest recent = q;
+        recent.match = {};
+        read_events(recent, std::min(limit, kSummaryEvents), rows);
+        break;
+      }
+      default:
+        throw Error(OUTPOST_E_UNSUPPORTED, "sqlite: no read of kind " + std::to_string(q.what));
+    }
+  }
+
  private:
+  // The bounds of a request as SQL parameters: 0 is no bound.
+  static int64_t since(const outpost::ReadRequest& q) {
+    return q.since_ns != 0 ? q.since_ns : INT64_MIN;
+  }
+  static int64_t until(const outpost::ReadRequest& q) {
+    return q.until_ns != 0 ? q.until_ns : INT64_MAX;
+  }
+  static int64_t limit_of(uint64_t limit) {
+    return limit > uint64_t{INT64_MAX} ? INT64_MAX : static_cast<int64_t>(limit);
+  }
+
+  // Labels as stored; a value that is not a JSON object (only a foreign writer makes one) is
+  // passed on as text rather than failing the whole read.
+  static void labels_column(outpost::Row& row, const char* name, const std::string& json) {
+    outpost::Labels labels;
+    if (json.empty() || outpost::jsonl::parse_object(json, labels))
+      row.labels(name, std::move(labels));
+    else
+      row.text(name, json);
+  }
+
+  bool read_series(const outpost::ReadRequest& q, uint64_t limit, outpost::Rows& rows) {
+    // With max() the bare x.value comes from the newest sample (SQLite's documented rule).
+    Statement s(db_,
+                "SELECT s.name, s.labels, x.value, MAX(x.time_ns), COUNT(*) "
+                "FROM series s JOIN samples x ON x.series_id = s.id "
+                "WHERE (?1 = '' OR s.name = ?1) "
+                "AND (?2 = '' OR instr(s.name, ?2) > 0 OR instr(s.labels, ?2) > 0) "
+                "AND x.time_ns >= ?3 AND x.time_ns < ?4 "
+                "GROUP BY s.id ORDER BY s.name, s.labels LIMIT ?5");
+    s.bind(1, q.name).bind(2, q.match).bind(3, since(q)).bind(4, until(q));
+    s.bind(5, limit_of(limit));
+    while (s.step()) {
+      outpost::Row row(OUTPOST_READ_SERIES);
+      row.text("name", s.column_text(0));
+      labels_column(row, "labels", s.column_text(1));
+      row.real("last", s.column_double(2))
+          .time("last_time_ns", s.column_int(3))
+          .integer("samples", s.column_int(4));
+      if (!rows.add(row)) {
+        s.done();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool read_samples(const outpost::ReadRequest& q, uint64_t limit, outpost::Rows& rows) {
+    Statement s(db_,
+                "SELECT x.time_ns, s.name, s.labels, x.value "
+                "FROM samples x JOIN series s ON s.id = x.series_id "
+                "WHERE (?1 = '' OR s.name = ?1) "
+                "AND (?2 = '' OR instr(s.name, ?2) > 0 OR instr(s.labels, ?2) > 0) "
+                "AND x.time_ns >= ?3 AND x.time_ns < ?4 "
+                "ORDER BY x.time_ns DESC LIMIT ?5");
+    s.bind(1, q.name).bind(2, q.match).bind(3, since(q)).bind(4, until(q));
+    s.bind(5, limit_of(limit));
+    while (s.step()) {
+      outpost::Row row(OUTPOST_READ_SAMPLES);
+      row.time("time_ns", s.column_int(0)).text("name", s.column_text(1));
+      labels_column(row, "labels", s.column_text(2));
+      row.real("value", s.column_double(3));
+      if (!rows.add(row)) {
+        s.done();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool read_events(const outpost::ReadRequest& q, uint64_t limit, outpost::Rows& rows) {
+    Statement s(db_,
+                "SELECT time_ns, severity, kind, source, message, attributes FROM events "
+                "WHERE time_ns >= ?1 AND time_ns < ?2 AND (?3 = '' OR instr(kind, ?3) > 0 "
+                "OR instr(source, ?3) > 0 OR instr(message, ?3) > 0 "
+                "OR instr(attributes, ?3) > 0) "
+                "ORDER BY time_ns DESC, id DESC LIMIT ?4");
+    s.bind(1, since(q)).bind(2, until(q)).bind(3, q.match).bind(4, limit_of(limit));
+    while (s.step()) {
+      outpost::Row row(OUTPOST_READ_EVENTS);
+      row.time("time_ns", s.column_int(0))
+          .severity("severity", static_cast<uint32_t>(s.column_int(1)))
+          .text("kind", s.column_text(2))
+          .text("source", s.column_text(3))
+          .text("message", s.column_text(4));
+      labels_column(row, "attributes", s.column_text(5));
+      if (!rows.add(row)) {
+        s.done();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // For OUTPOST_PURPOSE_READ: the store as it is, read-only; nothing created or changed.
+  void open_read_only() {
+    const int rc =
+        sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) fail_create(rc, "cannot open " + path_);
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, kReadBusyTimeoutMs);
+    std::string version;
+    try {
+      version = meta_schema_version();
+    } catch (const Error& e) {
+      throw Error(OUTPOST_E_CONFIG, path_ + " is not a store of the sqlite sink: " + e.what());
+    }
+    if (version != kSchemaVersion)
+      throw Error(OUTPOST_E_CONFIG, path_ + " has schema version '" + version +
+                                        "', this plugin reads " + kSchemaVersion);
+  }
+
   void open() {
     const std::filesystem::path p(path_);
     if (p.has_parent_path()) {
@@ -441,6 +599,7 @@ class SqliteSink final : public outpost::Sink {
   std::string key_;
   std::optional<int64_t> last_maintenance_;
   bool warned_nan_ = false;
+  bool read_only_ = false;  // created for OUTPOST_PURPOSE_READ
 };
 
 }  // namespace

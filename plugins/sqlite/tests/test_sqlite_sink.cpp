@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <outpost/testing.hpp>
 #include <string>
 #include <vector>
@@ -349,4 +351,158 @@ TEST_CASE("sqlite: write throughput (informational, no assertion)") {
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   WARN("sqlite sink: " << static_cast<int>(kBatches * kPerBatch / s) << " samples/s");
+}
+
+namespace {
+using outpost::testing::ReadSpec;
+using outpost::testing::RecordedRow;
+
+std::vector<std::string> names_of(const std::vector<RecordedRow>& rows, const char* column) {
+  std::vector<std::string> out;
+  for (const auto& r : rows) out.push_back(r.text(column));
+  return out;
+}
+std::vector<double> values_of(const std::vector<RecordedRow>& rows, const char* column) {
+  std::vector<double> out;
+  for (const auto& r : rows) out.push_back(r.real(column));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("sqlite: read gives back series, samples and events by name, match, time and limit") {
+  TempDir dir;
+  const std::string db = dir / "r.db";
+  const int64_t s = 1'000'000'000, t = now_ns();
+  outpost::testing::FakeHost host(plugin());
+  REQUIRE(host.create({{"path", db}}) == OUTPOST_OK);
+  BatchBuilder b;
+  b.metric("rtt", {{"site", "lab"}, {"device", "gw"}}, 1, t - 3 * s)
+      .metric("rtt", {{"device", "gw"}, {"site", "lab"}}, 2, t - 2 * s)
+      .metric("rtt", {{"device", "gw"}, {"site", "lab"}}, 3, t - 1 * s)
+      .metric("rtt", {{"device", "sw"}}, 5, t - 2 * s - s / 2)
+      .metric("up", {{"device", "gw"}}, 1, t - 1 * s, OUTPOST_METRIC_COUNTER)
+      .metric("weird", {{"q\"uote", "back\\slash\nnl\x01"}, {"\xc3\xa9", "\xff"}}, 7, t - 3 * s)
+      .event("gw", "availability", "gw down", OUTPOST_SEV_WARNING, {{"monitor", "icmp"}}, t - 3 * s)
+      .event("sw", "syslog", "link flap", OUTPOST_SEV_ERROR, {{"port", "ge-0/0/1"}}, t - 2 * s)
+      .event("gw", "availability", "gw up", OUTPOST_SEV_INFO, {}, t - 1 * s);
+  REQUIRE(write(host, b) == OUTPOST_OK);
+
+  SECTION("series: one row each, columns as plugin.h lists them") {
+    const auto rows = host.read(ReadSpec{OUTPOST_READ_SERIES});
+    REQUIRE(rows.size() == 4);
+    CHECK(names_of(rows, "name") == std::vector<std::string>{"rtt", "rtt", "up", "weird"});
+    const RecordedRow& gw = rows[0];
+    CHECK(gw.kind == OUTPOST_READ_SERIES);
+    std::vector<std::string> columns;
+    for (const auto& [n, v] : gw.columns) columns.push_back(n);
+    CHECK(columns == std::vector<std::string>{"name", "labels", "last", "last_time_ns", "samples"});
+    CHECK(gw.find("labels")->type == OUTPOST_VALUE_LABELS);
+    CHECK(gw.labels("labels") ==
+          std::map<std::string, std::string>{{"device", "gw"}, {"site", "lab"}});
+    CHECK(gw.real("last") == 3);
+    CHECK(gw.find("last_time_ns")->type == OUTPOST_VALUE_TIME);
+    CHECK(gw.integer("last_time_ns") == t - s);
+    CHECK(gw.integer("samples") == 3);
+    // The label JSON is parsed back to the very bytes written (invalid UTF-8 became U+FFFD).
+    CHECK(rows[3].labels("labels") ==
+          std::map<std::string, std::string>{{"q\"uote", "back\\slash\nnl\x01"},
+                                             {"\xc3\xa9", "\xef\xbf\xbd"}});
+  }
+  SECTION("series: by name, by match in labels, in a time range") {
+    CHECK(host.read(ReadSpec{OUTPOST_READ_SERIES, "rtt"}).size() == 2);
+    CHECK(host.read(ReadSpec{OUTPOST_READ_SERIES, "rt"}).empty());  // a name is exact
+    const auto sw = host.read(ReadSpec{OUTPOST_READ_SERIES, "", "\"sw\""});
+    REQUIRE(sw.size() == 1);
+    CHECK(sw[0].real("last") == 5);
+    CHECK(host.read(ReadSpec{OUTPOST_READ_SERIES, "", "wei"}).size() == 1);  // or in the name
+    const auto recent = host.read(ReadSpec{OUTPOST_READ_SERIES, "rtt", "", t - s - s / 2});
+    REQUIRE(recent.size() == 1);
+    CHECK(recent[0].integer("samples") == 1);
+    const auto early = host.read(ReadSpec{OUTPOST_READ_SERIES, "rtt", "gw", 0, t - s - s / 2});
+    REQUIRE(early.size() == 1);
+    CHECK(early[0].real("last") == 2);  // the newest inside the range
+    CHECK(early[0].integer("samples") == 2);
+  }
+  SECTION("samples: newest first, filtered, limited") {
+    const auto all = host.read(ReadSpec{OUTPOST_READ_SAMPLES, "rtt"});
+    CHECK(values_of(all, "value") == std::vector<double>{3, 2, 5, 1});
+    REQUIRE(!all.empty());
+    CHECK(all[0].kind == OUTPOST_READ_SAMPLES);
+    CHECK(all[0].integer("time_ns") == t - s);
+    CHECK(values_of(host.read(ReadSpec{OUTPOST_READ_SAMPLES, "rtt", "\"gw\"", 0, 0, 2}), "value") ==
+          std::vector<double>{3, 2});
+    CHECK(names_of(host.read(ReadSpec{OUTPOST_READ_SAMPLES, "", "", t - s - s / 2}), "name") ==
+          std::vector<std::string>{"rtt", "up"});
+    CHECK(host.read(ReadSpec{OUTPOST_READ_SAMPLES, "", "", 0, t - 2 * s - s / 2}).size() == 2);
+  }
+  SECTION("events: newest first; the match finds message, source, kind or attributes") {
+    const auto all = host.read(ReadSpec{OUTPOST_READ_EVENTS});
+    CHECK(names_of(all, "message") == std::vector<std::string>{"gw up", "link flap", "gw down"});
+    REQUIRE(all.size() == 3);
+    CHECK(all[1].find("severity")->type == OUTPOST_VALUE_SEVERITY);
+    CHECK(all[1].integer("severity") == OUTPOST_SEV_ERROR);
+    CHECK(all[1].text("kind") == "syslog");
+    CHECK(all[1].text("source") == "sw");
+    CHECK(all[1].labels("attributes") == std::map<std::string, std::string>{{"port", "ge-0/0/1"}});
+    CHECK(host.read(ReadSpec{OUTPOST_READ_EVENTS, "", "down"}).size() == 1);
+    CHECK(host.read(ReadSpec{OUTPOST_READ_EVENTS, "", "ge-0/0"}).size() == 1);
+    CHECK(host.read(ReadSpec{OUTPOST_READ_EVENTS, "", "availability"}).size() == 2);
+    CHECK(host.read(ReadSpec{OUTPOST_READ_EVENTS, "", "", t - 2 * s}).size() == 2);
+    CHECK(host.read(ReadSpec{OUTPOST_READ_EVENTS, "", "", 0, 0, 1}).size() == 1);
+  }
+  SECTION("summary: the series, then the recent events") {
+    const auto rows = host.read(ReadSpec{OUTPOST_READ_SUMMARY, "", "rtt"});
+    REQUIRE(rows.size() == 2 + 3);
+    CHECK(rows[1].kind == OUTPOST_READ_SERIES);
+    CHECK(rows[2].kind == OUTPOST_READ_EVENTS);
+  }
+  SECTION("a kind of read the sink does not know") {
+    outpost_status st = OUTPOST_OK;
+    CHECK(host.read(ReadSpec{99}, &st).empty());
+    CHECK(st == OUTPOST_E_UNSUPPORTED);
+  }
+  CHECK(host.violations().empty());
+}
+
+TEST_CASE("sqlite: an instance created only to read opens the store as it is") {
+  TempDir dir;
+  const std::string db = dir / "sub/ro.db";
+  {
+    outpost::testing::FakeHost reader(plugin());
+    reader.set_purpose(OUTPOST_PURPOSE_READ);
+    CHECK(reader.create({{"path", db}}) == OUTPOST_E_NOT_FOUND);
+    REQUIRE(reader.errors().size() == 1);
+    CHECK(reader.errors()[0].second.find("no local store at " + db) != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir / "sub"));  // nothing created
+  }
+  outpost::testing::FakeHost writer(plugin());
+  REQUIRE(writer.create({{"path", db}}) == OUTPOST_OK);
+  BatchBuilder b;
+  b.metric("up", {{"device", "gw"}}, 1, now_ns());
+  REQUIRE(write(writer, b) == OUTPOST_OK);
+  {
+    outpost::testing::FakeHost reader(plugin());  // while the writer has it open
+    reader.set_purpose(OUTPOST_PURPOSE_READ);
+    REQUIRE(reader.create({{"path", db}}) == OUTPOST_OK);
+    const auto rows = reader.read(ReadSpec{OUTPOST_READ_SAMPLES});
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].text("name") == "up");
+    CHECK(reader.violations().empty());
+  }
+  const std::string text = dir / "text.db";
+  std::ofstream(text) << std::string(4096, 'x');
+  const std::string empty_db = dir / "empty.db";
+  {
+    sqlite3* raw = nullptr;  // an SQLite database, but not a store of this plugin
+    REQUIRE(sqlite3_open(empty_db.c_str(), &raw) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(raw, "CREATE TABLE t(x)", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  for (const auto& path : {text, empty_db}) {
+    INFO(path);
+    outpost::testing::FakeHost reader(plugin());
+    reader.set_purpose(OUTPOST_PURPOSE_READ);
+    CHECK(reader.create({{"path", path}}) == OUTPOST_E_CONFIG);
+    CHECK(reader.errors().size() == 1);
+  }
 }

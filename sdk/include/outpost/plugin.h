@@ -14,12 +14,15 @@
  *    with OUTPOST_HAS before reading it. A changed signature gets a _v2 name. Producers zero
  *    reserved members.
  *  - Each released version of this header is frozen under sdk/abi/<major>.<minor>/ (1.0, 1.1,
- *    1.2); the engine loads plugins built against any of them. Members added after 1.0 say
+ *    1.2, 1.3); the engine loads plugins built against any of them. Members added after 1.0 say
  *    their version. A change to this header after a release is the next minor's.
  *  - 1.1: outpost_flow.exporter_family (was reserved0).
  *  - 1.2: host timers (outpost_host_api.set_timer, outpost_plugin_descriptor.timer); targets
  *    carry the labels the host built (outpost_target.labels); OUTPOST_E_OVERLOADED; command-line
  *    subcommands (outpost_plugin_descriptor.command, outpost_command_plan).
+ *  - 1.3: reads of what a sink stored (outpost_plugin_descriptor.read, outpost_read_request,
+ *    outpost_read_row, outpost_column); instances created only to be read
+ *    (outpost_host_api.purpose, OUTPOST_PURPOSE_*).
  *  - Strings and buffers are {ptr, len}, not NUL-terminated, and borrowed for the duration of
  *    the call unless a comment says otherwise. The host deep-copies what a plugin emits.
  *  - Ownership is stated on every pointer: "borrowed" (valid during the call), "static" (valid
@@ -41,7 +44,7 @@ extern "C" {
 
 #define OUTPOST_PLUGIN_MAGIC 0x4F555450u /* "OUTP" */
 #define OUTPOST_ABI_MAJOR 1u
-#define OUTPOST_ABI_MINOR 2u
+#define OUTPOST_ABI_MINOR 3u
 #define OUTPOST_ABI_VERSION ((OUTPOST_ABI_MAJOR << 16) | OUTPOST_ABI_MINOR)
 #define OUTPOST_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define OUTPOST_ABI_MINOR_OF(v) ((uint32_t)(v)&0xFFFFu)
@@ -300,7 +303,18 @@ typedef struct outpost_host_api {
    * onwards (timers set before start wait for start); OUTPOST_E_UNSUPPORTED when the plugin has
    * no timer hook, OUTPOST_E_UNAVAILABLE after stop. Check it is present with OUTPOST_HAS. */
   outpost_status (*set_timer)(outpost_host* host, uint64_t timer_id, int64_t period_ns);
+  /* 1.3: what the host created this instance for, OUTPOST_PURPOSE_*; the same answer from create
+   * until destroy. A host without it (OUTPOST_HAS false) runs every instance it creates. */
+  uint32_t (*purpose)(outpost_host* host);
 } outpost_host_api;
+
+/* 1.3: the answers of host_api->purpose. RUN: the engine's pipeline or a poll; the lifecycle of
+ * the descriptor's comment. READ: only to answer read (`outpost query`): the host calls create,
+ * read any number of times, then destroy, and nothing else; the plugin leaves its destination as
+ * it is (it opens a store read-only, creates no file, starts nothing) and fails create with
+ * OUTPOST_E_NOT_FOUND, the reason through report_error, when there is nothing to read. */
+#define OUTPOST_PURPOSE_RUN 0u
+#define OUTPOST_PURPOSE_READ 1u
 
 /* ---- command-line subcommands (1.2) ---------------------------------------------------- */
 
@@ -325,6 +339,73 @@ typedef struct outpost_command_plan {
   outpost_str print_kind; /* the events that are the command's output */
   int64_t timeout_ns;     /* the poll's deadline after it starts; the host's --timeout wins */
 } outpost_command_plan;
+
+/* ---- reading a sink (1.3) ------------------------------------------------------------- */
+
+/* What a read asks for, and what each row of its answer is. The rows of SERIES, SAMPLES and
+ * EVENTS have at least these columns (a sink may add its own after them):
+ *   SERIES  (one per metric series seen in the range): name TEXT, labels LABELS, last DOUBLE
+ *           (the newest value), last_time_ns TIME, samples INT (how many in the range)
+ *   SAMPLES (newest first): time_ns TIME, name TEXT, labels LABELS, value DOUBLE
+ *   EVENTS  (newest first): time_ns TIME, severity SEVERITY, kind TEXT, source TEXT,
+ *           message TEXT, attributes LABELS
+ * SUMMARY asks for the sink's overview in rows of those kinds (a store: its series, then its
+ * most recent events). */
+#define OUTPOST_READ_SUMMARY 0u
+#define OUTPOST_READ_SERIES 1u
+#define OUTPOST_READ_SAMPLES 2u
+#define OUTPOST_READ_EVENTS 3u
+
+/* Every filter set narrows the answer; a zero filter (empty text, 0) lets everything through. */
+typedef struct outpost_read_request {
+  uint32_t struct_size;
+  uint32_t what;     /* OUTPOST_READ_* */
+  outpost_str name;  /* series, samples: this metric name exactly */
+  outpost_str match; /* rows whose name or labels (series, samples), or kind, source, message or
+                      * attributes (events) contain this text, as the sink stores them */
+  int64_t since_ns;  /* data at or after this time (Unix epoch ns) */
+  int64_t until_ns;  /* data before this time */
+  uint64_t limit;    /* at most this many rows of each kind; 0: the sink's own bound */
+} outpost_read_request;
+
+/* A column's value: which member holds it. NULL (0) is a value the row does not have (a stored
+ * NaN, an empty field). */
+#define OUTPOST_VALUE_NULL 0u
+#define OUTPOST_VALUE_TEXT 1u     /* text */
+#define OUTPOST_VALUE_INT 2u      /* i */
+#define OUTPOST_VALUE_DOUBLE 3u   /* d */
+#define OUTPOST_VALUE_TIME 4u     /* i: Unix epoch nanoseconds */
+#define OUTPOST_VALUE_SEVERITY 5u /* i: OUTPOST_SEV_* */
+#define OUTPOST_VALUE_LABELS 6u   /* labels, label_count: key/value pairs */
+
+typedef struct outpost_column {
+  outpost_str name; /* "name", "labels", "value", ... */
+  uint32_t type;    /* OUTPOST_VALUE_* */
+  uint32_t reserved0;
+  int64_t i;
+  double d;
+  outpost_str text;
+  const outpost_kv* labels;
+  size_t label_count;
+} outpost_column;
+
+/* One row of a read's answer. Element sizes travel as in batches: column k is at
+ * (const char*)columns + k * column_size. */
+typedef struct outpost_read_row {
+  uint32_t struct_size;
+  uint32_t column_size; /* sizeof(outpost_column) as the plugin compiled it */
+  uint32_t kind;        /* OUTPOST_READ_SERIES, _SAMPLES or _EVENTS */
+  uint32_t reserved0;
+  const outpost_column* columns;
+  size_t column_count;
+} outpost_read_row;
+
+/* The host's receiver of a read's rows, passed to the read hook with the host's context. The
+ * plugin calls it once a row, only from inside read, on the thread that called read. row and
+ * everything it points at are plugin-owned and valid only during the call: the host copies what
+ * it keeps. It returns OUTPOST_OK for more; any other status asks the plugin to send no more
+ * rows and to return that status from read. It calls back into no hook of the plugin. */
+typedef outpost_status (*outpost_read_row_fn)(void* context, const outpost_read_row* row);
 
 /* ---- configuration schema -------------------------------------------------------------- */
 
@@ -360,7 +441,8 @@ typedef struct outpost_field {
 
 /* Which hooks a descriptor has: create and destroy always; poll exactly when it declares
  * OUTPOST_KIND_POLLER, receive exactly for a listener, process for a processor, write for a
- * sink (the loader refuses a mismatch). start, stop, flush and timer are optional. The host
+ * sink (the loader refuses a mismatch). start, stop, flush and timer are optional; command only
+ * for a poller and read only for a sink. The host
  * calls them in this order: create; start; the kind's hooks and timer; stop (once); destroy
  * (once, also when start failed). Every hook's pointer arguments are borrowed for the call. */
 typedef struct outpost_plugin_descriptor {
@@ -409,6 +491,15 @@ typedef struct outpost_plugin_descriptor {
    * --timeout, --log-level). Needs no instance; runs on the process's main thread before any
    * instance exists. Returns OUTPOST_OK with *plan filled. */
   outpost_status (*command)(const outpost_str* args, size_t arg_count, outpost_command_plan* plan);
+  /* 1.3, optional, sinks that keep what they write: answer the request (borrowed for the call)
+   * with rows through row(context, ...), then return. Called between create's return and
+   * destroy, with or without start (see OUTPOST_PURPOSE_READ), and serialised with the
+   * instance's other hooks like write. OUTPOST_E_UNSUPPORTED for a request the sink cannot
+   * answer, OUTPOST_E_NOT_FOUND when there is nothing to read, each with report_error's detail.
+   * A host finds no read hook in a descriptor of an older ABI (OUTPOST_HAS) or of a sink that
+   * cannot be read. */
+  outpost_status (*read)(outpost_instance* instance, const outpost_read_request* request,
+                         outpost_read_row_fn row, void* context);
 } outpost_plugin_descriptor;
 
 /* The entry point every plugin exports. host_abi_version is OUTPOST_ABI_VERSION of the host. */

@@ -328,6 +328,15 @@ class Host {
       return OUTPOST_E_UNSUPPORTED;
     return api_->set_timer(host_, id, static_cast<int64_t>(period.count()));
   }
+  // What the host created this instance for (ABI 1.3): OUTPOST_PURPOSE_RUN, or
+  // OUTPOST_PURPOSE_READ when it will only call read (then leave the destination as it is).
+  // RUN from a host older than 1.3.
+  uint32_t purpose() const noexcept {
+    if (!OUTPOST_HAS(api_, outpost_host_api, purpose) || api_->purpose == nullptr)
+      return OUTPOST_PURPOSE_RUN;
+    return api_->purpose(host_);
+  }
+  bool read_only() const noexcept { return purpose() == OUTPOST_PURPOSE_READ; }
 
  private:
   const outpost_host_api* api_ = nullptr;
@@ -352,6 +361,115 @@ struct CommandPlan {
     p.exit_code = exit_code;
     return p;
   }
+};
+
+// A read of what a sink stored (ABI 1.3): outpost_read_request, borrowed for the read.
+struct ReadRequest {
+  uint32_t what = OUTPOST_READ_SUMMARY;  // OUTPOST_READ_*
+  std::string_view name;                 // series, samples: this metric name exactly; empty: any
+  std::string_view match;                // a text the row contains (see plugin.h); empty: any
+  int64_t since_ns = 0;                  // data at or after (Unix epoch ns); 0: no bound
+  int64_t until_ns = 0;                  // data before; 0: no bound
+  uint64_t limit = 0;                    // rows of each kind; 0: the sink's own bound
+};
+
+// One row of a read's answer, built column by column (the columns plugin.h lists for its kind
+// first). The row owns its values.
+class Row {
+ public:
+  explicit Row(uint32_t kind) : kind_(kind) {}
+  uint32_t kind() const noexcept { return kind_; }
+  Row& text(std::string_view name, std::string_view v) {
+    return add(name, OUTPOST_VALUE_TEXT).set_text(v);
+  }
+  Row& integer(std::string_view name, int64_t v) { return add(name, OUTPOST_VALUE_INT).set_i(v); }
+  Row& real(std::string_view name, double v) {
+    cols_.push_back(Column{std::string(name), OUTPOST_VALUE_DOUBLE, 0, v, {}, {}});
+    return *this;
+  }
+  Row& time(std::string_view name, int64_t ns) { return add(name, OUTPOST_VALUE_TIME).set_i(ns); }
+  Row& severity(std::string_view name, uint32_t s) {
+    return add(name, OUTPOST_VALUE_SEVERITY).set_i(int64_t{s});
+  }
+  Row& labels(std::string_view name, Labels v) {
+    add(name, OUTPOST_VALUE_LABELS);
+    cols_.back().labels = std::move(v);
+    return *this;
+  }
+  Row& null(std::string_view name) { return add(name, OUTPOST_VALUE_NULL); }
+
+ private:
+  friend class Rows;
+  struct Column {
+    std::string name;
+    uint32_t type = OUTPOST_VALUE_NULL;
+    int64_t i = 0;
+    double d = 0;
+    std::string text;
+    Labels labels;
+  };
+  Row& add(std::string_view name, uint32_t type) {
+    cols_.push_back(Column{std::string(name), type, 0, 0, {}, {}});
+    return *this;
+  }
+  Row& set_text(std::string_view v) {
+    cols_.back().text = std::string(v);
+    return *this;
+  }
+  Row& set_i(int64_t v) {
+    cols_.back().i = v;
+    return *this;
+  }
+  uint32_t kind_;
+  std::vector<Column> cols_;
+};
+
+// Where a read's rows go: the host's receiver, called from inside read only.
+class Rows {
+ public:
+  Rows(outpost_read_row_fn fn, void* context) noexcept : fn_(fn), context_(context) {}
+  // Hands one row to the host, which copies it. False once the host wants no more rows: then
+  // read should return (the SDK returns the host's status for it).
+  bool add(const Row& row) {
+    if (status_ != OUTPOST_OK) return false;
+    kvs_.resize(row.cols_.size());
+    columns_.clear();
+    for (std::size_t k = 0; k < row.cols_.size(); ++k) {
+      const Row::Column& c = row.cols_[k];
+      kvs_[k].clear();
+      for (const auto& [key, value] : c.labels)
+        kvs_[k].push_back(outpost_kv{to_c(key), to_c(value)});
+      outpost_column oc{};
+      oc.name = to_c(c.name);
+      oc.type = c.type;
+      oc.i = c.i;
+      oc.d = c.d;
+      oc.text = to_c(c.text);
+      oc.labels = kvs_[k].data();
+      oc.label_count = kvs_[k].size();
+      columns_.push_back(oc);
+    }
+    outpost_read_row r{};
+    r.struct_size = sizeof(outpost_read_row);
+    r.column_size = sizeof(outpost_column);
+    r.kind = row.kind();
+    r.columns = columns_.data();
+    r.column_count = columns_.size();
+    status_ = fn_(context_, &r);
+    ++sent_;
+    return status_ == OUTPOST_OK;
+  }
+  // OUTPOST_OK, or what the host answered when it wanted no more rows.
+  outpost_status status() const noexcept { return status_; }
+  std::size_t sent() const noexcept { return sent_; }
+
+ private:
+  outpost_read_row_fn fn_;
+  void* context_;
+  outpost_status status_ = OUTPOST_OK;
+  std::size_t sent_ = 0;
+  std::vector<std::vector<outpost_kv>> kvs_;
+  std::vector<outpost_column> columns_;
 };
 
 // Bases. A plugin class derives from one or more; the kinds mask follows from them.
@@ -380,6 +498,14 @@ class Sink : public virtual Plugin {
  public:
   virtual void write(const outpost_batch& batch) = 0;
   virtual void flush() {}
+  // ABI 1.3: answer a read of what the sink stored, row by row through rows.add(). A sink that
+  // overrides this publicly (and has no other member named read) offers the read hook; the others
+  // do not, and a host tells its user so. Serialised with write; may run without start when the
+  // host's purpose is OUTPOST_PURPOSE_READ. Throw Error(OUTPOST_E_UNSUPPORTED, ...) for a
+  // request the sink cannot answer.
+  virtual void read(const ReadRequest& /*request*/, Rows& /*rows*/) {
+    throw Error(OUTPOST_E_UNSUPPORTED, "this sink cannot be read");
+  }
 };
 
 // Element access for batches whose element size travels with them.
@@ -439,6 +565,12 @@ template <typename T>
 concept HasCommand = requires(std::span<const std::string_view> a) {
   { T::command(a) } -> std::same_as<CommandPlan>;
 };
+
+// A sink that overrides Sink::read offers the read hook (ABI 1.3).
+template <typename T>
+concept OverridesRead = std::is_base_of_v<Sink, T> && requires {
+  &T::read;
+} && !std::is_same_v<decltype(&T::read), void (Sink::*)(const ReadRequest&, Rows&)>;
 
 template <typename T>
 struct Trampolines {
@@ -533,6 +665,23 @@ struct Trampolines {
       return OUTPOST_E_UNSUPPORTED;
     }
   }
+  static outpost_status read(outpost_instance* i, const outpost_read_request* r,
+                             outpost_read_row_fn fn, void* context) noexcept {
+    if (r == nullptr || fn == nullptr || !OUTPOST_HAS(r, outpost_read_request, limit))
+      return OUTPOST_E_INVALID_ARGUMENT;
+    Rows rows(fn, context);
+    const outpost_status s = guarded(self(i)->host, [&] {
+      ReadRequest q;
+      q.what = r->what;
+      q.name = view(r->name);
+      q.match = view(r->match);
+      q.since_ns = r->since_ns;
+      q.until_ns = r->until_ns;
+      q.limit = r->limit;
+      dynamic_cast<Sink*>(self(i)->plugin)->read(q, rows);
+    });
+    return s != OUTPOST_OK ? s : rows.status();
+  }
   static outpost_status timer(outpost_instance* i, uint64_t id) noexcept {
     return guarded(self(i)->host, [&] { self(i)->plugin->on_timer(id); });
   }
@@ -586,6 +735,7 @@ struct Trampolines {
         x.kinds |= OUTPOST_KIND_SINK;
         x.write = &write;
         x.flush = &flush;
+        if constexpr (OverridesRead<T>) x.read = &read;
       }
       return x;
     }();

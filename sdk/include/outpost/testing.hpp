@@ -6,8 +6,10 @@
 // before create returned or after stop returned are refused (OUTPOST_E_UNAVAILABLE), and
 // they, repeated completions, completions of targets a poll did not have, and completions
 // after stop are recorded as violations(). Its hook calls (create, start, stop, poll, receive,
-// process, write, flush, fire_timers) are serialised as the engine serialises them, and timers
-// fire only when a test calls fire_timers(), between start and stop: no test waits on a clock.
+// process, write, flush, read, fire_timers) are serialised as the engine serialises them, and
+// timers fire only when a test calls fire_timers(), between start and stop: no test waits on a
+// clock. set_purpose(OUTPOST_PURPOSE_READ) before create makes the instance one `outpost query`
+// would create: then start, stop and the kinds' hooks other than read are violations.
 #pragma once
 
 #include <dlfcn.h>
@@ -46,6 +48,56 @@ struct RecordedEvent {
   uint32_t severity = 0;
   std::map<std::string, std::string> attributes;
 };
+// A column of a row a sink's read answered (ABI 1.3): the member its type names holds it.
+struct RecordedValue {
+  uint32_t type = OUTPOST_VALUE_NULL;
+  int64_t i = 0;
+  double d = 0;
+  std::string text;
+  std::map<std::string, std::string> labels;
+};
+struct RecordedRow {
+  uint32_t kind = 0;
+  std::vector<std::pair<std::string, RecordedValue>> columns;  // in the sink's order
+  // The column named `name`, or nullptr.
+  const RecordedValue* find(std::string_view name) const {
+    for (const auto& [n, v] : columns)
+      if (n == name) return &v;
+    return nullptr;
+  }
+  std::string text(std::string_view name) const {
+    const RecordedValue* v = find(name);
+    return v ? v->text : std::string();
+  }
+  int64_t integer(std::string_view name) const {
+    const RecordedValue* v = find(name);
+    return v ? v->i : 0;
+  }
+  double real(std::string_view name) const {
+    const RecordedValue* v = find(name);
+    return v ? v->d : 0;
+  }
+  std::map<std::string, std::string> labels(std::string_view name) const {
+    const RecordedValue* v = find(name);
+    return v ? v->labels : std::map<std::string, std::string>{};
+  }
+};
+// What a test asks a sink's read for (ABI 1.3); read() turns it into outpost_read_request.
+struct ReadSpec {
+  ReadSpec(uint32_t what_ = OUTPOST_READ_SUMMARY, std::string name_ = {}, std::string match_ = {},
+           int64_t since = 0, int64_t until = 0, uint64_t limit_ = 0)
+      : what(what_),
+        name(std::move(name_)),
+        match(std::move(match_)),
+        since_ns(since),
+        until_ns(until),
+        limit(limit_) {}
+  uint32_t what;
+  std::string name, match;
+  int64_t since_ns, until_ns;
+  uint64_t limit;
+};
+
 struct RecordedCompletion {
   uint64_t poll_id = 0, target_id = 0;
   outpost_status status = 0;
@@ -82,6 +134,7 @@ class FakeHost {
     api_.complete = &FakeHost::complete_cb;
     api_.reply = &FakeHost::reply_cb;
     api_.set_timer = &FakeHost::set_timer_cb;
+    api_.purpose = [](outpost_host* h) -> uint32_t { return self(h)->purpose_.load(); };
   }
   ~FakeHost() { destroy(); }
   FakeHost(const FakeHost&) = delete;
@@ -102,6 +155,8 @@ class FakeHost {
   void set_secret(std::string ref, std::string value) {
     secrets_[std::move(ref)] = std::move(value);
   }
+  // What host_api->purpose answers (ABI 1.3); set it before create.
+  void set_purpose(uint32_t purpose) { purpose_ = purpose; }
 
   outpost_status create(const std::vector<std::pair<std::string, std::string>>& config = {}) {
     std::vector<outpost_kv> kv;
@@ -114,6 +169,7 @@ class FakeHost {
     return s;
   }
   outpost_status start() {
+    read_only_violation("start");
     std::lock_guard h(hook_mu_);
     const outpost_status s = desc_->start ? desc_->start(inst_) : OUTPOST_OK;
     std::lock_guard g(mu_);
@@ -121,6 +177,7 @@ class FakeHost {
     return s;
   }
   outpost_status stop() {
+    read_only_violation("stop");
     {
       std::lock_guard g(mu_);
       if (phase_ == Phase::none || phase_ == Phase::stopped) return OUTPOST_OK;
@@ -150,8 +207,47 @@ class FakeHost {
     return desc_->process(inst_, &b);
   }
   outpost_status write(const outpost_batch& b) {
+    read_only_violation("write");
     std::lock_guard h(hook_mu_);
     return desc_->write(inst_, &b);
+  }
+  // The sink's read hook (ABI 1.3): the rows it answered, copied as the host copies them.
+  // OUTPOST_E_UNSUPPORTED when the descriptor has no read hook. A row callback after read
+  // returned, or a row of an unknown kind, is a violation.
+  outpost_status read(const ReadSpec& spec, std::vector<RecordedRow>& rows) {
+    if (!OUTPOST_HAS(desc_, outpost_plugin_descriptor, read) || desc_->read == nullptr)
+      return OUTPOST_E_UNSUPPORTED;
+    outpost_read_request r{};
+    r.struct_size = sizeof(r);
+    r.what = spec.what;
+    r.name = {spec.name.data(), spec.name.size()};
+    r.match = {spec.match.data(), spec.match.size()};
+    r.since_ns = spec.since_ns;
+    r.until_ns = spec.until_ns;
+    r.limit = spec.limit;
+    struct Context {
+      FakeHost* host;
+      std::vector<RecordedRow>* rows;
+    } ctx{this, &rows};
+    std::lock_guard h(hook_mu_);
+    in_read_ = true;
+    const outpost_status s = desc_->read(
+        inst_, &r,
+        [](void* c, const outpost_read_row* row) -> outpost_status {
+          auto* cx = static_cast<Context*>(c);
+          return cx->host->row_cb(*cx->rows, row);
+        },
+        &ctx);
+    in_read_ = false;
+    return s;
+  }
+  // The same, with the rows returned; a failed read is a test failure's business: status in
+  // *status when given.
+  std::vector<RecordedRow> read(const ReadSpec& spec, outpost_status* status = nullptr) {
+    std::vector<RecordedRow> rows;
+    const outpost_status s = read(spec, rows);
+    if (status != nullptr) *status = s;
+    return rows;
   }
   outpost_status flush() {
     std::lock_guard h(hook_mu_);
@@ -186,6 +282,7 @@ class FakeHost {
   };
   // Polls the targets (ids 1..n) and waits until each completed or timeout_ms passed.
   outpost_status poll(const std::vector<TargetSpec>& targets, int timeout_ms) {
+    read_only_violation("poll");
     const outpost_status s = start_poll(targets, timeout_ms);
     std::unique_lock lk(mu_);
     cv_.wait_until(lk,
@@ -311,6 +408,36 @@ class FakeHost {
 
  private:
   static FakeHost* self(outpost_host* h) { return reinterpret_cast<FakeHost*>(h); }
+  // An instance created only to be read gets no other hook (plugin.h, OUTPOST_PURPOSE_READ).
+  void read_only_violation(const char* hook) {
+    if (purpose_.load() != OUTPOST_PURPOSE_READ) return;
+    std::lock_guard g(mu_);
+    violations_.push_back(std::string(hook) + " called on an instance created only to be read");
+  }
+  outpost_status row_cb(std::vector<RecordedRow>& rows, const outpost_read_row* row) {
+    if (!in_read_ || row == nullptr || row->kind < OUTPOST_READ_SERIES ||
+        row->kind > OUTPOST_READ_EVENTS || row->column_size < sizeof(outpost_column)) {
+      std::lock_guard g(mu_);
+      violations_.push_back(!in_read_ ? "a row sent outside read" : "a malformed row");
+      return OUTPOST_E_INVALID_ARGUMENT;
+    }
+    RecordedRow r;
+    r.kind = row->kind;
+    for (std::size_t k = 0; k < row->column_count; ++k) {
+      const auto& c = *reinterpret_cast<const outpost_column*>(
+          reinterpret_cast<const char*>(row->columns) + k * row->column_size);
+      RecordedValue v;
+      v.type = c.type;
+      v.i = c.i;
+      v.d = c.d;
+      v.text = str(c.text);
+      for (std::size_t l = 0; l < c.label_count; ++l)
+        v.labels[str(c.labels[l].key)] = str(c.labels[l].value);
+      r.columns.emplace_back(str(c.name), std::move(v));
+    }
+    rows.push_back(std::move(r));
+    return OUTPOST_OK;
+  }
   std::size_t count_locked(uint64_t poll_id) const {
     auto it = per_poll_.find(poll_id);
     return it == per_poll_.end() ? 0 : it->second;
@@ -416,6 +543,8 @@ class FakeHost {
   std::recursive_mutex hook_mu_;  // recursive: a test may call a hook from a hook's callback
   Phase phase_ = Phase::none;     // under mu_
   std::atomic<int64_t> skew_ns_{0};
+  std::atomic<uint32_t> purpose_{OUTPOST_PURPOSE_RUN};
+  bool in_read_ = false;  // under hook_mu_
   std::map<uint64_t, int64_t> timers_;
   std::map<uint64_t, std::size_t> poll_sizes_;
   std::set<std::pair<uint64_t, uint64_t>> completed_;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace outpost::jsonl {
@@ -24,6 +25,9 @@ std::vector<const outpost_kv*> sorted_pairs(const outpost_kv* kv, std::size_t n)
 // Appends the pairs as a canonical JSON object.
 void append_object(std::string& out, const outpost_kv* kv, std::size_t n);
 std::string canonical_object(const outpost_kv* kv, std::size_t n);
+// Reads back an object of string values, as append_object writes them (any such JSON object, in
+// fact), into its pairs in order. False when s is not one.
+bool parse_object(std::string_view s, std::vector<std::pair<std::string, std::string>>& out);
 
 // "192.0.2.1" / "2001:db8::1"; empty when the family is neither 4 nor 6.
 std::string format_address(const uint8_t (&addr)[16], uint8_t family);
