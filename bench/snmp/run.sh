@@ -63,6 +63,7 @@ interval=${SNMP_BENCH_INTERVAL:-1}
 port=${SNMP_BENCH_PORT:-16100}
 base=${SNMP_BENCH_BASE:-127.20.0.1}
 slow=${SNMP_BENCH_SLOW:-0.02}
+slow_ms=${SNMP_BENCH_SLOW_MS:-200-500}
 dead=${SNMP_BENCH_DEAD:-0.01}
 pollers=${SNMP_BENCH_POLLERS:-"outpost collectd"}
 cthreads=${SNMP_BENCH_COLLECTD_THREADS:-64}
@@ -123,7 +124,8 @@ export MIBS= MIBDIRS=/nonexistent  # numeric OIDs only, no MIB files needed
 # --- the fleet --------------------------------------------------------------------------------
 "$agent" --self-check --ifaces "$ifaces" || die "the agent's self-check failed"
 "$agent" --devices "$devices" --base "$base" --port "$port" --ifaces "$ifaces" \
-  --slow-fraction "$slow" --dead-fraction "$dead" --list "$work/fleet.txt" \
+  --slow-fraction "$slow" --slow-min-ms "${slow_ms%-*}" --slow-max-ms "${slow_ms#*-}" \
+  --dead-fraction "$dead" --list "$work/fleet.txt" \
   > "$work/agent.out" 2> "$work/agent.err" &
 APID=$!
 for _ in $(seq 1 100); do [[ -s $work/agent.out ]] && break; kill -0 $APID 2>/dev/null || break; sleep 0.05; done
@@ -179,8 +181,11 @@ sinks:
 inventory:
   devices:
 YAML
+    # With the defaults a monitor's timeout is the engine's (half its interval, at least 10 s).
+    local mt=", timeout: ${interval}s"
+    [[ ${SNMP_BENCH_DEFAULTS:-0} == 1 ]] && mt=
     fleet_rows | while read -r i ip p _; do
-      echo "    - {name: dev-$i, address: $ip, monitors: [{plugin: snmp, interval: ${interval}s, timeout: ${interval}s, port: $p, community: public, profile: generic}]}"
+      echo "    - {name: dev-$i, address: $ip, monitors: [{plugin: snmp, interval: ${interval}s$mt, port: $p, community: public, profile: generic}]}"
     done
   } > "$dir/outpost.yaml"
   "$outpost" check-config "$dir/outpost.yaml" > "$dir/check.txt" 2>&1 || { tail -5 "$dir/check.txt" >&2; die "bad outpost config"; }
@@ -189,7 +194,18 @@ YAML
   /usr/bin/time -f '%U %S %e %M' -o "$dir/time.txt" "$outpost" run -c "$dir/outpost.yaml" --for "${secs}s" \
     > "$dir/outpost.out" 2> "$dir/outpost.err" &
   PPID_=$!
+  # The engine's resident memory once a cycle: it must level off, not grow with time.
+  (
+    sleep 1
+    pid=$(pgrep -P "$PPID_" -x outpost || true)
+    while [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; do
+      awk '/^VmRSS/ { printf "%d ", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || true
+      sleep "$interval"
+    done
+  ) > "$dir/rss.txt" &
+  local rss_pid=$!
   wait $PPID_ || true
+  wait $rss_pid 2>/dev/null || true
   PPID_=
   t1=$(now); a1=$(ticks $APID)
   read -r u s e m < <(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$dir/time.txt")
@@ -231,12 +247,17 @@ for l in open(d + "/up.json"):
 t0 = min((min(v) for v in times.values()), default=0)
 cycles = int(secs // interval) - 1  # whole cycles after the first
 answering = [k for k, v in kind.items() if v in ("ok", "slow")]
-full = 0
+full = full_slow = 0
 for dev in answering:
     got = {int((t - t0) // interval) for t in times.get(dev, [])}
-    if all(c in got for c in range(cycles)): full += 1
+    if all(c in got for c in range(cycles)):
+        full += 1
+        full_slow += kind[dev] == "slow"
+n_slow = sum(1 for v in kind.values() if v == "slow")
+rss = open(d + "/rss.txt").read().split()
 print(f"dropped samples {int(dropped)}, false availability events {false_alarms}, "
-      f"answering devices stored in each of the first {cycles} cycles: {full}/{len(answering)}")
+      f"answering devices stored (snmp_up 1) in each of the first {cycles} cycles: {full}/{len(answering)}, "
+      f"slow ones {full_slow}/{n_slow}; RSS MB once a cycle: {' '.join(rss)}")
 PY
 )
   local last
@@ -343,7 +364,18 @@ CONF
   /usr/bin/time -f '%U %S %e %M' -o "$dir/time.txt" timeout -s TERM "$secs" collectd -f -C "$dir/collectd.conf" \
     > "$dir/collectd.out" 2>&1 &
   PPID_=$!
+  # The engine's resident memory once a cycle: it must level off, not grow with time.
+  (
+    sleep 1
+    pid=$(pgrep -P "$PPID_" -x outpost || true)
+    while [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; do
+      awk '/^VmRSS/ { printf "%d ", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || true
+      sleep "$interval"
+    done
+  ) > "$dir/rss.txt" &
+  local rss_pid=$!
   wait $PPID_ || true
+  wait $rss_pid 2>/dev/null || true
   PPID_=
   t1=$(now); a1=$(ticks $APID)
   read -r u s e m < <(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$dir/time.txt")
