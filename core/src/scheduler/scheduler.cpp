@@ -1,30 +1,22 @@
 #include "scheduler/scheduler.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <outpost/sdk.hpp>
 #include <queue>
+#include <set>
 #include <thread>
 
 #include "engine/instance.hpp"
-#include "util/clock.hpp"
 #include "util/log.hpp"
 #include "util/status.hpp"
 
 namespace outpost::core {
-namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
+using Clock = MonoClock;
 
 namespace {
-int64_t wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 Clock::duration secs(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
@@ -79,17 +71,29 @@ struct Scheduler::Impl {
     std::vector<bool> done;
     std::size_t remaining = 0;
     Clock::time_point start, deadline;
-    std::unique_ptr<asio::steady_timer> timer;
+    int64_t deadline_ns = 0;  // the deadline on the host's monotonic scale, for the plugin
+  };
+  // A plugin's completion, or (all) a failed poll hook: every open target of the poll fails.
+  struct Completion {
+    std::string instance;
+    uint64_t poll_id = 0, target_id = 0;
+    outpost_status status = OUTPOST_OK;
+    std::string detail;
+    bool all = false;
   };
   using HeapItem = std::pair<Clock::time_point, std::size_t>;
 
   SchedulerOptions opt;
+  std::shared_ptr<const TimeSource> clock;
   EmitFn emit;
   mutable std::mutex mu;
+  std::condition_variable wake;  // a completion was queued, or stop()
   std::shared_ptr<TaskTable> table = std::make_shared<TaskTable>();
   std::vector<Runtime> rt;
   std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<>> heap;
   std::map<uint64_t, std::shared_ptr<Poll>> polls;
+  std::set<std::pair<Clock::time_point, uint64_t>> deadlines;  // of the open polls
+  std::vector<Completion> completions;                         // queued for run_due()
   std::map<std::string, InstancePollStats> stats;
   std::size_t in_flight = 0;
   uint64_t next_poll_id = 1;
@@ -97,31 +101,66 @@ struct Scheduler::Impl {
   bool holding = false;  // dispatch held back by a congested pipeline, since held_since
   Clock::time_point held_since;
   double held_s = 0;
-
-  asio::io_context io;
-  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  asio::steady_timer tick_timer{io};
   std::thread thread;
 
-  void arm_locked() {
-    if (heap.empty() || in_flight >= opt.max_in_flight) return;
-    tick_timer.expires_at(heap.top().first);
-    tick_timer.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) tick();
-    });
+  // The scheduler's thread (real clocks only).
+  void loop() {
+    for (;;) {
+      const Clock::time_point next = run_due();
+      std::unique_lock lk(mu);
+      const auto woken = [this] { return !running || !completions.empty(); };
+      if (next == Clock::time_point::max())
+        wake.wait(lk, woken);
+      else
+        wake.wait_until(lk, next, woken);
+      if (!running) return;
+    }
   }
 
-  void tick() {
-    std::lock_guard g(mu);
-    if (!running) return;
-    const auto now = Clock::now();
-    if (!heap.empty() && heap.top().first <= now + kCoalesce && opt.congested && opt.congested()) {
+  Clock::time_point run_due() {
+    Batch events;
+    Clock::time_point next;
+    {
+      std::lock_guard g(mu);
+      if (!running) return Clock::time_point::max();
+      const Clock::time_point now = clock->mono();
+      std::vector<Completion> queued;
+      queued.swap(completions);
+      for (const Completion& c : queued) {
+        if (c.all)
+          fail_remaining_locked(c.poll_id, c.status, c.detail, events);
+        else
+          on_complete_locked(c, events);
+      }
+      while (!deadlines.empty() && deadlines.begin()->first <= now) {
+        const uint64_t id = deadlines.begin()->second;
+        deadlines.erase(deadlines.begin());
+        fail_remaining_locked(id, OUTPOST_E_TIMEOUT, "no answer before the deadline", events);
+      }
+      dispatch_due_locked(now, events);
+      next = next_wake_locked(now);
+    }
+    if (!events.empty()) emit(std::move(events));
+    return next;
+  }
+
+  Clock::time_point next_wake_locked(Clock::time_point now) const {
+    Clock::time_point next = Clock::time_point::max();
+    if (holding)
+      next = now + kHoldRetry;
+    else if (!heap.empty() && in_flight < opt.max_in_flight)
+      next = heap.top().first;
+    if (!deadlines.empty()) next = std::min(next, deadlines.begin()->first);
+    return next;
+  }
+
+  void dispatch_due_locked(Clock::time_point now, Batch& events) {
+    const auto due = [&] {
+      return !heap.empty() && heap.top().first <= now + kCoalesce && in_flight < opt.max_in_flight;
+    };
+    if (due() && opt.congested && opt.congested()) {
       if (!holding) held_since = now;
       holding = true;
-      tick_timer.expires_after(kHoldRetry);
-      tick_timer.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec) tick();
-      });
       return;
     }
     if (holding) {
@@ -129,7 +168,7 @@ struct Scheduler::Impl {
       holding = false;
     }
     std::map<std::pair<PluginInstance*, double>, std::vector<std::size_t>> groups;
-    while (!heap.empty() && heap.top().first <= now + kCoalesce && in_flight < opt.max_in_flight) {
+    while (due()) {
       const std::size_t idx = heap.top().second;
       heap.pop();
       const TaskSpec& spec = table->specs[idx];
@@ -148,14 +187,13 @@ struct Scheduler::Impl {
         dispatch_locked(key.first, key.second,
                         std::vector<std::size_t>(idxs.begin() + static_cast<std::ptrdiff_t>(off),
                                                  idxs.begin() + static_cast<std::ptrdiff_t>(end)),
-                        now);
+                        now, events);
       }
     }
-    arm_locked();
   }
 
   void dispatch_locked(PluginInstance* inst, double timeout_s, std::vector<std::size_t> idxs,
-                       Clock::time_point now) {
+                       Clock::time_point now, Batch& events) {
     auto p = std::make_shared<Poll>();
     p->id = next_poll_id++;
     p->inst = inst;
@@ -165,6 +203,9 @@ struct Scheduler::Impl {
     p->remaining = p->tasks.size();
     p->start = now;
     p->deadline = now + secs(timeout_s);
+    // Plugins compare it with host_api->monotonic_ns, the real clock, whatever ours is.
+    p->deadline_ns = host_mono_ns() +
+                     std::chrono::duration_cast<std::chrono::nanoseconds>(secs(timeout_s)).count();
     p->targets.reserve(p->tasks.size());
     for (std::size_t i = 0; i < p->tasks.size(); ++i) {
       const std::size_t idx = p->tasks[i];
@@ -183,70 +224,68 @@ struct Scheduler::Impl {
     }
     stats[inst->name()].polls++;
     polls[p->id] = p;
-    p->timer = std::make_unique<asio::steady_timer>(io, p->deadline);
-    const uint64_t id = p->id;
-    p->timer->async_wait([this, id](const boost::system::error_code& ec) {
-      if (!ec) fail_remaining(id, OUTPOST_E_TIMEOUT, "no answer before the deadline");
-    });
+    deadlines.insert({p->deadline, p->id});
     const bool queued = inst->post([this, p] {
       outpost_poll_request r{};
       r.struct_size = sizeof r;
       r.target_size = sizeof(outpost_target);
       r.poll_id = p->id;
-      r.deadline_ns = host_mono_ns(p->deadline);
+      r.deadline_ns = p->deadline_ns;
       r.targets = p->targets.data();
       r.target_count = p->targets.size();
       const outpost_status st = p->inst->call_poll(r);
       if (st != OUTPOST_OK) {
-        const uint64_t pid = p->id;
-        asio::post(io, [this, pid, st] { fail_remaining(pid, st, "poll hook failed"); });
+        Completion c;
+        c.poll_id = p->id;
+        c.status = st;
+        c.detail = "poll hook failed";
+        c.all = true;
+        queue(std::move(c));
       }
     });
     if (!queued) {
       stats[inst->name()].busy += p->tasks.size();
-      asio::post(io, [this, id] {
-        fail_remaining(id, OUTPOST_E_BUSY,
-                       "plugin instance busy: an earlier poll has not returned");
-      });
+      fail_remaining_locked(p->id, OUTPOST_E_BUSY,
+                            "plugin instance busy: an earlier poll has not returned", events);
     }
   }
 
-  void fail_remaining(uint64_t poll_id, outpost_status st, const std::string& detail) {
-    Batch events;
-    {
-      std::lock_guard g(mu);
-      auto it = polls.find(poll_id);
-      if (it == polls.end()) return;
-      auto p = it->second;
-      for (std::size_t i = 0; i < p->tasks.size(); ++i)
-        if (!p->done[i]) finish_target_locked(*p, i, st, detail, events);
-      finish_poll_locked(p);
+  // Completions are handled by run_due(): the plugin's thread only queues them.
+  void queue(Completion c) {
+    std::lock_guard g(mu);
+    if (!running) {
+      if (!c.all) stats[c.instance].late++;
+      return;
     }
-    if (!events.empty()) emit(std::move(events));
+    completions.push_back(std::move(c));
+    wake.notify_one();
   }
 
-  void on_complete(const std::string& instance, uint64_t poll_id, uint64_t target_id,
-                   outpost_status st, const std::string& detail) {
-    Batch events;
-    {
-      std::lock_guard g(mu);
-      auto it = polls.find(poll_id);
-      if (it == polls.end() || it->second->inst->name() != instance || target_id == 0 ||
-          target_id > it->second->tasks.size() || it->second->done[target_id - 1]) {
-        stats[instance].late++;
-        return;
-      }
-      auto p = it->second;
-      finish_target_locked(*p, target_id - 1, st, detail, events);
-      if (p->remaining == 0) finish_poll_locked(p);
-    }
-    if (!events.empty()) emit(std::move(events));
+  void fail_remaining_locked(uint64_t poll_id, outpost_status st, const std::string& detail,
+                             Batch& events) {
+    auto it = polls.find(poll_id);
+    if (it == polls.end()) return;
+    auto p = it->second;
+    for (std::size_t i = 0; i < p->tasks.size(); ++i)
+      if (!p->done[i]) finish_target_locked(*p, i, st, detail, events);
+    finish_poll_locked(*p);
   }
 
-  void finish_poll_locked(const std::shared_ptr<Poll>& p) {
-    if (p->timer) p->timer->cancel();
-    polls.erase(p->id);
-    arm_locked();
+  void on_complete_locked(const Completion& c, Batch& events) {
+    auto it = polls.find(c.poll_id);
+    if (it == polls.end() || it->second->inst->name() != c.instance || c.target_id == 0 ||
+        c.target_id > it->second->tasks.size() || it->second->done[c.target_id - 1]) {
+      stats[c.instance].late++;
+      return;
+    }
+    auto p = it->second;
+    finish_target_locked(*p, c.target_id - 1, c.status, c.detail, events);
+    if (p->remaining == 0) finish_poll_locked(*p);
+  }
+
+  void finish_poll_locked(const Poll& p) {
+    deadlines.erase({p.deadline, p.id});
+    polls.erase(p.id);
   }
 
   void finish_target_locked(Poll& p, std::size_t pos, outpost_status st, const std::string& detail,
@@ -259,7 +298,7 @@ struct Scheduler::Impl {
     const TaskSpec& spec = table->specs[idx];
     auto& s = stats[p.inst->name()];
     s.results[st]++;
-    s.duration_sum_s += std::chrono::duration<double>(Clock::now() - p.start).count();
+    s.duration_sum_s += std::chrono::duration<double>(clock->mono() - p.start).count();
     s.duration_count++;
     if (is_skip_status(st)) {  // the engine or plugin had no capacity: the device said nothing
       s.skipped++;
@@ -274,7 +313,7 @@ struct Scheduler::Impl {
     r.status.last_detail = detail;
     if (st == OUTPOST_OK) {
       r.status.consecutive_failures = 0;
-      r.status.last_ok_ns = wall_ns();
+      r.status.last_ok_ns = clock->wall_ns();
     } else {
       r.status.consecutive_failures++;
     }
@@ -286,7 +325,7 @@ struct Scheduler::Impl {
                                                 p.inst->name(), status_name(st), detail);
       events.add_event(
           spec.device, "availability", msg, r.status.ok ? OUTPOST_SEV_NOTICE : OUTPOST_SEV_WARNING,
-          wall_ns(),
+          clock->wall_ns(),
           {{"monitor", p.inst->name()}, {"address", spec.address}, {"status", status_name(st)}});
     }
     reschedule_locked(idx);
@@ -297,7 +336,7 @@ struct Scheduler::Impl {
     r.in_flight = false;
     --in_flight;
     if (!running) return;
-    const auto now = Clock::now();
+    const auto now = clock->mono();
     const auto interval = secs(table->specs[idx].interval_s);
     r.due += interval;
     if (r.due <= now) {  // missed cycles are skipped, not run back to back
@@ -309,7 +348,8 @@ struct Scheduler::Impl {
 };
 
 Scheduler::Scheduler(SchedulerOptions options, EmitFn emit) : impl_(std::make_unique<Impl>()) {
-  impl_->opt = options;
+  impl_->clock = options.clock ? options.clock : std::make_shared<RealTime>();
+  impl_->opt = std::move(options);
   impl_->emit = std::move(emit);
 }
 
@@ -371,7 +411,7 @@ void Scheduler::start() {
   m.running = true;
   m.in_flight = 0;
   m.heap = {};
-  const auto now = Clock::now();
+  const auto now = m.clock->mono();
   for (std::size_t i = 0; i < m.rt.size(); ++i) {
     auto& r = m.rt[i];
     if (!r.carried) {
@@ -382,11 +422,7 @@ void Scheduler::start() {
     r.in_flight = false;
     m.heap.push({r.due, i});
   }
-  m.io.restart();
-  m.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
-      m.io.get_executor());
-  m.arm_locked();
-  m.thread = std::thread([&m] { m.io.run(); });
+  if (!m.opt.clock) m.thread = std::thread([&m] { m.loop(); });
 }
 
 void Scheduler::stop() {
@@ -395,30 +431,31 @@ void Scheduler::stop() {
     std::lock_guard g(m.mu);
     if (!m.running) return;
     m.running = false;
-    m.tick_timer.cancel();
-    for (auto& [id, p] : m.polls)
-      if (p->timer) p->timer->cancel();
+    if (m.holding) {
+      m.held_s += std::chrono::duration<double>(m.clock->mono() - m.held_since).count();
+      m.holding = false;
+    }
+    for (const auto& c : m.completions)
+      if (!c.all) m.stats[c.instance].late++;
+    m.completions.clear();
     m.polls.clear();
+    m.deadlines.clear();
+    m.wake.notify_all();
   }
-  m.work.reset();
-  m.io.stop();
   if (m.thread.joinable()) m.thread.join();
 }
 
+MonoClock::time_point Scheduler::run_due() { return impl_->run_due(); }
+
 void Scheduler::complete(const std::string& instance, uint64_t poll_id, uint64_t target_id,
                          outpost_status status, std::string_view detail) {
-  Impl& m = *impl_;
-  {
-    std::lock_guard g(m.mu);
-    if (!m.running) {
-      m.stats[instance].late++;
-      return;
-    }
-  }
-  // Run on the scheduler's thread: a plugin may complete from inside poll().
-  asio::post(m.io, [&m, instance, poll_id, target_id, status, d = std::string(detail)] {
-    m.on_complete(instance, poll_id, target_id, status, d);
-  });
+  Impl::Completion c;
+  c.instance = instance;
+  c.poll_id = poll_id;
+  c.target_id = target_id;
+  c.status = status;
+  c.detail = detail;
+  impl_->queue(std::move(c));
 }
 
 SchedulerStats Scheduler::stats() const {
@@ -427,7 +464,7 @@ SchedulerStats Scheduler::stats() const {
   s.in_flight = impl_->in_flight;
   s.held_s = impl_->held_s;
   if (impl_->holding)
-    s.held_s += std::chrono::duration<double>(Clock::now() - impl_->held_since).count();
+    s.held_s += std::chrono::duration<double>(impl_->clock->mono() - impl_->held_since).count();
   s.tasks = impl_->rt.size();
   s.instances = impl_->stats;
   for (auto& [name, st] : s.instances) st.targets = st.targets_ok = st.targets_failing = 0;

@@ -2,6 +2,14 @@
 // instance into batches with a deadline, handed to the instance's poll hook, and every target
 // gets an outcome: the plugin's, or a timeout at the deadline. One slow device or plugin never
 // holds up the others.
+//
+// Time comes from SchedulerOptions::clock. With the real clocks (the default) start() runs the
+// scheduler's own thread, which is only a loop of run_due() and a wait until the time run_due()
+// names or a completion arrives. With an injected clock (a test's ManualClock) start() runs no
+// thread: the test moves the clock and calls run_due() itself, so it alone moves scheduler
+// time, each step is finished when run_due() returns, and no thread waits on real time. That is
+// simpler than a thread waiting on the fake clock, which would need the clock to wake it and a
+// second signal back to tell the test the step was done.
 #pragma once
 
 #include <outpost/plugin.h>
@@ -15,6 +23,7 @@
 
 #include "config/config.hpp"
 #include "pipeline/batch.hpp"
+#include "util/clock.hpp"
 
 namespace outpost::core {
 
@@ -40,6 +49,9 @@ struct SchedulerOptions {
   // Back-pressure: while this says the pipeline is congested, nothing new is dispatched; polls
   // start late (counted as delayed) rather than their data being dropped.
   std::function<bool()> congested;
+  // Where the time comes from. Null: the real clocks, and start() runs the scheduler's thread.
+  // Anything else: no thread; the owner moves the clock and calls run_due().
+  std::shared_ptr<const TimeSource> clock;
 };
 
 struct TargetStatus {
@@ -96,6 +108,12 @@ class Scheduler {
   // Any thread.
   void complete(const std::string& instance, uint64_t poll_id, uint64_t target_id,
                 outpost_status status, std::string_view detail);
+
+  // Does everything due at the clock's current time: handles the queued completions, times out
+  // polls past their deadline and dispatches the due targets (unless the pipeline is
+  // congested). Returns when the next thing falls due (time_point::max() when nothing will
+  // without a completion). The scheduler's thread calls it; with an injected clock, the owner.
+  MonoClock::time_point run_due();
 
   SchedulerStats stats() const;
   std::vector<TargetStatus> targets() const;
