@@ -177,7 +177,7 @@ engine:
   self_metrics_interval: 5s
 $(if [[ ${SNMP_BENCH_DEFAULTS:-0} != 1 ]]; then printf '  pipeline: {queue_capacity: 1000000}\nplugins:\n  snmp: {max_concurrent: 512}\n'; fi)
 sinks:
-  local: {plugin: sqlite, path: "\${data_dir}/outpost.db"}
+  local: {plugin: sqlite, path: "\${data_dir}/outpost.db", max_rows: 0}  # every sample kept, so every cycle is counted
 inventory:
   devices:
 YAML

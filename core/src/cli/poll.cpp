@@ -9,13 +9,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <jsonl/jsonl.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <outpost/sdk.hpp>
 #include <sstream>
 
-#include "cli/json.hpp"
 #include "config/config.hpp"
 #include "engine/instance.hpp"
 #include "loader/loader.hpp"
@@ -393,31 +393,31 @@ void print_json(const PollOutcome& out, std::ostream& os, bool metrics) {
     const outpost_batch c = v.c_batch();
     for (std::size_t i = 0; metrics && i < c.metric_count; ++i) {
       line.clear();
-      json::append_metric(line, c.metrics[i], 0);
+      jsonl::append_metric(line, c.metrics[i], 0);
       os << line;
     }
     for (std::size_t i = 0; i < c.event_count; ++i) {
       line.clear();
-      json::append_event(line, c.events[i], 0);
+      jsonl::append_event(line, c.events[i], 0);
       os << line;
     }
     for (std::size_t i = 0; i < c.flow_count; ++i) {
       line.clear();
-      json::append_flow(line, c.flows[i]);
+      jsonl::append_flow(line, c.flows[i]);
       os << line;
     }
   }
   for (const auto& t : out.targets) {
     line = "{\"type\":\"target\",\"address\":";
-    json::append_string(line, t.address);
+    jsonl::append_string(line, t.address);
     line += ",\"status\":";
-    json::append_string(line, status_name(t.status));
+    jsonl::append_string(line, status_name(t.status));
     line += ",\"code\":";
-    json::append_number(line, int64_t{t.status});
+    jsonl::append_number(line, int64_t{t.status});
     line += ",\"detail\":";
-    json::append_string(line, t.detail);
+    jsonl::append_string(line, t.detail);
     line += ",\"seconds\":";
-    json::append_number(line, t.seconds);
+    jsonl::append_number(line, t.seconds);
     line += ",\"completed\":";
     line += t.completed ? "true" : "false";
     line += "}\n";

@@ -6,12 +6,12 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <jsonl/jsonl.hpp>
 #include <memory>
 #include <ostream>
 #include <outpost/sdk.hpp>
 #include <string_view>
 
-#include "cli/json.hpp"
 #include "config/config.hpp"
 #include "engine/instance.hpp"
 #include "loader/loader.hpp"
@@ -256,22 +256,22 @@ void print_json(const std::vector<QueryRow>& rows, std::ostream& os) {
     for (std::size_t c = 0; c < r.columns.size(); ++c) {
       const auto& [name, v] = r.columns[c];
       if (c != 0) line += ',';
-      json::append_string(line, name);
+      jsonl::append_string(line, name);
       line += ':';
       switch (v.type) {
         case OUTPOST_VALUE_TEXT:
-          json::append_string(line, v.text);
+          jsonl::append_string(line, v.text);
           break;
         case OUTPOST_VALUE_INT:
         case OUTPOST_VALUE_TIME:
         case OUTPOST_VALUE_SEVERITY:
-          json::append_number(line, v.i);
+          jsonl::append_number(line, v.i);
           break;
         case OUTPOST_VALUE_DOUBLE:
-          json::append_number(line, v.d);
+          jsonl::append_number(line, v.d);
           break;
         case OUTPOST_VALUE_LABELS:
-          json::append_pairs(line, v.labels);
+          jsonl::append_pairs(line, v.labels);
           break;
         default:
           line += "null";

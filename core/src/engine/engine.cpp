@@ -69,7 +69,8 @@ bool Engine::build_instances(const std::vector<InstanceSpec>& specs, InstanceMap
     }
     const LoadedPlugin* p = registry_.find(spec.plugin);
     if (p == nullptr) continue;
-    auto inst = std::make_shared<PluginInstance>(*this, *p, spec);
+    std::shared_ptr<PluginInstance> inst(new PluginInstance(*this, *p, spec),
+                                         &PluginInstance::dispose);
     inst->set_processor(role == Role::processor);
     std::string why;
     if (!inst->create(cfg_.engine, why) || !inst->start(why)) {

@@ -124,6 +124,18 @@ PluginInstance::~PluginInstance() {
   runner_.shutdown(abandoned_ ? 0.0 : 5.0);
 }
 
+void PluginInstance::dispose(PluginInstance* p) {
+  if (p == nullptr) return;
+  p->stop();
+  p->destroy();
+  if (p->abandoned_) {
+    p->runner_.shutdown(0.0);
+    logf(LogLevel::warn, "[{}] a hook never returned: the instance stays in memory", p->name());
+    return;
+  }
+  delete p;
+}
+
 template <typename F>
 outpost_status PluginInstance::guard(const char* hook, F&& f) {
   // The SDK catches exceptions at the boundary; this catches plugins that do not use it.

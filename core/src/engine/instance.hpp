@@ -48,6 +48,10 @@ class PluginInstance {
   PluginInstance(HostServices& services, const LoadedPlugin& plugin, InstanceSpec spec,
                  uint32_t purpose = OUTPOST_PURPOSE_RUN);
   ~PluginInstance();
+  // The owner's way to let an instance go: stopped, destroyed and deleted, unless one of its
+  // hooks never returned. The thread still inside that hook would touch the instance when the
+  // hook returns, so such an instance is kept in memory on purpose, as its library is.
+  static void dispose(PluginInstance* instance);
   PluginInstance(const PluginInstance&) = delete;
   PluginInstance& operator=(const PluginInstance&) = delete;
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "../../lib/jsonl/testing/sink_testing.hpp"
+#include "../../../sdk/jsonl/testing/sink_testing.hpp"
 
 using namespace sink_testing;
 namespace fs = std::filesystem;

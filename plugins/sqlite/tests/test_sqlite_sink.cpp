@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "../../lib/jsonl/testing/sink_testing.hpp"
+#include "../../../sdk/jsonl/testing/sink_testing.hpp"
 
 using namespace sink_testing;
 

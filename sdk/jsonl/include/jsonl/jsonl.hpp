@@ -1,6 +1,6 @@
-// JSON lines encoding shared by the sinks. One record per line, keys in a fixed order, label and
-// attribute objects in canonical form (keys sorted bytewise, a repeated key keeps its last value)
-// so equal label sets always encode to the same bytes.
+// JSON lines encoding shared by the sinks and the command line's --json output. One record per
+// line, keys in a fixed order, label and attribute objects in canonical form (keys sorted bytewise,
+// a repeated key keeps its last value) so equal label sets always encode to the same bytes.
 #pragma once
 
 #include <outpost/plugin.h>
@@ -25,6 +25,8 @@ std::vector<const outpost_kv*> sorted_pairs(const outpost_kv* kv, std::size_t n)
 // Appends the pairs as a canonical JSON object.
 void append_object(std::string& out, const outpost_kv* kv, std::size_t n);
 std::string canonical_object(const outpost_kv* kv, std::size_t n);
+// Appends the pairs as an object in their own order (for rows whose order means something).
+void append_pairs(std::string& out, const std::vector<std::pair<std::string, std::string>>& kv);
 // Reads back an object of string values, as append_object writes them (any such JSON object, in
 // fact), into its pairs in order. False when s is not one.
 bool parse_object(std::string_view s, std::vector<std::pair<std::string, std::string>>& out);

@@ -302,6 +302,17 @@ bool parse_object(std::string_view s, std::vector<std::pair<std::string, std::st
   return r.at_end();
 }
 
+void append_pairs(std::string& out, const std::vector<std::pair<std::string, std::string>>& kv) {
+  out += '{';
+  for (std::size_t i = 0; i < kv.size(); ++i) {
+    if (i != 0) out += ',';
+    append_string(out, kv[i].first);
+    out += ':';
+    append_string(out, kv[i].second);
+  }
+  out += '}';
+}
+
 std::string format_address(const uint8_t (&addr)[16], uint8_t family) {
   char buf[INET6_ADDRSTRLEN];
   const int af = family == 4 ? AF_INET : family == 6 ? AF_INET6 : 0;
