@@ -4,6 +4,7 @@
 // The [dns] cases run against a real dnsmasq (async_poller_dns.sh starts it).
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -344,4 +345,142 @@ TEST_CASE("async poller: names through a real DNS server, one query per name, ke
   CHECK(queries_in(log, "many.outpost.test") == 2);  // expired: asked again
   rt.stop();
   CHECK(rec.duplicates() == 0);
+}
+
+namespace {
+
+// A protocol in icmp's shape: one descriptor shared by every job (a socketpair standing in for
+// a raw socket), sends paced across jobs by on_turn, answers matched to jobs by a key; plus, in
+// snmp's shape, a descriptor of the job that the protocol itself closes (FdOwner::protocol).
+struct PacedJob : PollJob {
+  uint8_t key = 0;
+  int own = -1;  // the job's descriptor, the protocol's to close
+};
+
+class Paced final : public AsyncPoller::Protocol {
+ public:
+  AsyncPoller* rt = nullptr;
+  int pair[2] = {-1, -1};  // [0] watched shared, [1] the "network"
+  std::vector<PacedJob*> queue;
+  std::map<uint8_t, PacedJob*> waiting;
+  int64_t gap_ns = 1'000'000;  // one send a millisecond at most
+  int64_t next_send = 0;
+  std::atomic<int> turns{0}, shared_reads{0}, closed_by_protocol{0};
+  uint8_t next_key = 0;
+
+  void on_start() override { rt->watch_shared(pair[0], EPOLLIN); }
+  bool begin(PollJob& pj) override {
+    auto& j = static_cast<PacedJob&>(pj);
+    j.own = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    rt->watch(j, j.own, EPOLLIN, AsyncPoller::FdOwner::protocol);
+    queue.push_back(&j);
+    return true;
+  }
+  void on_io(PollJob&, int, uint32_t) override {}
+  void on_deadline(PollJob& j) override { rt->finish(j, OUTPOST_E_TIMEOUT, "no answer"); }
+  int64_t on_turn(int64_t now) override {
+    ++turns;
+    if (queue.empty()) return INT64_MAX;
+    if (now < next_send) return next_send;
+    PacedJob* j = queue.front();
+    queue.erase(queue.begin());
+    j->key = ++next_key;
+    waiting[j->key] = j;
+    [[maybe_unused]] auto n = ::write(pair[1], &j->key, 1);  // the peer echoes it back
+    next_send = now + gap_ns;
+    return queue.empty() ? INT64_MAX : next_send;
+  }
+  void on_shared_io(int fd, uint32_t) override {
+    uint8_t buf[64];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
+      for (ssize_t i = 0; i < n; ++i) {
+        ++shared_reads;
+        auto it = waiting.find(buf[i]);
+        if (it == waiting.end()) continue;
+        PacedJob* j = it->second;
+        waiting.erase(it);
+        rt->finish(*j, OUTPOST_OK, "answered");
+      }
+  }
+  void on_end(PollJob& pj, outpost_status, bool) override {
+    auto& j = static_cast<PacedJob&>(pj);
+    std::erase(queue, &j);
+    if (j.key != 0) waiting.erase(j.key);
+    if (j.own >= 0) {
+      // No longer watched: closing it here must not disturb the runtime (a closed descriptor
+      // that were still in its epoll set, or closed twice, would).
+      if (::close(j.own) == 0) ++closed_by_protocol;
+      j.own = -1;
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "async poller: a shared descriptor, sends paced by on_turn, descriptors the protocol closes") {
+  RecordingHost rec;
+  Paced proto;
+  REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, proto.pair) == 0);
+  outpost::lib::AsyncPollerOptions o;
+  o.name = "paced";
+  o.max_concurrent = 1000;
+  AsyncPoller rt(rec.host(), proto, o);
+  proto.rt = &rt;
+  rt.start();
+  // The "network": a thread that echoes every key back through the shared descriptor.
+  std::atomic<bool> quit{false};
+  std::thread peer([&] {
+    uint8_t b[64];
+    while (!quit) {
+      const ssize_t n = ::read(proto.pair[1], b, sizeof b);
+      if (n > 0) [[maybe_unused]]
+        auto w = ::write(proto.pair[1], b, static_cast<std::size_t>(n));
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  std::vector<std::unique_ptr<PollJob>> jobs;
+  for (uint64_t i = 1; i <= 200; ++i) {
+    auto j = std::make_unique<PacedJob>();
+    j->poll_id = 1;
+    j->target_id = i;
+    j->host = "127.0.0.1";
+    jobs.push_back(std::move(j));
+  }
+  rt.submit(std::move(jobs), mono() + 30'000'000'000);
+  REQUIRE(rec.wait_for(200));
+  // A second poll cut short by stop(): the queued ones complete once, as stopped.
+  jobs.clear();
+  for (uint64_t i = 1; i <= 50; ++i) {
+    auto j = std::make_unique<PacedJob>();
+    j->poll_id = 2;
+    j->target_id = i;
+    j->host = "127.0.0.1";
+    jobs.push_back(std::move(j));
+  }
+  proto.gap_ns = 50'000'000;  // slow sends: most are still queued at stop
+  rt.submit(std::move(jobs), mono() + 30'000'000'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  rt.stop();
+  quit = true;
+  peer.join();
+  const auto done = rec.done();
+  REQUIRE(done.size() == 250);
+  CHECK(rec.duplicates() == 0);
+  std::size_t ok = 0, stopped = 0;
+  for (const auto& [id, r] : done) {
+    if (id.first == 1) {
+      CHECK(r.first == OUTPOST_OK);
+      CHECK(r.second == "answered");
+    }
+    ok += r.first == OUTPOST_OK;
+    stopped += r.second == "paced plugin stopped";
+  }
+  CHECK(ok + stopped == 250);
+  CHECK(stopped > 0);
+  CHECK(proto.shared_reads >= 200);
+  CHECK(proto.closed_by_protocol == 250);  // every job's own descriptor, closed once, by us
+  ::close(proto.pair[0]);
+  ::close(proto.pair[1]);
 }
