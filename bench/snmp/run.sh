@@ -164,6 +164,17 @@ echo "validation: snmpwalk ifTable ($ok_ip) $got_walk rows (want $want_if); snmp
 declare -A RATE CPU_MS POLLS FAILED DISTINCT NOTE EXTRA
 fleet_rows() { while read -r i ip p kind; do printf '%s %s %s %s\n' "$i" "$ip" "$p" "$kind"; done < "$work/fleet.txt"; }
 
+# A poller's resident memory once a cycle (MB): it must level off, not grow with time.
+sample_rss() { # process-name file
+  sleep 1
+  local pid
+  pid=$(pgrep -n -x "$1" || true)  # the newest: the one this run started
+  while [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; do
+    awk '/^VmRSS/ { printf "%d ", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || true
+    sleep "$interval"
+  done > "$2"
+}
+
 run_outpost() {
   local dir=$work/outpost
   mkdir -p "$dir"
@@ -194,15 +205,7 @@ YAML
   /usr/bin/time -f '%U %S %e %M' -o "$dir/time.txt" "$outpost" run -c "$dir/outpost.yaml" --for "${secs}s" \
     > "$dir/outpost.out" 2> "$dir/outpost.err" &
   PPID_=$!
-  # The engine's resident memory once a cycle: it must level off, not grow with time.
-  (
-    sleep 1
-    pid=$(pgrep -P "$PPID_" -x outpost || true)
-    while [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; do
-      awk '/^VmRSS/ { printf "%d ", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || true
-      sleep "$interval"
-    done
-  ) > "$dir/rss.txt" &
+  sample_rss outpost "$dir/rss.txt" &
   local rss_pid=$!
   wait $PPID_ || true
   wait $rss_pid 2>/dev/null || true
@@ -364,15 +367,7 @@ CONF
   /usr/bin/time -f '%U %S %e %M' -o "$dir/time.txt" timeout -s TERM "$secs" collectd -f -C "$dir/collectd.conf" \
     > "$dir/collectd.out" 2>&1 &
   PPID_=$!
-  # The engine's resident memory once a cycle: it must level off, not grow with time.
-  (
-    sleep 1
-    pid=$(pgrep -P "$PPID_" -x outpost || true)
-    while [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; do
-      awk '/^VmRSS/ { printf "%d ", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || true
-      sleep "$interval"
-    done
-  ) > "$dir/rss.txt" &
+  sample_rss collectd "$dir/rss.txt" &
   local rss_pid=$!
   wait $PPID_ || true
   wait $rss_pid 2>/dev/null || true
@@ -389,7 +384,7 @@ CONF
   CPU_MS[collectd]=$(awk -v u="$u" -v s="$s" -v n="$ok" 'BEGIN { printf "%.3f", n ? (u + s) * 1000 / n : 0 }')
   local late
   late=$(grep -c 'above its read interval' "$dir/collectd.log" 2>/dev/null || true)
-  NOTE[collectd]="cpu ${u}+${s}s ($(awk -v u="$u" -v s="$s" -v t="$secs" 'BEGIN { printf "%.1f", (u + s) * 60 / t }') CPU-s/min), rss $((m / 1024)) MB, agent cpu $(awk -v a="$((a1 - a0))" -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f%%", 100 * a / hz / (t1 - t0) }'); reads over their interval logged: $late"
+  NOTE[collectd]="cpu ${u}+${s}s ($(awk -v u="$u" -v s="$s" -v t="$secs" 'BEGIN { printf "%.1f", (u + s) * 60 / t }') CPU-s/min), rss $((m / 1024)) MB, agent cpu $(awk -v a="$((a1 - a0))" -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f%%", 100 * a / hz / (t1 - t0) }'); reads over their interval logged: $late; RSS MB once a cycle: $(cat "$dir/rss.txt" 2>/dev/null)"
 }
 
 echo "snmp fleet bench ($mode): $devices devices x $ifaces interfaces ($n_ok ok, $n_slow slow, $n_dead dead)," \
