@@ -109,7 +109,10 @@ for run, mode in runs:
           [(k, agg[k], expected[k]) for k in bad[:3]])
     bad = [k for k in expected if k in agg and k[4] == 6 and agg[k]["flags"] != expected[k]["flags"]]
     check(f"{mode}: TCP flags of each flow equal the pcap's", not bad, bad[:3])
-    tol = 1.001 if mode == "v9" else 0.01  # v9 headers carry whole seconds, the others ms
+    # v9 headers carry whole seconds (an error of up to 1 s), the others ms. On top of that the
+    # exporter reads its uptime and its clock at two moments, milliseconds apart on a busy
+    # machine (1.004 s seen once under a parallel test run): 50 ms of slack for that.
+    tol = 1.05 if mode == "v9" else 0.05
     errs = [max(abs(agg[k]["start"] / 1e9 - e["first"]), abs(agg[k]["end"] / 1e9 - e["last"]))
             for k, e in expected.items() if k in agg]
     check(f"{mode}: start/end within {tol}s of the pcap's first/last packet (worst {max(errs or [0]):.4f}s)",
