@@ -37,10 +37,18 @@ const PluginRegistry& registry() {
   return r;
 }
 
+// One directory for the whole run, removed when the test binary exits.
 std::string data_dir() {
-  auto d = fs::temp_directory_path() / ("outpost-sched-" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d.string();
+  struct Dir {
+    fs::path path = fs::temp_directory_path() / ("outpost-sched-" + std::to_string(::getpid()));
+    Dir() { fs::create_directories(path); }
+    ~Dir() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  };
+  static const Dir dir;
+  return dir.path.string();
 }
 
 const TargetStatus* find(const std::vector<TargetStatus>& ts, const std::string& dev,
