@@ -298,9 +298,7 @@ class IcmpPoller final : public Poller, private lib::AsyncPoller::Protocol {
       j->target_id = t.id();
       j->device = t.device();
       j->address = t.address();
-      std::string_view h = j->address;
-      if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-      j->host = std::string(h);
+      j->host = lib::Address::host_of(j->address);
       j->labels = t.labels();
       j->poll_left = left;
       jobs.push_back(std::move(j));

@@ -1,6 +1,5 @@
 #include "session.hpp"
 
-#include <arpa/inet.h>
 #include <sys/epoll.h>
 
 #include <algorithm>
@@ -22,16 +21,13 @@ constexpr int64_t kSecond = 1'000'000'000;
 
 SnmpJob& as_snmp(outpost::lib::PollJob& j) { return static_cast<SnmpJob&>(j); }
 
-// "udp:192.0.2.1:161" / "udp6:[2001:db8::1]:161"; empty if `host` is not an IP literal.
+// "udp:192.0.2.1:161" / "udp6:[fe80::1%eth0]:161" (the literal as written, scope kept); empty
+// if `host` is not an IP literal.
 std::string numeric_peer(const std::string& host, uint16_t port) {
-  in_addr a4{};
-  in6_addr a6{};
-  std::string bare = host.substr(0, host.find('%'));
-  if (::inet_pton(AF_INET, host.c_str(), &a4) == 1)
-    return "udp:" + host + ":" + std::to_string(port);
-  if (::inet_pton(AF_INET6, bare.c_str(), &a6) == 1)
-    return "udp6:[" + host + "]:" + std::to_string(port);
-  return {};
+  const auto a = outpost::lib::Address::parse(host);
+  if (!a) return {};
+  return (a->family() == AF_INET ? "udp:" + host : "udp6:[" + host + "]") + ":" +
+         std::to_string(port);
 }
 
 bool is_security_error(int e) {

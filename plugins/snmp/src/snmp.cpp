@@ -43,11 +43,6 @@ fs::path plugin_dir() {
   return (ec ? fs::path(info.dli_fname) : p).parent_path();
 }
 
-std::string strip_brackets(std::string_view a) {
-  if (a.size() >= 2 && a.front() == '[' && a.back() == ']') a = a.substr(1, a.size() - 2);
-  return std::string(a);
-}
-
 class SnmpPoller final : public outpost::Poller {
  public:
   SnmpPoller(outpost::Host host, const outpost::Config& cfg)
@@ -259,7 +254,7 @@ class SnmpPoller final : public outpost::Poller {
     j->target_id = t.id();
     j->device = std::string(t.device());
     j->address = std::string(t.address());
-    j->host = strip_brackets(j->address);
+    j->host = outpost::lib::Address::host_of(j->address);
     try {
       const std::string version = p.get("version", "2c");
       if (version == "1" || version == "v1")

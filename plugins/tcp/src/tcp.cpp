@@ -113,11 +113,6 @@ std::string unescape(std::string_view s) {
   return out;
 }
 
-std::string strip_brackets(std::string_view a) {
-  if (a.size() >= 2 && a.front() == '[' && a.back() == ']') a = a.substr(1, a.size() - 2);
-  return std::string(a);
-}
-
 using outpost::lib::Address;
 using outpost::lib::AsyncPoller;
 using outpost::lib::PollJob;
@@ -201,7 +196,7 @@ class TcpMonitor final : public outpost::Poller, private AsyncPoller::Protocol {
   outpost::lib::AsyncPollerOptions options(const outpost::Config& cfg) {
     auto o = outpost::lib::async_poller_options(cfg, "tcp", 256);
     if (auto src = cfg.find("source_address"); src && !src->empty()) {
-      const auto a = Address::parse(strip_brackets(*src));
+      const auto a = Address::parse(Address::host_of(*src));
       if (!a)
         throw Error(OUTPOST_E_CONFIG, "source_address: not an IP address: " + std::string(*src));
       source_ = *a;
@@ -230,7 +225,7 @@ class TcpMonitor final : public outpost::Poller, private AsyncPoller::Protocol {
       throw Error(OUTPOST_E_CONFIG, e.what());  // a bad value is the operator's to fix
     }
     j->port = static_cast<uint16_t>(port);
-    j->host = strip_brackets(t.address());
+    j->host = Address::host_of(t.address());
     j->send = unescape(p.get("send"));
     j->expect_raw = p.get("expect");
     j->expect = unescape(j->expect_raw);

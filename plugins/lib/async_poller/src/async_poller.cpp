@@ -63,6 +63,11 @@ const char* family_name(int f) { return f == AF_INET ? "IPv4" : "IPv6"; }
 
 }  // namespace
 
+std::string Address::host_of(std::string_view a) {
+  if (a.size() >= 2 && a.front() == '[' && a.back() == ']') a = a.substr(1, a.size() - 2);
+  return std::string(a);
+}
+
 void Address::set_port(uint16_t port) {
   if (ss.ss_family == AF_INET)
     reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(port);

@@ -26,6 +26,7 @@
 #include <optional>
 #include <outpost/sdk.hpp>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -40,6 +41,9 @@ struct Address {
   // An IP literal ("192.0.2.1", "2001:db8::1", "fe80::1%eth0"), without any I/O; nullopt for
   // anything else.
   static std::optional<Address> parse(const std::string& literal);
+  // What a job's `host` is for an inventory address: an IPv6 literal loses its brackets
+  // ("[2001:db8::1]" -> "2001:db8::1"); anything else is itself.
+  static std::string host_of(std::string_view address);
 };
 
 // One target's work. A plugin derives its own job type and keeps its protocol state in it.
