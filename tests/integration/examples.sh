@@ -17,8 +17,8 @@ done
 check "the examples export exactly one symbol" \
   test "$(nm -D --defined-only "$TMP/plugins/outpost_app_check.so" | awk '{print $3}' | sort -u | tr '\n' ' ')" = "outpost_plugin_entry "
 "$OUTPOST" plugins --plugin-dir "$TMP/plugins" > "$TMP/plugins.txt"
-check "outpost plugins lists minimal_c" grep -Eq '^minimal_c +1.0.0 +poller +1.3 ' "$TMP/plugins.txt"
-check "outpost plugins lists app_check" grep -Eq '^app_check +1.0.0 +poller +1.3 ' "$TMP/plugins.txt"
+check "outpost plugins lists minimal_c" grep -Eq '^minimal_c +1.0.0 +poller +1.4 ' "$TMP/plugins.txt"
+check "outpost plugins lists app_check" grep -Eq '^app_check +1.0.0 +poller +1.4 ' "$TMP/plugins.txt"
 
 # Another compiler and standard library: clang with libc++, same SDK.
 cmake -S "$SRC/examples/app_check" -B "$TMP/ex-clang" -G Ninja -DCMAKE_PREFIX_PATH="$TMP/sdk" \

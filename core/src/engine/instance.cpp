@@ -1,8 +1,10 @@
 #include "engine/instance.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <utility>
 
 #include "util/clock.hpp"
 #include "util/log.hpp"
@@ -87,6 +89,11 @@ uint32_t api_purpose(outpost_host* h) {
   return p == nullptr ? OUTPOST_PURPOSE_RUN : p->purpose();
 }
 
+void api_retry_after(outpost_host* h, int64_t delay_ns) {
+  PluginInstance* p = PluginInstance::from(h);
+  if (p != nullptr && delay_ns > 0) p->note_retry_after(delay_ns);
+}
+
 const outpost_host_api kApi = {
     sizeof(outpost_host_api),
     OUTPOST_ABI_VERSION,
@@ -101,6 +108,7 @@ const outpost_host_api kApi = {
     api_reply,
     api_set_timer,
     api_purpose,
+    api_retry_after,
 };
 
 // A timer more often than this would only burn the instance's thread.
@@ -262,6 +270,23 @@ outpost_status PluginInstance::call_poll(const outpost_poll_request& req) {
   return serialised("poll", [&] { return plugin_.desc.poll(handle_, &req); });
 }
 
+bool PluginInstance::can_write_spooled() const {
+  return OUTPOST_HAS(&plugin_.desc, outpost_plugin_descriptor, write_spooled) &&
+         plugin_.desc.write_spooled != nullptr;
+}
+outpost_status PluginInstance::call_write_spooled(const outpost_batch& batch,
+                                                  const outpost_write_info& info) {
+  if (!can_write_spooled()) return call_write(batch);
+  return serialised("write", [&] { return plugin_.desc.write_spooled(handle_, &batch, &info); });
+}
+void PluginInstance::note_retry_after(int64_t delay_ns) {
+  std::lock_guard lock(mu_);
+  retry_after_ns_ = std::max(retry_after_ns_, delay_ns);
+}
+int64_t PluginInstance::take_retry_after() {
+  std::lock_guard lock(mu_);
+  return std::exchange(retry_after_ns_, 0);
+}
 outpost_status PluginInstance::call_write(const outpost_batch& batch) {
   if (handle_ == nullptr) return OUTPOST_E_UNAVAILABLE;
   return serialised("write", [&] { return plugin_.desc.write(handle_, &batch); });

@@ -65,6 +65,13 @@ class PluginInstance {
   bool post(std::function<void()> job) { return runner_.post(std::move(job)); }
   outpost_status call_poll(const outpost_poll_request& req);
   outpost_status call_write(const outpost_batch& batch);
+  // ABI 1.4: a spooled batch through write_spooled, or through write when the sink has no such
+  // hook.
+  bool can_write_spooled() const;
+  outpost_status call_write_spooled(const outpost_batch& batch, const outpost_write_info& info);
+  // host_api->retry_after of the last write (the longest asked), and taking it back (0: none).
+  void note_retry_after(int64_t delay_ns);
+  int64_t take_retry_after();
   // Listener sockets call this from their threads. Every hook of an instance is serialised
   // (one lock, whichever thread calls) unless the plugin declares OUTPOST_FLAG_CONCURRENT_HOOKS;
   // create, start, stop, destroy and poll also run on the instance's own thread.
@@ -117,7 +124,8 @@ class PluginInstance {
   HookRunner runner_;
   mutable std::mutex mu_;
   std::mutex hook_mu_;
-  bool stopped_ = false;  // under mu_: set_timer refuses from stop on
+  bool stopped_ = false;        // under mu_: set_timer refuses from stop on
+  int64_t retry_after_ns_ = 0;  // under mu_
   InstanceStats stats_;
 };
 

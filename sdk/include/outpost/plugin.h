@@ -14,8 +14,8 @@
  *    with OUTPOST_HAS before reading it. A changed signature gets a _v2 name. Producers zero
  *    reserved members.
  *  - Each released version of this header is frozen under sdk/abi/<major>.<minor>/ (1.0, 1.1,
- *    1.2, 1.3); the engine loads plugins built against any of them. Members added after 1.0 say
- *    their version. A change to this header after a release is the next minor's.
+ *    1.2, 1.3, 1.4); the engine loads plugins built against any of them. Members added after 1.0
+ * say their version. A change to this header after a release is the next minor's.
  *  - 1.1: outpost_flow.exporter_family (was reserved0).
  *  - 1.2: host timers (outpost_host_api.set_timer, outpost_plugin_descriptor.timer); targets
  *    carry the labels the host built (outpost_target.labels); OUTPOST_E_OVERLOADED; command-line
@@ -23,6 +23,9 @@
  *  - 1.3: reads of what a sink stored (outpost_plugin_descriptor.read, outpost_read_request,
  *    outpost_read_row, outpost_column); instances created only to be read
  *    (outpost_host_api.purpose, OUTPOST_PURPOSE_*).
+ *  - 1.4: batches out of the disk spool (outpost_plugin_descriptor.write_spooled,
+ *    outpost_write_info, outpost_spool_range); a destination's "come back later"
+ *    (outpost_host_api.retry_after).
  *  - Strings and buffers are {ptr, len}, not NUL-terminated, and borrowed for the duration of
  *    the call unless a comment says otherwise. The host deep-copies what a plugin emits.
  *  - Ownership is stated on every pointer: "borrowed" (valid during the call), "static" (valid
@@ -44,7 +47,7 @@ extern "C" {
 
 #define OUTPOST_PLUGIN_MAGIC 0x4F555450u /* "OUTP" */
 #define OUTPOST_ABI_MAJOR 1u
-#define OUTPOST_ABI_MINOR 3u
+#define OUTPOST_ABI_MINOR 4u
 #define OUTPOST_ABI_VERSION ((OUTPOST_ABI_MAJOR << 16) | OUTPOST_ABI_MINOR)
 #define OUTPOST_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define OUTPOST_ABI_MINOR_OF(v) ((uint32_t)(v)&0xFFFFu)
@@ -306,6 +309,10 @@ typedef struct outpost_host_api {
   /* 1.3: what the host created this instance for, OUTPOST_PURPOSE_*; the same answer from create
    * until destroy. A host without it (OUTPOST_HAS false) runs every instance it creates. */
   uint32_t (*purpose)(outpost_host* host);
+  /* 1.4, sinks: the destination asked to be left alone for delay_ns (HTTP 429/503 Retry-After).
+   * Call it from write or write_spooled before returning a retry-class status: the host offers
+   * nothing to this sink before then. */
+  void (*retry_after)(outpost_host* host, int64_t delay_ns);
 } outpost_host_api;
 
 /* 1.3: the answers of host_api->purpose. RUN: the engine's pipeline or a poll; the lifecycle of
@@ -339,6 +346,34 @@ typedef struct outpost_command_plan {
   outpost_str print_kind; /* the events that are the command's output */
   int64_t timeout_ns;     /* the poll's deadline after it starts; the host's --timeout wins */
 } outpost_command_plan;
+
+/* ---- the spool (1.4) ------------------------------------------------------------------- */
+
+/* Records first_seq..last_seq (both included) of one stream of a sink's spool. A stream holds
+ * what one source emitted (a plugin instance's name, or "engine" for the engine's own data);
+ * sequence numbers of a stream only grow, also across restarts. */
+typedef struct outpost_spool_range {
+  outpost_str stream;
+  uint64_t first_seq;
+  uint64_t last_seq;
+} outpost_spool_range;
+
+/* Where a batch given to write_spooled comes from. A batch is offered again, with the same
+ * ranges and the same items, until the sink returns OUTPOST_OK or a status outside the retry
+ * and operator classes; also after the engine restarted, even after a kill -9 while the sink
+ * was writing it. So a destination that remembers, per (spool_id, stream), the highest last_seq
+ * it accepted can drop a repeat exactly: at most the one batch in flight at a crash is sent
+ * twice, and only that. */
+typedef struct outpost_write_info {
+  uint32_t struct_size;
+  uint32_t range_size;               /* sizeof(outpost_spool_range) as the host compiled it */
+  outpost_str spool_id;              /* random, made with the spool; kept across restarts */
+  const outpost_spool_range* ranges; /* borrowed; one per stream the batch holds records of */
+  size_t range_count;
+  uint32_t attempt; /* 1 the first time this process offers the batch, then 2, 3, ... */
+  uint32_t reserved0;
+  int64_t oldest_ns; /* Unix epoch ns the oldest record of the batch was spooled */
+} outpost_write_info;
 
 /* ---- reading a sink (1.3) ------------------------------------------------------------- */
 
@@ -500,6 +535,13 @@ typedef struct outpost_plugin_descriptor {
    * cannot be read. */
   outpost_status (*read)(outpost_instance* instance, const outpost_read_request* request,
                          outpost_read_row_fn row, void* context);
+  /* 1.4, optional, sinks: called instead of write for a batch that comes out of the sink's disk
+   * spool (the sink's configuration asks for one), with where it comes from (borrowed for the
+   * call). A retry-class status keeps the batch and offers it again after a back-off; an
+   * operator-class status too, after a longer one (the data waits for a fixed certificate or
+   * password); any other status drops the batch, counted as rejected. */
+  outpost_status (*write_spooled)(outpost_instance* instance, const outpost_batch* batch,
+                                  const outpost_write_info* info);
 } outpost_plugin_descriptor;
 
 /* The entry point every plugin exports. host_abi_version is OUTPOST_ABI_VERSION of the host. */

@@ -337,6 +337,12 @@ class Host {
     return api_->purpose(host_);
   }
   bool read_only() const noexcept { return purpose() == OUTPOST_PURPOSE_READ; }
+  // The destination asked for a pause (ABI 1.4; ignored by an older host): call before throwing
+  // a retry-class Error from write or write_spooled.
+  void retry_after(std::chrono::nanoseconds delay) const noexcept {
+    if (OUTPOST_HAS(api_, outpost_host_api, retry_after) && api_->retry_after != nullptr)
+      api_->retry_after(host_, static_cast<int64_t>(delay.count()));
+  }
 
  private:
   const outpost_host_api* api_ = nullptr;
@@ -494,9 +500,28 @@ class Processor : public virtual Plugin {
  public:
   virtual void process(const outpost_batch& batch) = 0;
 };
+// Where a spooled batch comes from (ABI 1.4, outpost_write_info), borrowed for the call.
+struct SpoolRange {
+  std::string_view stream;
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+};
+struct SpoolInfo {
+  std::string_view spool_id;
+  std::vector<SpoolRange> ranges;
+  uint32_t attempt = 1;
+  int64_t oldest_ns = 0;
+};
+
 class Sink : public virtual Plugin {
  public:
   virtual void write(const outpost_batch& batch) = 0;
+  // ABI 1.4: a batch out of the sink's disk spool, offered again with the same info until it is
+  // accepted (see outpost_write_info). A sink that overrides this publicly offers the hook; the
+  // host then calls it instead of write for spooled batches.
+  virtual void write_spooled(const outpost_batch& batch, const SpoolInfo& /*info*/) {
+    write(batch);
+  }
   virtual void flush() {}
   // ABI 1.3: answer a read of what the sink stored, row by row through rows.add(). A sink that
   // overrides this publicly (and has no other member named read) offers the read hook; the others
@@ -572,6 +597,13 @@ concept OverridesRead = std::is_base_of_v<Sink, T> && requires {
   &T::read;
 } && !std::is_same_v<decltype(&T::read), void (Sink::*)(const ReadRequest&, Rows&)>;
 
+// A sink that overrides Sink::write_spooled offers that hook (ABI 1.4).
+template <typename T>
+concept OverridesWriteSpooled = std::is_base_of_v<Sink, T> && requires {
+  &T::write_spooled;
+} && !std::is_same_v<decltype(&T::write_spooled),
+                     void (Sink::*)(const outpost_batch&, const SpoolInfo&)>;
+
 template <typename T>
 struct Trampolines {
   static outpost_status create(const outpost_host_api* api, outpost_host* h, const outpost_kv* kv,
@@ -625,6 +657,25 @@ struct Trampolines {
   }
   static outpost_status write(outpost_instance* i, const outpost_batch* b) noexcept {
     return guarded(self(i)->host, [&] { dynamic_cast<Sink*>(self(i)->plugin)->write(*b); });
+  }
+  static outpost_status write_spooled(outpost_instance* i, const outpost_batch* b,
+                                      const outpost_write_info* w) noexcept {
+    if (b == nullptr || w == nullptr || !OUTPOST_HAS(w, outpost_write_info, oldest_ns) ||
+        (w->range_count > 0 &&
+         (w->ranges == nullptr || w->range_size < sizeof(outpost_spool_range))))
+      return OUTPOST_E_INVALID_ARGUMENT;
+    return guarded(self(i)->host, [&] {
+      SpoolInfo info;
+      info.spool_id = view(w->spool_id);
+      info.attempt = w->attempt;
+      info.oldest_ns = w->oldest_ns;
+      info.ranges.reserve(w->range_count);
+      for (std::size_t k = 0; k < w->range_count; ++k) {
+        const auto& r = element(w->ranges, w->range_size, k);
+        info.ranges.push_back(SpoolRange{view(r.stream), r.first_seq, r.last_seq});
+      }
+      dynamic_cast<Sink*>(self(i)->plugin)->write_spooled(*b, info);
+    });
   }
   static outpost_status flush(outpost_instance* i) noexcept {
     return guarded(self(i)->host, [&] { dynamic_cast<Sink*>(self(i)->plugin)->flush(); });
@@ -736,6 +787,7 @@ struct Trampolines {
         x.write = &write;
         x.flush = &flush;
         if constexpr (OverridesRead<T>) x.read = &read;
+        if constexpr (OverridesWriteSpooled<T>) x.write_spooled = &write_spooled;
       }
       return x;
     }();
