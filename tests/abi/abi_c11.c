@@ -1,5 +1,5 @@
 /* The ABI header must compile as C11 and give C the same layout as C++. This file is compiled
- * once per released header (sdk/abi/1.0 ... 1.3) and once against the current one, with
+ * once per released header (sdk/abi/1.0 ... 1.4) and once against the current one, with
  * OUTPOST_ABI_LAYOUT_FN naming the function; the C++ test checks that every member a release
  * had keeps its offset in every later header. */
 #include <outpost/plugin.h>
@@ -49,6 +49,14 @@ size_t OUTPOST_ABI_LAYOUT_FN(size_t* out, size_t cap) {
     sizeof(outpost_column),
     offsetof(outpost_column, label_count),
     sizeof(outpost_read_row),
+#endif
+#if OUTPOST_ABI_MINOR >= 4u
+    /* 1.4 */
+    offsetof(outpost_host_api, retry_after),
+    offsetof(outpost_plugin_descriptor, write_spooled),
+    sizeof(outpost_write_info),
+    offsetof(outpost_write_info, oldest_ns),
+    sizeof(outpost_spool_range),
 #endif
   };
   size_t n = sizeof v / sizeof v[0];

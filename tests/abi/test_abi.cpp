@@ -11,6 +11,7 @@ extern "C" size_t outpost_abi_c_layout_1_0(size_t* out, size_t cap);
 extern "C" size_t outpost_abi_c_layout_1_1(size_t* out, size_t cap);
 extern "C" size_t outpost_abi_c_layout_1_2(size_t* out, size_t cap);
 extern "C" size_t outpost_abi_c_layout_1_3(size_t* out, size_t cap);
+extern "C" size_t outpost_abi_c_layout_1_4(size_t* out, size_t cap);
 
 namespace {
 // The order of abi_c11.c: 1.0's entries, then each minor's.
@@ -32,8 +33,12 @@ const std::size_t kGolden[] = {
     64,  56,   //      read_request, read_request.limit,
     72,  64,   //      column, column.label_count,
     32,        //      read_row
+    96,  200,  // 1.4: host_api.retry_after, descriptor.write_spooled,
+    56,  48,   //      write_info, write_info.oldest_ns,
+    32,        //      spool_range
 };
-constexpr std::size_t kEntries10 = 17, kEntries11 = 18, kEntries12 = 24, kEntries13 = 31;
+constexpr std::size_t kEntries10 = 17, kEntries11 = 18, kEntries12 = 24, kEntries13 = 31,
+                      kEntries14 = 36;
 }  // namespace
 
 TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released header") {
@@ -70,32 +75,36 @@ TEST_CASE("ABI layout goldens (LP64), in C++ and in C11, for every released head
       sizeof(outpost_column),
       offsetof(outpost_column, label_count),
       sizeof(outpost_read_row),
+      offsetof(outpost_host_api, retry_after),
+      offsetof(outpost_plugin_descriptor, write_spooled),
+      sizeof(outpost_write_info),
+      offsetof(outpost_write_info, oldest_ns),
+      sizeof(outpost_spool_range),
   };
-  static_assert(sizeof(cpp) / sizeof(cpp[0]) == kEntries13);
-  static_assert(sizeof(kGolden) / sizeof(kGolden[0]) == kEntries13);
+  static_assert(sizeof(cpp) / sizeof(cpp[0]) == kEntries14);
+  static_assert(sizeof(kGolden) / sizeof(kGolden[0]) == kEntries14);
   struct Release {
     const char* name;
     size_t (*layout)(size_t*, size_t);
     std::size_t entries;
   };
-  const Release releases[] = {{"1.0", outpost_abi_c_layout_1_0, kEntries10},
-                              {"1.1", outpost_abi_c_layout_1_1, kEntries11},
-                              {"1.2", outpost_abi_c_layout_1_2, kEntries12},
-                              {"1.3", outpost_abi_c_layout_1_3, kEntries13},
-                              {"current", outpost_abi_c_layout, kEntries13}};
+  const Release releases[] = {
+      {"1.0", outpost_abi_c_layout_1_0, kEntries10}, {"1.1", outpost_abi_c_layout_1_1, kEntries11},
+      {"1.2", outpost_abi_c_layout_1_2, kEntries12}, {"1.3", outpost_abi_c_layout_1_3, kEntries13},
+      {"1.4", outpost_abi_c_layout_1_4, kEntries14}, {"current", outpost_abi_c_layout, kEntries14}};
   for (const auto& r : releases) {
-    std::size_t c[32] = {};
+    std::size_t c[40] = {};
     INFO("header " << r.name);
-    REQUIRE(r.layout(c, 32) == r.entries);
+    REQUIRE(r.layout(c, 40) == r.entries);
     for (std::size_t i = 0; i < r.entries; ++i) {
       INFO("entry " << i);
       CHECK(c[i] == kGolden[i]);
       CHECK(cpp[i] == kGolden[i]);
     }
   }
-  CHECK(sizeof(outpost_host_api) == 96);
-  CHECK(sizeof(outpost_plugin_descriptor) == 200);
-  CHECK(OUTPOST_ABI_VERSION == 0x10003u);
+  CHECK(sizeof(outpost_host_api) == 104);
+  CHECK(sizeof(outpost_plugin_descriptor) == 208);
+  CHECK(OUTPOST_ABI_VERSION == 0x10004u);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_TIMEOUT) == OUTPOST_CLASS_RETRY);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_AUTH) == OUTPOST_CLASS_OPERATOR);
   CHECK(OUTPOST_STATUS_CLASS(OUTPOST_E_INTERNAL) == OUTPOST_CLASS_BUG);

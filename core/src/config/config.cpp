@@ -19,7 +19,9 @@ std::string ConfigError::str() const {
 }
 
 bool InstanceSpec::operator==(const InstanceSpec& o) const {
-  if (name != o.name || plugin != o.plugin || settings.size() != o.settings.size()) return false;
+  if (name != o.name || plugin != o.plugin || settings.size() != o.settings.size() ||
+      !(spool == o.spool))
+    return false;
   for (std::size_t i = 0; i < settings.size(); ++i)
     if (settings[i].key != o.settings[i].key || settings[i].value != o.settings[i].value)
       return false;
@@ -206,6 +208,69 @@ class Reader {
     e.log_level = s;
   }
 
+  bool bool_value(const YAML::Node& n, const std::string& path, bool& out) {
+    std::string v;
+    if (!scalar(n, path, v)) return false;
+    if (v == "true" || v == "yes" || v == "on") {
+      out = true;
+    } else if (v == "false" || v == "no" || v == "off") {
+      out = false;
+    } else {
+      error(n, path, "expected true or false, got '" + v + "'");
+      return false;
+    }
+    return true;
+  }
+  // A size in bytes: 1048576, 512KiB, 64MiB, 2GiB (also KB/MB/GB as powers of 1000).
+  void bytes_key(const YAML::Node& map, const char* key, const std::string& path, uint64_t& out) {
+    const YAML::Node n = map[key];
+    std::string s;
+    if (!n || !scalar(n, join(path, key), s)) return;
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    const std::string unit(p, static_cast<std::size_t>(s.data() + s.size() - p));
+    static const std::map<std::string, uint64_t> units = {{"", 1},
+                                                          {"B", 1},
+                                                          {"KiB", 1ull << 10},
+                                                          {"MiB", 1ull << 20},
+                                                          {"GiB", 1ull << 30},
+                                                          {"TiB", 1ull << 40},
+                                                          {"KB", 1000},
+                                                          {"MB", 1000000},
+                                                          {"GB", 1000000000}};
+    const auto u = units.find(unit);
+    if (ec != std::errc{} || u == units.end() || v == 0 || v > (UINT64_MAX / u->second)) {
+      error(n, join(path, key), "expected a size such as 512MiB or 2GiB, got '" + s + "'");
+      return;
+    }
+    out = v * u->second;
+  }
+  void spool(const YAML::Node& n, const std::string& path, SpoolSpec& out) {
+    if (n.IsScalar()) {
+      bool on = false;
+      if (bool_value(n, path, on)) out.enabled = on;
+      return;
+    }
+    if (!expect_map(n, path)) return;
+    check_keys(n, path,
+               {"enabled", "dir", "max_source_bytes", "segment_bytes", "sync_interval",
+                "batch_items", "batch_bytes", "max_delay", "backoff_initial", "backoff_max"});
+    out.enabled = true;
+    if (const YAML::Node e = n["enabled"]) {
+      bool on = true;
+      if (bool_value(e, join(path, "enabled"), on)) out.enabled = on;
+    }
+    string_key(n, "dir", path, out.dir);
+    bytes_key(n, "max_source_bytes", path, out.max_source_bytes);
+    bytes_key(n, "segment_bytes", path, out.segment_bytes);
+    duration_key(n, "sync_interval", path, out.sync_interval_s);
+    size_key(n, "batch_items", path, out.batch_items);
+    bytes_key(n, "batch_bytes", path, out.batch_bytes);
+    duration_key(n, "max_delay", path, out.max_delay_s, false);
+    duration_key(n, "backoff_initial", path, out.backoff_initial_s);
+    duration_key(n, "backoff_max", path, out.backoff_max_s);
+  }
+
   void instances(const YAML::Node& n, const std::string& section, std::vector<InstanceSpec>& out,
                  bool plugin_required) {
     if (!expect_map(n, section)) return;
@@ -226,6 +291,10 @@ class Reader {
           const std::string key = kv->first.as<std::string>("");
           if (key == "plugin") {
             has_plugin = scalar(kv->second, join(spec.path, "plugin"), spec.plugin);
+            continue;
+          }
+          if (key == "spool" && section == "sinks") {
+            spool(kv->second, join(spec.path, "spool"), spec.spool);
             continue;
           }
           flatten(kv->second, key, join(spec.path, key), spec.settings, at(kv->first));

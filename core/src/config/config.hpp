@@ -56,10 +56,27 @@ struct DeviceSpec {
   Location where;
 };
 
+// A sink's disk spool (sinks.<name>.spool): `true`, `false`, or a mapping of these keys. A sink
+// whose plugin asks for a spool (OUTPOST_FLAG_SPOOL) has one unless told `false`.
+struct SpoolSpec {
+  std::optional<bool> enabled;  // unset: as the plugin asks
+  std::string dir;              // default ${data_dir}/spool/<sink>
+  uint64_t max_source_bytes = 1ull << 30;
+  uint64_t segment_bytes = 16ull << 20;
+  double sync_interval_s = 1;
+  std::size_t batch_items = 20000;
+  uint64_t batch_bytes = 16ull << 20;
+  double max_delay_s = 5;
+  double backoff_initial_s = 1;
+  double backoff_max_s = 60;
+  bool operator==(const SpoolSpec&) const = default;
+};
+
 struct InstanceSpec {
   std::string name;    // instance name: the key in plugins/sinks
   std::string plugin;  // plugin name (defaults to the instance name)
   Settings settings;
+  SpoolSpec spool;  // sinks only
   Location where;
   std::string path;
   bool operator==(const InstanceSpec& o) const;

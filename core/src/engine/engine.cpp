@@ -36,6 +36,48 @@ class PluginSink final : public SinkPort {
   std::shared_ptr<PluginInstance> inst_;
 };
 
+}  // namespace
+
+// A sink behind a disk spool: the pipeline appends, the spool's sender writes to the instance
+// (write_spooled). Kept across reloads; a reload that replaces the sink's instance rebinds it.
+class SpooledSink final : public SinkPort {
+ public:
+  SpooledSink(std::string name, SpoolSpec spec, std::unique_ptr<Spool> spool)
+      : name_(std::move(name)), spec_(std::move(spec)), spool_(std::move(spool)) {}
+  const std::string& name() const override { return name_; }
+  outpost_status write(const outpost_batch&) override { return OUTPOST_E_UNSUPPORTED; }
+  outpost_status flush() override {
+    spool_->sync();
+    return OUTPOST_OK;
+  }
+  bool spooled() const override { return true; }
+  outpost_status append(const std::vector<const Batch*>& batches) override {
+    return spool_->append(batches);
+  }
+  void bind(const std::shared_ptr<PluginInstance>& inst, bool start) {
+    Spool::WriteFn fn = [inst](const outpost_batch& b, const outpost_write_info& info,
+                               int64_t& retry_after_ns) {
+      inst->take_retry_after();
+      const outpost_status st = inst->call_write_spooled(b, info);
+      retry_after_ns = inst->take_retry_after();
+      return st;
+    };
+    if (start)
+      spool_->start(std::move(fn));
+    else
+      spool_->set_writer(std::move(fn));
+  }
+  const SpoolSpec& spec() const { return spec_; }
+  Spool& spool() { return *spool_; }
+
+ private:
+  std::string name_;
+  SpoolSpec spec_;
+  std::unique_ptr<Spool> spool_;
+};
+
+namespace {
+
 class PluginProcessor final : public ProcessorPort {
  public:
   explicit PluginProcessor(std::shared_ptr<PluginInstance> inst) : inst_(std::move(inst)) {}
@@ -106,7 +148,53 @@ std::vector<TaskSpec> Engine::build_tasks(const Config& cfg, const InstanceMap& 
 
 void Engine::install_sinks() {
   std::vector<std::shared_ptr<SinkPort>> ports;
-  for (auto& [n, inst] : sinks_) ports.push_back(std::make_shared<PluginSink>(inst));
+  std::map<std::string, std::shared_ptr<SpooledSink>> spools;
+  for (auto& [n, inst] : sinks_) {
+    const SpoolSpec& spec = inst->spec().spool;
+    const bool want = spec.enabled.value_or((inst->plugin().desc.flags & OUTPOST_FLAG_SPOOL) != 0);
+    if (!want) {
+      ports.push_back(std::make_shared<PluginSink>(inst));
+      continue;
+    }
+    if (auto it = spools_.find(n); it != spools_.end()) {  // a reload: the spool stays open
+      if (!(it->second->spec() == spec))
+        logf(LogLevel::warn, "sink '{}': new spool settings take effect after a restart", n);
+      it->second->bind(inst, false);
+      ports.push_back(it->second);
+      spools[n] = it->second;
+      continue;
+    }
+    SpoolOptions o;
+    o.dir = spec.dir.empty() ? (fs::path(cfg_.engine.data_dir) / "spool" / n).string()
+                             : expand_vars(spec.dir, cfg_.engine);
+    o.max_source_bytes = spec.max_source_bytes;
+    o.segment_bytes = spec.segment_bytes;
+    o.sync_interval_s = spec.sync_interval_s;
+    o.batch_items = spec.batch_items;
+    o.batch_bytes = spec.batch_bytes;
+    o.max_delay_s = spec.max_delay_s;
+    o.backoff_initial_s = spec.backoff_initial_s;
+    o.backoff_max_s = spec.backoff_max_s;
+    std::string why;
+    auto sp = Spool::open(o, why);
+    if (!sp) {
+      logf(LogLevel::error, "sink '{}': no spool ({}); writing to it directly", n, why);
+      ports.push_back(std::make_shared<PluginSink>(inst));
+      continue;
+    }
+    const SpoolStats st = sp->stats();
+    logf(LogLevel::info, "sink '{}': spool {} ({} items waiting from {} sources{})", n, o.dir,
+         st.pending_items, st.streams,
+         st.corrupt_records > 0 ? fmt::format(", {} damaged records set aside", st.corrupt_records)
+                                : std::string());
+    auto port = std::make_shared<SpooledSink>(n, spec, std::move(sp));
+    port->bind(inst, true);
+    ports.push_back(port);
+    spools[n] = port;
+  }
+  for (auto& [n, old] : spools_)
+    if (spools.count(n) == 0) old->spool().stop();  // what it holds waits on disk
+  spools_ = std::move(spools);
   pipeline_->set_sinks(std::move(ports));
   std::vector<std::shared_ptr<ProcessorPort>> procs;
   for (auto& [n, inst] : processors_) procs.push_back(std::make_shared<PluginProcessor>(inst));
@@ -220,10 +308,28 @@ void Engine::stop() {
   for (const auto& [r, n] : ps.dropped) dropped += n;
   logf(LogLevel::info, "stopped: {} items accepted, {} delivered to sinks, {} dropped", ps.accepted,
        ps.delivered, dropped);
+  for (auto& [n, sp] : spools_) sp->spool().stop();
   for (auto& [n, inst] : sinks_) inst->stop();
+  spools_.clear();
   sources_.clear();
   processors_.clear();
   sinks_.clear();
+}
+
+std::map<std::string, SpoolStats> Engine::spool_stats() const {
+  std::map<std::string, SpoolStats> out;
+  for (const auto& [n, sp] : spools_) out[n] = sp->spool().stats();
+  return out;
+}
+
+bool Engine::wait_spools_idle(double timeout_s) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  for (auto& [n, sp] : spools_) {
+    const double left =
+        std::chrono::duration<double>(until - std::chrono::steady_clock::now()).count();
+    if (left <= 0 || !sp->spool().wait_idle(left)) return false;
+  }
+  return true;
 }
 
 outpost_status Engine::emit(PluginInstance& from, const outpost_batch& batch) {
@@ -232,7 +338,7 @@ outpost_status Engine::emit(PluginInstance& from, const outpost_batch& batch) {
                         : (kinds & OUTPOST_KIND_LISTENER) != 0 ? Source::listener
                                                                : Source::poller;
   const outpost_status st =
-      pipeline_ ? pipeline_->submit(batch, source, wall_ns()) : OUTPOST_E_UNAVAILABLE;
+      pipeline_ ? pipeline_->submit(batch, source, wall_ns(), from.name()) : OUTPOST_E_UNAVAILABLE;
   if (st == OUTPOST_E_INVALID_ARGUMENT) from.note_error(st);
   from.note_emit(st == OUTPOST_OK, batch.metric_count + batch.event_count + batch.flow_count);
   return st;
@@ -379,6 +485,27 @@ Batch Engine::self_metrics() const {
                  OUTPOST_METRIC_COUNTER);
     b.add_metric("outpost_sink_failures_total", {{"sink", sink}}, static_cast<double>(s.failures),
                  t, OUTPOST_METRIC_COUNTER);
+  }
+  for (const auto& [sink, sp] : spool_stats()) {
+    auto gauge = [&](const char* name, double v) {
+      b.add_metric(name, {{"sink", sink}}, v, t, OUTPOST_METRIC_GAUGE);
+    };
+    auto counter = [&](const char* name, double v) {
+      b.add_metric(name, {{"sink", sink}}, v, t, OUTPOST_METRIC_COUNTER);
+    };
+    gauge("outpost_spool_pending_items", static_cast<double>(sp.pending_items));
+    gauge("outpost_spool_bytes", static_cast<double>(sp.disk_bytes));
+    gauge("outpost_spool_oldest_age_seconds",
+          sp.oldest_pending_ns == 0
+              ? 0.0
+              : std::max(0.0, static_cast<double>(wall_ns() - sp.oldest_pending_ns) / 1e9));
+    counter("outpost_spool_appended_items_total", static_cast<double>(sp.appended_items));
+    counter("outpost_spool_sent_items_total", static_cast<double>(sp.sent_items));
+    counter("outpost_spool_sent_batches_total", static_cast<double>(sp.sent_batches));
+    counter("outpost_spool_retries_total", static_cast<double>(sp.retries));
+    counter("outpost_spool_rejected_items_total", static_cast<double>(sp.rejected_items));
+    counter("outpost_spool_evicted_items_total", static_cast<double>(sp.evicted_items));
+    counter("outpost_spool_corrupt_records_total", static_cast<double>(sp.corrupt_records));
   }
   b.add_metric("outpost_targets_in_flight", {}, static_cast<double>(ss.in_flight), t,
                OUTPOST_METRIC_GAUGE);

@@ -16,8 +16,11 @@
 #include "loader/loader.hpp"
 #include "pipeline/pipeline.hpp"
 #include "scheduler/scheduler.hpp"
+#include "spool/spool.hpp"
 
 namespace outpost::core {
+
+class SpooledSink;
 
 class Engine : public HostServices {
  public:
@@ -37,6 +40,10 @@ class Engine : public HostServices {
   Batch self_metrics() const;
   std::string summary_line() const;
   PipelineStats pipeline_stats() const;
+  // Sink name -> its spool's counters, for the sinks that have one.
+  std::map<std::string, SpoolStats> spool_stats() const;
+  // Waits until every spooled sink has sent what was spooled so far (tests, `run --drain`).
+  bool wait_spools_idle(double timeout_s);
   SchedulerStats scheduler_stats() const;
   std::vector<TargetStatus> targets() const;
   const Config& config() const { return cfg_; }
@@ -75,6 +82,7 @@ class Engine : public HostServices {
   std::vector<std::unique_ptr<UdpListener>> listeners_;
   uint64_t next_socket_id_ = 1;
   InstanceMap sinks_;
+  std::map<std::string, std::shared_ptr<SpooledSink>> spools_;  // by sink name
   InstanceMap processors_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<Scheduler> scheduler_;

@@ -7,6 +7,17 @@ std::string_view sv(outpost_str s) {
 }
 }  // namespace
 
+Batch Batch::from_parts(std::string arena, std::vector<KvRec> kvs, std::vector<MetricRec> metrics,
+                        std::vector<EventRec> events, std::vector<outpost_flow> flows) {
+  Batch b;
+  b.arena_ = std::move(arena);
+  b.kvs_ = std::move(kvs);
+  b.metrics_ = std::move(metrics);
+  b.events_ = std::move(events);
+  b.flows_ = std::move(flows);
+  return b;
+}
+
 void Batch::add_metric(std::string_view name, const outpost_kv* labels, std::size_t n, double value,
                        int64_t time_ns, uint32_t type) {
   MetricRec m;

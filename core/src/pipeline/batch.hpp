@@ -63,6 +63,13 @@ class Batch {
   // batch are always for the sinks: a source's flows went through the processors before the
   // queue (Pipeline::submit).
   bool for_processors = true;
+  // Which source it came from (a plugin instance's name, or "engine"): a disk spool keeps each
+  // source's data in a stream of its own, with its own quota.
+  std::string origin;
+
+  // Reassembles a batch from its parts (the spool's reader, after checking every reference).
+  static Batch from_parts(std::string arena, std::vector<KvRec> kvs, std::vector<MetricRec> metrics,
+                          std::vector<EventRec> events, std::vector<outpost_flow> flows);
 
   const std::vector<MetricRec>& metrics() const { return metrics_; }
   const std::vector<EventRec>& events() const { return events_; }

@@ -61,7 +61,8 @@ namespace {
 constexpr std::size_t kBatch10 = 64, kMetric10 = 56, kEvent10 = 80, kFlow10 = 104;
 }  // namespace
 
-outpost_status Pipeline::submit(const outpost_batch& in, Source source, int64_t now_ns) {
+outpost_status Pipeline::submit(const outpost_batch& in, Source source, int64_t now_ns,
+                                std::string_view origin) {
   const std::size_t items = in.metric_count + in.event_count + in.flow_count;
   auto below = [](std::size_t count, uint32_t size, std::size_t need) {
     return count != 0 && size < need;
@@ -76,6 +77,7 @@ outpost_status Pipeline::submit(const outpost_batch& in, Source source, int64_t 
   std::memcpy(&b, &in, std::min<std::size_t>(in.struct_size, sizeof b));
   const bool keep_flows = b.flow_count == 0 || source == Source::processor || process_flows(b);
   Batch owned;
+  owned.origin = origin;
   owned.add_c_batch(b, now_ns, keep_flows);
   if (owned.empty()) return OUTPOST_OK;  // flows consumed by processors, nothing else
   return submit(std::move(owned), source);
@@ -221,6 +223,20 @@ void Pipeline::deliver(const std::vector<const Batch*>& batches, std::size_t ite
   view_.build(batches);
   const outpost_batch cb = view_.c_batch();
   for (auto& sink : sinks) {
+    if (sink->spooled()) {  // on disk now; the spool's sender does the rest
+      const outpost_status st = sink->append(batches);
+      std::lock_guard g(mu_);
+      auto& ss = stats_.sinks[sink->name()];
+      ss.writes++;
+      ss.last_status = st;
+      if (st == OUTPOST_OK) {
+        ss.written += items;
+      } else {
+        ss.failures++;
+        stats_.dropped["spool_error:" + sink->name()] += items;
+      }
+      continue;
+    }
     outpost_status st = OUTPOST_E_INTERNAL;
     int attempt = 0;
     double backoff = opt_.retry_backoff_s;

@@ -23,6 +23,12 @@ class SinkPort {
   virtual const std::string& name() const = 0;
   virtual outpost_status write(const outpost_batch& batch) = 0;
   virtual outpost_status flush() = 0;
+  // A sink behind a disk spool takes the owned batches (with their origins) instead of write;
+  // it sends them from the spool on a thread of its own.
+  virtual bool spooled() const { return false; }
+  virtual outpost_status append(const std::vector<const Batch*>& /*batches*/) {
+    return OUTPOST_E_UNSUPPORTED;
+  }
 };
 
 class ProcessorPort {
@@ -89,7 +95,9 @@ class Pipeline {
   // copy into the queue only to be summed, no wait on the one delivery thread); the sinks get
   // them too only when engine.pipeline.raw_flows is set or no processor consumes flows. Then the
   // rest is deep-copied and queued as submit(Batch&&) does.
-  outpost_status submit(const outpost_batch& batch, Source source, int64_t now_ns);
+  // origin names the source for spooled sinks (Batch::origin).
+  outpost_status submit(const outpost_batch& batch, Source source, int64_t now_ns,
+                        std::string_view origin = {});
   // Owned data. OUTPOST_E_BUSY when the queue is full (for all but listeners: past
   // kHeldCeiling times the capacity), OUTPOST_E_UNAVAILABLE after stop; the batch's items are
   // counted as dropped in both cases.

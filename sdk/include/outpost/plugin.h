@@ -473,6 +473,9 @@ typedef struct outpost_field {
 /* A processor that turns flow records into summaries: the flows it is given go to the sinks
  * only when the engine is told to keep raw flows (engine.pipeline.raw_flows). */
 #define OUTPOST_FLAG_CONSUMES_FLOWS 0x2u
+/* 1.4, sinks: put a disk spool in front of this sink unless its configuration says
+ * `spool: false` (a destination across a network: what it cannot take now waits on disk). */
+#define OUTPOST_FLAG_SPOOL 0x4u
 
 /* Which hooks a descriptor has: create and destroy always; poll exactly when it declares
  * OUTPOST_KIND_POLLER, receive exactly for a listener, process for a processor, write for a
