@@ -84,6 +84,10 @@ struct Destination {
       return answer(o);
     };
   }
+  std::size_t count() {
+    std::lock_guard g(mu);
+    return offers.size();
+  }
   // Values accepted (answered OK), per source, in order.
   std::map<std::string, std::vector<int>> accepted() {
     std::lock_guard g(mu);
@@ -196,7 +200,7 @@ TEST_CASE("spool: after a restart the batch in flight comes again with the same 
     append(*s, "snmp", 0, 7);
     append(*s, "engine", 500, 2);
     s->start(d.fn());
-    for (int i = 0; i < 500 && d.offers.empty(); ++i)
+    for (int i = 0; i < 500 && d.count() == 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     s->stop();
     REQUIRE(!d.offers.empty());
