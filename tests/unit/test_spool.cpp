@@ -56,6 +56,7 @@ struct Offer {
   uint32_t attempt = 0;
   std::string spool_id;
   std::map<std::string, std::vector<int>> values;  // per source, in order
+  bool ok = false;                                 // what the destination answered
 };
 
 // A destination: records what it is offered, answers what the test says.
@@ -78,10 +79,12 @@ struct Destination {
         const std::string source(m.labels[0].value.ptr, m.labels[0].value.len);
         o.values[source].push_back(static_cast<int>(m.value));
       }
+      const outpost_status st = answer(o);
+      o.ok = st == OUTPOST_OK;
       std::lock_guard g(mu);
       offers.push_back(o);
       retry_after = retry_after_ns;
-      return answer(o);
+      return st;
     };
   }
   std::size_t count() {
@@ -93,7 +96,7 @@ struct Destination {
     std::lock_guard g(mu);
     std::map<std::string, std::vector<int>> out;
     for (const auto& o : offers) {
-      if (answer(o) != OUTPOST_OK) continue;
+      if (!o.ok) continue;
       for (const auto& [src, v] : o.values) out[src].insert(out[src].end(), v.begin(), v.end());
     }
     return out;
