@@ -25,7 +25,7 @@ TEST_CASE("a well-formed plugin loads with its descriptor") {
   const LoadedPlugin* p = r.find("good");
   REQUIRE(p);
   CHECK(p->desc.kinds == OUTPOST_KIND_POLLER);
-  CHECK(abi_string(p->plugin_abi) == "1.3");
+  CHECK(abi_string(p->plugin_abi) == "1.4");
   CHECK(p->desc.target_field_count == 2);
   REQUIRE(r.load_file(lib("older_minor")));  // built against ABI 1.0
   CHECK(abi_string(r.find("older_minor")->plugin_abi) == "1.0");
@@ -34,15 +34,15 @@ TEST_CASE("a well-formed plugin loads with its descriptor") {
 TEST_CASE("the loader refuses each broken plugin with one precise reason") {
   CHECK(refusal_of("bad_magic") == "bad magic 0xdeadbeef (expected 0x4f555450)");
   CHECK(refusal_of("bad_major") ==
-        "plugin ABI 2.0 is incompatible with host ABI 1.3 (major differs)");
+        "plugin ABI 2.0 is incompatible with host ABI 1.4 (major differs)");
   CHECK(refusal_of("newer_minor") ==
-        "plugin ABI 1.99 is newer than host ABI 1.3 (update the engine)");
+        "plugin ABI 1.99 is newer than host ABI 1.4 (update the engine)");
   CHECK(refusal_of("small_struct").find("descriptor struct_size 16 is smaller than ABI 1.0's") ==
         0);
   CHECK(refusal_of("name_mismatch") ==
         "descriptor name 'somebody_else' differs from the file's name 'name_mismatch'");
   CHECK(refusal_of("kind_mismatch") == "declares kind sink but has no write hook");
-  CHECK(refusal_of("null_entry") == "entry returned no descriptor for host ABI 1.3");
+  CHECK(refusal_of("null_entry") == "entry returned no descriptor for host ABI 1.4");
   CHECK(refusal_of("no_symbol") == "no exported symbol outpost_plugin_entry");
   CHECK(refusal_of("does_not_exist") == "no such file");
 }
