@@ -6,7 +6,7 @@
 # with their counted reason while the running configuration stays; a plugin update is swapped in
 # while the other plugins keep running (their counters never restart); an update that fails to
 # create or to load is rolled back; a restart starts from what was applied; a wrong CA is one
-# clear error.
+# clear error; a client certificate is presented where the server asks for one.
 source "$(dirname "$0")/lib.sh"
 
 BUILD=$(cd "$BUILD" && pwd)
@@ -24,11 +24,15 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0
 printf 'subjectAltName=IP:127.0.0.1\n' > san.ext
 openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
   -extfile san.ext -out server.pem 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=engine-1 \
+  -keyout client.key -out client.csr 2>/dev/null
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out client.pem 2>/dev/null
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=other-ca \
   -keyout other.key -out other.pem 2>/dev/null
 
 # --- nginx on loopback, everything under $TMP/nginx
 HTTPS_PORT=$(free_port)
+MTLS_PORT=$(free_port)  # the same files, to clients with a certificate from the test CA only
 mkdir -p nginx/logs nginx/tmp www/mgmt/plugins
 cat > nginx/nginx.conf <<CONF
 user $(id -un) $(id -gn);
@@ -47,6 +51,14 @@ http {
     listen 127.0.0.1:$HTTPS_PORT ssl;
     ssl_certificate $TMP/server.pem;
     ssl_certificate_key $TMP/server.key;
+    root $TMP/www;
+  }
+  server {
+    listen 127.0.0.1:$MTLS_PORT ssl;
+    ssl_certificate $TMP/server.pem;
+    ssl_certificate_key $TMP/server.key;
+    ssl_client_certificate $TMP/ca.pem;
+    ssl_verify_client on;
     root $TMP/www;
   }
 }
@@ -120,8 +132,12 @@ wait_log() { # PATTERN [COUNT]: waits up to 15 s for PATTERN to appear COUNT tim
   echo "--- waited in vain for: $1"; tail -20 "$LOG"; return 1
 }
 count() { grep -c -- "$1" "$LOG" || true; }
+# Proxy environment variables pointing nowhere: the channel must ignore them (no proxy unless
+# management.proxy says so).
+NOWHERE=http://127.0.0.1:$(free_port)
 run_engine() { # CONFIG
-  "$OUTPOST" run -c "$1" > "$TMP/engine.out" 2> "$LOG" &
+  https_proxy=$NOWHERE HTTPS_PROXY=$NOWHERE ALL_PROXY=$NOWHERE all_proxy=$NOWHERE \
+    "$OUTPOST" run -c "$1" > "$TMP/engine.out" 2> "$LOG" &
   ENGINE=$!
   PIDS+=($ENGINE)
 }
@@ -134,7 +150,7 @@ check "outpost verify refuses it with a stranger's key (exit 1)" test "$rc" = 1
 check "... saying why" grep -q "bad_signature: signed with key .*, which is not a trusted key" verify.err
 serve c10.bundle www/mgmt/config.bundle
 run_engine local.yaml
-check "the engine applies the configuration bundle" wait_log "applied configuration serial 10"
+check "the engine applies the configuration bundle (proxy variables ignored)" wait_log "applied configuration serial 10"
 check "... through a reload" grep -q "configuration reloaded from remote configuration serial 10" "$LOG"
 N304=$(grep -c '^304 .*config.bundle' nginx/logs/access.log || true)
 for _ in $(seq 1 50); do
@@ -271,4 +287,18 @@ stop_engine
 check "a wrong CA is reported" grep -q "management: GET https://127.0.0.1:$HTTPS_PORT/mgmt/config.bundle: .*certificate" "$LOG"
 check "... once, not at every poll" test "$(grep -c 'management: GET ' "$LOG")" = 1
 check "... and nothing was applied" test "$(count 'applied configuration')" = 0
+
+# --- mutual TLS: with the client certificate the bundle is applied; without it, one error
+{ body local; management "$TMP/ca.pem"; } > mtls.yaml
+sed -i -e "s|:$HTTPS_PORT/|:$MTLS_PORT/|" -e "s|state_dir: .*|state_dir: $TMP/state-mtls|" mtls.yaml
+printf '  client_cert: %s\n  client_key: %s\n' "$TMP/client.pem" "$TMP/client.key" >> mtls.yaml
+run_engine mtls.yaml
+check "with a client certificate (mTLS) the bundle is applied" wait_log "applied configuration serial 15"
+stop_engine
+grep -v client_ mtls.yaml | sed "s|state-mtls|state-nocert|" > nocert.yaml
+run_engine nocert.yaml
+sleep 2.5
+stop_engine
+check "without it the server's refusal is one clear error" \
+  test "$(grep -c "management: GET https://127.0.0.1:$MTLS_PORT/mgmt/config.bundle: HTTP status 400" "$LOG")" = 1
 finish

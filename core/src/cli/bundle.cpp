@@ -24,6 +24,7 @@ bool parse(const char* cmd, int argc, char** argv, const std::vector<std::string
            Options& opts, std::vector<std::string>& positional) {
   for (int i = 0; i < argc; ++i) {
     const std::string o = argv[i];
+    if (o == "-h" || o == "--help") return false;  // the caller prints its usage
     if (o.rfind("--", 0) != 0) {
       positional.push_back(o);
       continue;
