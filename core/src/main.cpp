@@ -16,12 +16,14 @@
 #include <string>
 #include <vector>
 
+#include "cli/bundle.hpp"
 #include "cli/poll.hpp"
 #include "cli/query.hpp"
 #include "config/config.hpp"
 #include "engine/engine.hpp"
 #include "listeners/pcap.hpp"
 #include "loader/loader.hpp"
+#include "management/channel.hpp"
 #include "util/clock.hpp"
 #include "util/log.hpp"
 #include "version.hpp"
@@ -45,6 +47,10 @@ commands:
                       through the snmp plugin, printed as net-snmp's tools do (outpost snmp
                       --help); shared options --config, --plugin-dir, --json, --timeout,
                       --log-level
+  keygen --out PREFIX make a signing key pair for the management channel: PREFIX.key, PREFIX.pub
+  sign ... FILE       sign a configuration or plugin into a bundle (outpost sign --help)
+  verify --pub PUB BUNDLE
+                      check a bundle's signature and integrity (exit 0 when good)
   default-config      print the embedded default configuration
   version             print the version
 
@@ -327,10 +333,23 @@ int cmd_run(const Args& a) {
   reg.load_dirs(plugin_dirs(a, &*r.config));
   for (const auto& [n, p] : reg.plugins())
     core::logf(core::LogLevel::debug, "plugin {} from {}", n, p.path);
+  // The management channel may start the engine from the configuration and plugins it applied.
+  std::unique_ptr<core::mgmt::Channel> channel;
+  if (r.config->management.enabled) {
+    channel =
+        std::make_unique<core::mgmt::Channel>(r.config->management, r.config->engine.data_dir, reg);
+    if (!channel->restore(*r.config)) return 1;
+  }
   core::Engine engine(reg);
   if (!engine.start(*r.config)) return 1;
+  if (channel) channel->start(engine);
   const std::string path = a.config;
-  engine.run(a.run_for, [&path] { return load_config(path); });
+  engine.run(a.run_for, [&path, &channel] {
+    auto next = load_config(path);
+    if (next.config && channel) channel->overlay(*next.config);
+    return next;
+  });
+  if (channel) channel->stop();
   return 0;
 }
 
@@ -343,6 +362,12 @@ int main(int argc, char** argv) {
   // These parse their own options (snmp's -c is a community, as in net-snmp's tools).
   if (argc >= 2 && std::strcmp(argv[1], "poll") == 0)
     return core::cli::cmd_poll(argc - 2, argv + 2);
+  if (argc >= 2 && std::strcmp(argv[1], "keygen") == 0)
+    return core::cli::cmd_keygen(argc - 2, argv + 2);
+  if (argc >= 2 && std::strcmp(argv[1], "sign") == 0)
+    return core::cli::cmd_sign(argc - 2, argv + 2);
+  if (argc >= 2 && std::strcmp(argv[1], "verify") == 0)
+    return core::cli::cmd_verify(argc - 2, argv + 2);
   static const char* const kBuiltin[] = {"run",    "check-config",   "plugins", "query",
                                          "replay", "default-config", "version"};
   if (argc >= 2 && argv[1][0] != '-' &&

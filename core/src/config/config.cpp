@@ -409,9 +409,9 @@ class Reader {
       error(root, "", "the configuration must be a mapping");
       return;
     }
-    check_keys(
-        root, "",
-        {"engine", "inventory", "credentials", "plugins", "sinks", "listeners", "processors"});
+    check_keys(root, "",
+               {"engine", "inventory", "credentials", "plugins", "sinks", "listeners", "processors",
+                "management"});
     // engine first: its defaults apply to monitors.
     if (const YAML::Node e = root["engine"]) engine(e, cfg.engine);
     if (const YAML::Node c = root["credentials"]) credentials(c, cfg);
@@ -420,6 +420,40 @@ class Reader {
     if (const YAML::Node s = root["processors"]) instances(s, "processors", cfg.processors, true);
     if (const YAML::Node i = root["inventory"]) inventory(i, cfg);
     if (const YAML::Node l = root["listeners"]) listeners(l, cfg);
+    if (const YAML::Node m = root["management"]) management(m, cfg.management);
+  }
+
+  void management(const YAML::Node& n, ManagementSpec& m) {
+    const std::string p = "management";
+    if (!expect_map(n, p)) return;
+    check_keys(n, p,
+               {"url", "interval", "public_keys", "ca_file", "client_cert", "client_key", "proxy",
+                "state_dir"});
+    m.enabled = true;
+    m.where = at(n);
+    string_key(n, "url", p, m.url);
+    if (!n["url"])
+      error(n, p, "missing key 'url' (the https base URL bundles are fetched from)");
+    else if (m.url.rfind("https://", 0) != 0 || m.url.size() <= 8)
+      error(n["url"], p + ".url", "expected an https:// URL, got '" + m.url + "'");
+    duration_key(n, "interval", p, m.interval_s);
+    const YAML::Node keys = n["public_keys"];
+    if (!keys || (keys.IsSequence() && keys.size() == 0))
+      error(keys ? keys : n, p + ".public_keys", "expected a list of at least one public key file");
+    else if (!keys.IsSequence())
+      error(keys, p + ".public_keys", "expected a list of public key files (PEM)");
+    else
+      for (const auto& k : keys) {
+        std::string s;
+        if (scalar(k, p + ".public_keys", s)) m.public_keys.push_back(s);
+      }
+    string_key(n, "ca_file", p, m.ca_file);
+    string_key(n, "client_cert", p, m.client_cert);
+    string_key(n, "client_key", p, m.client_key);
+    if (m.client_cert.empty() != m.client_key.empty())
+      error(n, p, "client_cert and client_key go together");
+    string_key(n, "proxy", p, m.proxy);
+    string_key(n, "state_dir", p, m.state_dir);
   }
 
   void listeners(const YAML::Node& n, Config& cfg) {

@@ -121,9 +121,22 @@ struct EngineSpec {
   }
 };
 
+// The management channel (docs/management.md): where signed configuration and plugin bundles
+// are fetched from and how they are checked. Only a local configuration file sets it.
+struct ManagementSpec {
+  bool enabled = false;  // the section is present
+  std::string url;       // https base URL
+  double interval_s = 300;
+  std::vector<std::string> public_keys;  // PEM files
+  std::string ca_file, client_cert, client_key, proxy;
+  std::string state_dir;  // empty: <engine.data_dir>/management
+  Location where;
+};
+
 struct Config {
   std::string source;  // file name, or "<embedded default>"
   EngineSpec engine;
+  ManagementSpec management;
   std::map<std::string, std::string> credentials;  // name -> reference or value
   std::vector<InstanceSpec> plugins;
   std::vector<InstanceSpec> sinks;

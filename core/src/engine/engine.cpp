@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -281,6 +282,83 @@ bool Engine::reload(const Config& next) {
   return true;
 }
 
+bool Engine::swap_plugin(const LoadedPlugin& next, std::string& why) {
+  if (!running_) {
+    why = "the engine is not running";
+    return false;
+  }
+  // The running configuration must hold for the new version's settings and parameters.
+  PluginRegistry trial = registry_;
+  trial.replace(next);
+  if (auto errors = validate_config(cfg_, trial); !errors.empty()) {
+    why = "the running configuration does not fit version " +
+          std::string(next.desc.version.ptr, next.desc.version.len) + ": " + errors[0].str();
+    return false;
+  }
+  struct Taken {
+    InstanceMap* map;
+    std::shared_ptr<PluginInstance> inst;
+  };
+  std::vector<Taken> made;
+  auto build = [&](InstanceMap& m, Role role) {
+    for (auto& [n, old] : m) {
+      if (old->plugin().name != next.name) continue;
+      std::shared_ptr<PluginInstance> inst(new PluginInstance(*this, next, old->spec()),
+                                           &PluginInstance::dispose);
+      inst->set_processor(role == Role::processor);
+      std::string w;
+      if (!inst->create(cfg_.engine, w) || !inst->start(w)) {
+        why = "instance '" + n + "': " + w;
+        return false;
+      }
+      made.push_back({&m, std::move(inst)});
+    }
+    return true;
+  };
+  if (!build(sources_, Role::source) || !build(sinks_, Role::sink) ||
+      !build(processors_, Role::processor))
+    return false;  // `made` goes: the new instances stop and are destroyed
+  const bool sources =
+      std::any_of(made.begin(), made.end(), [&](const Taken& t) { return t.map == &sources_; });
+  if (sources) scheduler_->stop();
+  {
+    std::vector<UdpListener*> bound;
+    {
+      std::lock_guard g(listeners_mu_);
+      for (auto& l : listeners_) bound.push_back(l.get());
+    }
+    for (const auto& t : made)
+      for (UdpListener* l : bound)
+        if (l->instance() == (*t.map)[t.inst->name()].get()) l->retarget(t.inst.get());
+  }
+  // A replaced source stops here (the scheduler is stopped); a replaced sink or processor, as in
+  // reload(), when the pipeline lets go of it.
+  for (auto& t : made) {
+    auto& slot = (*t.map)[t.inst->name()];
+    if (t.map == &sources_) slot->stop();
+    slot = t.inst;
+  }
+  install_sinks();
+  if (sources) {
+    scheduler_->set_tasks(build_tasks(cfg_, sources_));
+    scheduler_->start();
+  }
+  logf(LogLevel::info, "plugin {} {} now serves {} instance(s) (from {})", next.name,
+       std::string(next.desc.version.ptr, next.desc.version.len), made.size(), next.path);
+  return true;
+}
+
+bool Engine::post(std::function<void()> fn) {
+  std::lock_guard g(post_mu_);
+  if (!poster_) return false;
+  poster_(std::move(fn));
+  return true;
+}
+
+void Engine::set_metrics_hook(std::function<void(Batch&, int64_t)> hook) {
+  metrics_hook_ = std::move(hook);
+}
+
 void Engine::stop() {
   if (!running_) return;
   running_ = false;
@@ -547,6 +625,7 @@ Batch Engine::self_metrics() const {
   per_instance(sources_);
   per_instance(sinks_);
   per_instance(processors_);
+  if (metrics_hook_) metrics_hook_(b, t);
   std::lock_guard lg(listeners_mu_);
   for (const auto& l : listeners_) {
     const auto st = l->stats();
@@ -642,7 +721,15 @@ void Engine::run(double run_for_s, const std::function<ParseResult()>& reread) {
       if (!ec) io.stop();
     });
   }
+  {
+    std::lock_guard g(post_mu_);
+    poster_ = [&io](std::function<void()> fn) { asio::post(io, std::move(fn)); };
+  }
   io.run();
+  {
+    std::lock_guard g(post_mu_);
+    poster_ = nullptr;
+  }
   if (cfg_.engine.summary_interval_s > 0) {
     std::printf("%s\n", summary_line().c_str());
     std::fflush(stdout);

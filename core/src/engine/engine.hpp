@@ -36,6 +36,16 @@ class Engine : public HostServices {
 
   // Runs until SIGINT/SIGTERM (or run_for_s > 0 elapsed); SIGHUP calls `reread` and reloads.
   void run(double run_for_s, const std::function<ParseResult()>& reread);
+  // Any thread: runs `fn` on run()'s thread, where reloads happen. False when run() is not
+  // running; `fn` is dropped unrun when run() returns first.
+  bool post(std::function<void()> fn);
+  // A plugin update: new instances of `next` for every instance of that plugin, created and
+  // started before anything running changes; then those instances take over (their listener
+  // sockets and scheduled monitors too) and the old ones stop. Other plugins' instances are not
+  // touched. On any failure the running instances stay and `why` says what failed.
+  bool swap_plugin(const LoadedPlugin& next, std::string& why);
+  // More self-metrics, added to every self_metrics() batch (the management channel's).
+  void set_metrics_hook(std::function<void(Batch&, int64_t)> hook);
 
   Batch self_metrics() const;
   std::string summary_line() const;
@@ -87,6 +97,9 @@ class Engine : public HostServices {
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<Scheduler> scheduler_;
   bool running_ = false;
+  std::mutex post_mu_;
+  std::function<void(std::function<void()>)> poster_;  // set while run() runs
+  std::function<void(Batch&, int64_t)> metrics_hook_;
 };
 
 }  // namespace outpost::core

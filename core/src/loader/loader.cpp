@@ -120,34 +120,53 @@ bool PluginRegistry::load_file(const std::string& path) {
   if (plugins_.count(manifest))
     return refuse("a plugin named '" + manifest + "' is already loaded from " +
                   plugins_[manifest].path);
+  LoadedPlugin p;
+  std::string why;
+  if (!open_plugin(path, manifest, p, why)) return refuse(why);
+  plugins_[manifest] = p;
+  return true;
+}
 
+bool open_plugin(const std::string& path, const std::string& name, LoadedPlugin& out,
+                 std::string& why) {
   std::error_code fs_ec;
-  if (!fs::is_regular_file(path, fs_ec)) return refuse("no such file");
+  if (!fs::is_regular_file(path, fs_ec)) {
+    why = "no such file";
+    return false;
+  }
   auto lib = std::make_unique<boost::dll::shared_library>();
   boost::dll::fs::error_code ec;
   lib->load(fs::path(path), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local,
             ec);
-  if (ec) return refuse("cannot open: " + ec.message());
-  if (!lib->has(OUTPOST_ENTRY_SYMBOL)) return refuse("no exported symbol " OUTPOST_ENTRY_SYMBOL);
+  if (ec) {
+    why = "cannot open: " + ec.message();
+    return false;
+  }
+  if (!lib->has(OUTPOST_ENTRY_SYMBOL)) {
+    why = "no exported symbol " OUTPOST_ENTRY_SYMBOL;
+    return false;
+  }
   auto entry = reinterpret_cast<outpost_plugin_entry_fn>(lib->get<void()>(OUTPOST_ENTRY_SYMBOL));
   const outpost_plugin_descriptor* d = nullptr;
   try {
     d = entry(OUTPOST_ABI_VERSION);
   } catch (...) {
-    return refuse("entry threw an exception");
+    why = "entry threw an exception";
+    return false;
   }
-  if (auto why = check_descriptor(d, manifest); !why.empty()) return refuse(why);
+  if (why = check_descriptor(d, name); !why.empty()) return false;
 
-  LoadedPlugin p;
-  p.name = manifest;
-  p.path = fs::absolute(path).lexically_normal().string();
-  p.plugin_abi = d->abi_version;
-  std::memcpy(&p.desc, d, std::min<std::size_t>(d->struct_size, sizeof(p.desc)));
-  plugins_[manifest] = p;
+  out = LoadedPlugin{};
+  out.name = name;
+  out.path = fs::absolute(path).lexically_normal().string();
+  out.plugin_abi = d->abi_version;
+  std::memcpy(&out.desc, d, std::min<std::size_t>(d->struct_size, sizeof(out.desc)));
   std::lock_guard g(g_keep_mu);
   keep_loaded().push_back(std::move(lib));
   return true;
 }
+
+void PluginRegistry::replace(const LoadedPlugin& plugin) { plugins_[plugin.name] = plugin; }
 
 void PluginRegistry::load_dirs(const std::vector<std::string>& dirs) {
   for (const auto& dir : dirs) {

@@ -29,6 +29,9 @@ class PluginRegistry {
   void load_dirs(const std::vector<std::string>& dirs);
   // Loads one library; returns false and records a refusal when it is not acceptable.
   bool load_file(const std::string& path);
+  // Puts a plugin opened by open_plugin in place of the one of its name (a plugin update): what
+  // is created from now on is of this version; instances already running keep theirs.
+  void replace(const LoadedPlugin& plugin);
 
   const LoadedPlugin* find(const std::string& name) const;
   const std::map<std::string, LoadedPlugin>& plugins() const { return plugins_; }
@@ -38,6 +41,11 @@ class PluginRegistry {
   std::map<std::string, LoadedPlugin> plugins_;
   std::vector<LoadRefusal> refusals_;
 };
+
+// Opens one library as plugin `name` and checks its descriptor, without registering it. False
+// with the reason when it is not acceptable. Once opened, the library stays loaded.
+bool open_plugin(const std::string& path, const std::string& name, LoadedPlugin& out,
+                 std::string& why);
 
 // Checks a descriptor as returned by a plugin built as `manifest_name`. Empty when acceptable.
 std::string check_descriptor(const outpost_plugin_descriptor* d, const std::string& manifest_name);
