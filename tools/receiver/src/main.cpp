@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -74,10 +75,14 @@ int listen_on(const Options& o, std::string& bound, std::string& error) {
   return fd;
 }
 
+// One line per request: Unix time in seconds (ms), peer, method, path, status (0: dropped),
+// body bytes, what was made of it.
 void log_line(const Options& o, const std::string& peer, const Request& req, const Response& r) {
   if (!o.verbose) return;
-  std::fprintf(stderr, "%s %s %s %d %zu %s\n", peer.c_str(), req.method.c_str(), req.target.c_str(),
-               r.drop ? 0 : r.status, req.body.size(), r.log.c_str());
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::fprintf(stderr, "%.3f %s %s %s %d %zu %s\n", now, peer.c_str(), req.method.c_str(),
+               req.target.c_str(), r.drop ? 0 : r.status, req.body.size(), r.log.c_str());
 }
 
 void serve(int fd, std::string peer, SSL_CTX* tls, Service& service, const Options& o) {

@@ -40,6 +40,17 @@ bool unhex(std::string_view h, std::string& out) {
   return true;
 }
 
+// "ranges=stream:first-last,..." of a body, for --verbose (a test reads it for gaps).
+std::string ranges_of(const wire::Header& h) {
+  std::string out = "ranges=";
+  for (std::size_t i = 0; i < h.ranges.size(); ++i) {
+    if (i != 0) out += ',';
+    out += h.ranges[i].stream + ":" + std::to_string(h.ranges[i].first_seq) + "-" +
+           std::to_string(h.ranges[i].last_seq);
+  }
+  return out;
+}
+
 Response answer(int status, std::string body, std::string log) {
   Response r;
   r.status = status;
@@ -169,7 +180,8 @@ Response Service::post(const Request& req) {
   switch (r.status) {
     case wire::Status::duplicate: {
       ++duplicates_;
-      Response resp = answer(200, "{\"accepted\":true,\"duplicate\":true}\n", "duplicate");
+      Response resp = answer(200, "{\"accepted\":true,\"duplicate\":true}\n",
+                             "duplicate " + ranges_of(r.header));
       resp.headers.emplace_back("X-Outpost-Duplicate", "1");
       return resp;
     }
@@ -197,7 +209,7 @@ Response Service::post(const Request& req) {
                              ",\"events\":" + std::to_string(r.events.size()) +
                              ",\"flows\":" + std::to_string(r.flows.size()) +
                              ",\"new_series\":" + std::to_string(r.header.new_series);
-  return answer(200, "{\"accepted\":true," + counts + "}\n", counts);
+  return answer(200, "{\"accepted\":true," + counts + "}\n", counts + " " + ranges_of(r.header));
 }
 
 Response Service::stats() const {
