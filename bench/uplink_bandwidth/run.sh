@@ -126,26 +126,33 @@ sleep "$outage"
 backlog_from=$(items)
 kill -USR2 "$RELAY"
 tback=$(date +%s.%N)
-prev=$backlog_from
-last_change=$tback
+# The backlog is what came live before, over the time away. The engine's next attempt comes when
+# its back-off (up to 60 s) says; catch-up is timed from the first item to the backlog's last.
+expect=$(python3 -c "print(int(($i2 - $i1) / ($t2 - $t1) * ($tback - $tout) * 0.97))")
+tfirst= tdone=
 while :; do
-  sleep 0.2
+  sleep 0.1
   now_items=$(items)
   now=$(date +%s.%N)
-  if [[ $now_items != "$prev" ]]; then prev=$now_items; last_change=$now; fi
-  # Drained: nothing new for 3 s (the live flow comes in 5 s batches).
-  python3 -c "import sys; sys.exit(0 if $now - $last_change > 3 or $now - $tback > 300 else 1)" && break
+  [[ -z $tfirst && $now_items != "$backlog_from" ]] && tfirst=$now
+  if ((now_items - backlog_from >= expect)); then tdone=$now; break; fi
+  python3 -c "import sys; sys.exit(0 if $now - $tback > 300 else 1)" && break
 done
+prev=$now_items
+[[ -n $tfirst ]] || tfirst=$tback
+[[ -n $tdone ]] || tdone=$now
+last_change=$tdone
+tback_first=$tfirst
 kill -TERM "$ENGINE"; wait "$ENGINE" 2>/dev/null || true
 
 python3 - "$devices" "$t0" "$t1" "$t2" "$up0" "$up1" "$up2" "$down0" "$down2" "$i0" "$i1" "$i2" \
-  "$tout" "$tback" "$last_change" "$backlog_from" "$prev" "$conns" "$interval" <<'PY'
+  "$tout" "$tback_first" "$last_change" "$backlog_from" "$prev" "$conns" "$interval" "$tback" <<'PY'
 import sys
 a = sys.argv[1:]
 devices = int(a[0]); t0, t1, t2 = map(float, a[1:4]); up0, up1, up2 = map(int, a[4:7])
 down0, down2 = int(a[7]), int(a[8]); i0, i1, i2 = map(int, a[9:12])
 tout, tback, tdone = map(float, a[12:15]); b0, b1 = int(a[15]), int(a[16]); conns = int(a[17])
-interval = float(a[18])
+interval = float(a[18]); tup = float(a[19])
 scale = 1000 / devices
 kbps = (up2 - up0) * 8 / (t2 - t0) / 1000 * scale
 steady = (up2 - up1) * 8 / (t2 - t1) / 1000 * scale
@@ -159,7 +166,8 @@ print(f"{devices} devices, {t2 - t0:.0f} s live: {up2 - up0} bytes up, {down2 - 
 print(f"per 1,000 devices: {kbps:.2f} Kbps up (steady state after the first cycle: {steady:.2f}), "
       f"{down:.2f} Kbps down; {(up2 - up0) / max(1, samples):.2f} bytes per item on the wire")
 print(f"spool: ingest {live_rate:.0f} items/s live; {backlog} items spooled while the receiver was "
-      f"away {tback - tout:.0f} s, caught up in {tdone - tback:.1f} s: {catchup:.0f} items/s "
+      f"away {tup - tout:.0f} s; the first came {tback - tup:.1f} s after it was back (the "
+      f"back-off), the rest in {tdone - tback:.1f} s: {catchup:.0f} items/s "
       f"({catchup / max(1, live_rate):.0f}x the live rate)")
 print(f"RESULT uplink_bandwidth outpost={kbps:.2f} guide=140 ratio={140 / kbps:.2f} Kbps")
 PY

@@ -53,3 +53,36 @@ stop_engine() {
   ENGINE_RC=$?
   set -e
 }
+# tls_certs DIR: a test CA (DIR/ca.pem, .key), a certificate for 127.0.0.1 and localhost signed by
+# it (DIR/server.pem, .key), and a CA that signed nothing (DIR/other-ca.pem): P-256, 2 days.
+tls_certs() {
+  local d=$1 ca
+  for ca in ca other-ca; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/$ca.key" \
+      -out "$d/$ca.pem" -days 2 -subj "/CN=outpost test $ca" 2>/dev/null
+  done
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/server.key" \
+    -out "$d/server.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$d/server.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 2 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+}
+# start_receiver ARGS...: outpost-receiver over TLS (tls_certs in $TMP) on $RPORT, appending to
+# $TMP/received.jsonl, logging requests to $TMP/receiver.err; RECV = its pid.
+start_receiver() {
+  : > "$TMP/receiver.out"
+  "$BUILD/outpost-receiver" --listen "127.0.0.1:$RPORT" --cert "$TMP/server.pem" \
+    --key "$TMP/server.key" --out "$TMP/received.jsonl" --verbose "$@" \
+    >> "$TMP/receiver.out" 2>> "$TMP/receiver.err" &
+  RECV=$!
+  PIDS+=($RECV)
+  for _ in $(seq 1 100); do grep -q '^listening' "$TMP/receiver.out" && return 0; sleep 0.05; done
+  cat "$TMP/receiver.err"
+  echo "FAIL: the receiver did not start"
+  exit 1
+}
+# rstat EXPR: EXPR over the receiver's GET /v1/stats JSON (its keys as names).
+rstat() {
+  curl -s --cacert "$TMP/ca.pem" "https://127.0.0.1:$RPORT/v1/stats" |
+    python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, d))" "$1"
+}

@@ -476,3 +476,16 @@ TEST_CASE("spool: records round-trip every kind of item exactly") {
     CHECK_FALSE(spool::decode_payload(std::string_view(payload).substr(0, n), x, why));
   }
 }
+
+TEST_CASE("spool: a second process (or object) cannot open a spool that is open") {
+  TempDir t;
+  std::string why;
+  auto a = Spool::open(fast(t.path), why);
+  REQUIRE(a);
+  auto b = Spool::open(fast(t.path), why);
+  CHECK_FALSE(b);
+  CHECK(why.find("in use") != std::string::npos);
+  a.reset();
+  auto c = Spool::open(fast(t.path), why);
+  CHECK(c);
+}

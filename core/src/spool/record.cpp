@@ -29,19 +29,6 @@ const Tables& tables() {
   return t;
 }
 
-template <typename T>
-void put(std::string& out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out.append(b, sizeof(T));
-}
-template <typename T>
-T get(const char* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-
 void put_ref(std::string& out, StrRef r, uint32_t base) {
   put<uint32_t>(out, r.off + base);
   put<uint32_t>(out, r.len);

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,28 @@
 #include "pipeline/batch.hpp"
 
 namespace outpost::core::spool {
+
+// Little-endian integers in and out of the spool's files (the machine's order: x86-64, arm64).
+template <typename T>
+void put(std::string& out, T v) {
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  out.append(b, sizeof(T));
+}
+template <typename T>
+T get(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+// Takes a T off the front of in; false when in is too short.
+template <typename T>
+bool take(std::string_view& in, T& v) {
+  if (in.size() < sizeof(T)) return false;
+  std::memcpy(&v, in.data(), sizeof(T));
+  in.remove_prefix(sizeof(T));
+  return true;
+}
 
 // CRC-32C (Castagnoli), the checksum of every record and of the cursor file.
 uint32_t crc32c(const void* data, std::size_t len, uint32_t crc = 0);

@@ -1,6 +1,7 @@
 #include "spool/spool.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -135,19 +136,8 @@ std::string segment_name(uint64_t first_seq) {
   return b;
 }
 
-template <typename T>
-void put(std::string& out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out.append(b, sizeof(T));
-}
-template <typename T>
-bool take(std::string_view& in, T& v) {
-  if (in.size() < sizeof(T)) return false;
-  std::memcpy(&v, in.data(), sizeof(T));
-  in.remove_prefix(sizeof(T));
-  return true;
-}
+using spool::put;
+using spool::take;
 void put_str(std::string& out, const std::string& s) {
   put<uint16_t>(out, static_cast<uint16_t>(s.size()));
   out.append(s);
@@ -218,7 +208,10 @@ struct Spool::Inflight {
 
 Spool::Spool(SpoolOptions options) : opt_(std::move(options)) {}
 
-Spool::~Spool() { stop(); }
+Spool::~Spool() {
+  stop();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
 
 std::unique_ptr<Spool> Spool::open(const SpoolOptions& options, std::string& why) {
   std::unique_ptr<Spool> s(new Spool(options));
@@ -238,6 +231,13 @@ bool Spool::recover(std::string& why) {
   if (!ec) fs::create_directories(fs::path(opt_.dir) / "quarantine", ec);
   if (ec) {
     why = "spool directory " + opt_.dir + ": " + ec.message();
+    return false;
+  }
+  // One engine a spool: a second one (another `outpost run` on the same data_dir) is refused.
+  const std::string lock_path = (fs::path(opt_.dir) / "lock").string();
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    why = "spool " + opt_.dir + " is in use by another process (" + lock_path + ")";
     return false;
   }
   const std::string id_path = (fs::path(opt_.dir) / "spool.id").string();

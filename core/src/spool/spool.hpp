@@ -8,6 +8,7 @@
 //   streams/<source>/    one stream per source (a plugin instance, or "engine"): segment files
 //                        <first seq, 20 digits>.seg (record.hpp)
 //   quarantine/          what failed its checks at start, set aside for a human, never replayed
+//   lock                 flock'ed by the process that has the spool open
 //
 // What is promised:
 //   - a record is offered to the sink only once it is synced to disk, and the cursor moves only
@@ -119,6 +120,7 @@ class Spool {
 
   const SpoolOptions opt_;
   std::string id_;
+  int lock_fd_ = -1;  // flock'ed while open
   mutable std::mutex mu_;
   std::condition_variable cv_;       // sender: data synced, stop
   std::condition_variable idle_cv_;  // wait_idle: acknowledged

@@ -7,29 +7,10 @@
 #   uplink_crash.sh BUILD_DIR [KILLS]   (KILLS defaults to 50)
 source "$(dirname "$0")/../../../tests/integration/lib.sh"
 KILLS=${2:-${UPLINK_CRASH_KILLS:-50}}
-RECEIVER=$BUILD/outpost-receiver
-[ -x "$RECEIVER" ] || { echo "FAIL: no outpost-receiver in $BUILD"; exit 1; }
-HERE=$(cd "$(dirname "$0")" && pwd)
-
-cd "$TMP"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
-  -days 2 -subj "/CN=outpost crash test CA" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr \
-  -subj "/CN=127.0.0.1" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' > server.ext
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-  -extfile server.ext -out server.pem 2>/dev/null
-cd - > /dev/null
-
+[ -x "$BUILD/outpost-receiver" ] || { echo "FAIL: no outpost-receiver in $BUILD"; exit 1; }
+tls_certs "$TMP"
 RPORT=$(free_port)
-"$RECEIVER" --listen "127.0.0.1:$RPORT" --cert "$TMP/server.pem" --key "$TMP/server.key" \
-  --out "$TMP/received.jsonl" --verbose > "$TMP/receiver.out" 2> "$TMP/receiver.err" &
-PIDS+=($!)
-for _ in $(seq 1 100); do grep -q '^listening' "$TMP/receiver.out" && break; sleep 0.05; done
-rstat() {
-  curl -s --cacert "$TMP/ca.pem" "https://127.0.0.1:$RPORT/v1/stats" |
-    python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, d))" "$1"
-}
+start_receiver
 
 WEB=$(free_port)
 python3 -m http.server "$WEB" --bind 127.0.0.1 --directory "$TMP" >/dev/null 2>&1 &

@@ -8,45 +8,12 @@
 # the wrong CA sends nothing and says so once.
 #   uplink_e2e.sh BUILD_DIR
 source "$(dirname "$0")/../../../tests/integration/lib.sh"
-RECEIVER=$BUILD/outpost-receiver
-[ -x "$RECEIVER" ] || RECEIVER=$(find "$BUILD" -name outpost-receiver -type f -perm -u+x | head -1)
-[ -x "$RECEIVER" ] || { echo "FAIL: no outpost-receiver in $BUILD"; exit 1; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-# --- certificates: a test CA, the receiver's certificate for 127.0.0.1, and a CA nobody used ---
-cd "$TMP"
-cert() { # name cn ca-prefix
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" \
-    -subj "/CN=$2" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$1.ext"
-  openssl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial -days 2 \
-    -extfile "$1.ext" -out "$1.pem" 2>/dev/null
-}
-for ca in ca other-ca; do
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$ca.key" \
-    -out "$ca.pem" -days 2 -subj "/CN=outpost test $ca" 2>/dev/null
-done
-cert server 127.0.0.1 ca
-cd - > /dev/null
-
+[ -x "$BUILD/outpost-receiver" ] || { echo "FAIL: no outpost-receiver in $BUILD"; exit 1; }
+tls_certs "$TMP"
 RPORT=$(free_port)
-start_receiver() { # extra receiver args
-  : > "$TMP/receiver.out"
-  "$RECEIVER" --listen "127.0.0.1:$RPORT" --cert "$TMP/server.pem" --key "$TMP/server.key" \
-    --out "$TMP/received.jsonl" --state "$TMP/receiver.state" --verbose "$@" \
-    >> "$TMP/receiver.out" 2>> "$TMP/receiver.err" &
-  RECV=$!
-  PIDS+=($RECV)
-  for _ in $(seq 1 100); do grep -q '^listening' "$TMP/receiver.out" && return 0; sleep 0.05; done
-  cat "$TMP/receiver.err"
-  echo "FAIL: the receiver did not start"
-  exit 1
-}
 stop_receiver() { kill -TERM "$RECV" 2>/dev/null || true; wait "$RECV" 2>/dev/null || true; }
-rstat() { # key of GET /v1/stats
-  curl -s --cacert "$TMP/ca.pem" "https://127.0.0.1:$RPORT/v1/stats" |
-    python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, d))" "$1"
-}
 
 # --- what is polled: a web server's open port and 20 loopback addresses, every second ---
 WEB=$(free_port)
@@ -82,7 +49,7 @@ YAML
 }
 
 # --- run 1: faults, then the receiver away for a while ---
-start_receiver --fault "500x3,delay:3000x1,closex1,429:2x1"
+start_receiver --state "$TMP/receiver.state" --fault "500x3,delay:3000x1,closex1,429:2x1"
 write_config run1 "$TMP/ca.pem"
 "$OUTPOST" run -c "$TMP/run1.yaml" > "$TMP/run1.out" 2> "$TMP/run1.err" &
 ENGINE=$!
@@ -105,7 +72,7 @@ sys.exit(0 if waited >= 2.0 else 1)
 PY
 stop_receiver
 sleep 6  # the engine spools what it cannot send
-start_receiver
+start_receiver --state "$TMP/receiver.state"
 sleep 8
 stop_engine
 check "run 1 stops cleanly" test "$ENGINE_RC" = 0
