@@ -127,6 +127,7 @@ class Uplink final : public outpost::Sink {
   }
 
   void write_spooled(const outpost_batch& b, const outpost::SpoolInfo& info) override {
+    if (b.metric_count + b.event_count + b.flow_count == 0) return;  // nothing to send
     std::string batch_id(info.spool_id);
     for (const auto& r : info.ranges)
       batch_id += "/" + std::string(r.stream) + ":" + std::to_string(r.first_seq) + "-" +
