@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint64_t first = 0;
   bool ok = false;
   std::size_t items = 0;
-  const std::size_t good = spool::scan_segment(
-      bytes, first, ok, [&](const spool::RecordHeader& h, std::size_t off) {
+  const std::size_t good =
+      spool::scan_segment(bytes, first, ok, [&](const spool::RecordHeader& h, std::size_t off) {
         const std::string_view payload =
             std::string_view(bytes).substr(off + spool::kRecordHeaderSize, h.size);
         Batch b;
