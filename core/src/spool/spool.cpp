@@ -690,7 +690,7 @@ void Spool::drop_acked_segments(Stream& s) {
 
 namespace {
 // Reads the records of a batch from their segments and checks each again.
-void read_batch(Spool::Inflight& f, const std::string& dir, uint64_t& lost_items);
+void read_batch(Spool::Inflight& f, uint64_t& lost_items);
 }  // namespace
 
 void Spool::send_loop() {
@@ -728,7 +728,7 @@ void Spool::send_loop() {
       }
       lk.unlock();
       uint64_t lost = 0;
-      read_batch(*cur, opt_.dir, lost);
+      read_batch(*cur, lost);
       lk.lock();
       if (lost > 0) {
         stats_.evicted_items += lost;
@@ -801,8 +801,7 @@ void Spool::send_loop() {
 }
 
 namespace {
-void read_batch(Spool::Inflight& f, const std::string& dir, uint64_t& lost_items) {
-  (void)dir;
+void read_batch(Spool::Inflight& f, uint64_t& lost_items) {
   f.batches.clear();
   std::string cached_path;
   int fd = -1;

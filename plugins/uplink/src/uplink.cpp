@@ -38,21 +38,24 @@ int64_t parse_retry_after(const std::string& v, int64_t now_s) {
   return std::clamp<int64_t>(static_cast<int64_t>(t) - now_s, 0, 3600);
 }
 
+int level_of(const outpost::Config& cfg) {
+  const int64_t level = cfg.get_int("compression_level", 3);
+  if (level < 1 || level > 19) throw Error(OUTPOST_E_CONFIG, "compression_level: 1..19");
+  return static_cast<int>(level);
+}
+
 class Uplink final : public outpost::Sink {
  public:
   static constexpr uint32_t flags = OUTPOST_FLAG_SPOOL;
 
   Uplink(outpost::Host host, const outpost::Config& cfg)
       : host_(host),
-        encoder_(cfg.get("engine").empty() ? hostname() : cfg.get("engine"),
-                 static_cast<int>(cfg.get_int("compression_level", 3))) {
+        encoder_(cfg.get("engine").empty() ? hostname() : cfg.get("engine"), level_of(cfg)) {
     static CurlGlobal global;
     url_ = cfg.get("url");
     const bool allow_http = cfg.get_bool("allow_http", false);
     if (url_.rfind("https://", 0) != 0 && !(allow_http && url_.rfind("http://", 0) == 0))
       throw Error(OUTPOST_E_CONFIG, "url: must be https://... (got '" + url_ + "')");
-    const int64_t level = cfg.get_int("compression_level", 3);
-    if (level < 1 || level > 19) throw Error(OUTPOST_E_CONFIG, "compression_level: 1..19");
     timeout_ms_ = static_cast<long>(cfg.get_double("timeout", 30) * 1000);
     connect_timeout_ms_ = static_cast<long>(cfg.get_double("connect_timeout", 10) * 1000);
     if (timeout_ms_ <= 0 || connect_timeout_ms_ <= 0)
