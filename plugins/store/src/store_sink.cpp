@@ -1,0 +1,287 @@
+// store: the embedded local store. Samples go to compressed per-series block files (store.hpp):
+// the latest value of every series, raw samples for raw_retention, rollups (min, max, avg, count,
+// last per step) for retention, within max_bytes. The series catalog, events and flows live in an
+// SQLite database beside the blocks (plugins/lib/sqlite_store). `outpost query` reads it all.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <outpost/sdk.hpp>
+#include <sqlite_store/row_store.hpp>
+#include <string>
+#include <vector>
+
+#include "store.hpp"
+
+namespace {
+
+using outpost::Error;
+using outpost::sqlite_store::RowStore;
+using outpost::sqlite_store::Statement;
+
+constexpr uint64_t kDefaultReadLimit = 1000;
+constexpr uint64_t kSummaryEvents = 20;
+constexpr uint64_t kFlushTimer = 1;
+
+int64_t ns_of(double seconds) { return static_cast<int64_t>(std::llround(seconds * 1e9)); }
+
+// 20GiB, 512MB, 1000000: binary and decimal units.
+uint64_t parse_bytes(const std::string& key, const std::string& text) {
+  std::size_t used = 0;
+  double n = 0;
+  try {
+    n = std::stod(text, &used);
+  } catch (...) {
+    throw Error(OUTPOST_E_CONFIG, key + ": not a size: " + text);
+  }
+  std::string unit = text.substr(used);
+  unit.erase(0, unit.find_first_not_of(' '));
+  static const std::pair<const char*, double> kUnits[] = {{"", 1},
+                                                          {"B", 1},
+                                                          {"KB", 1e3},
+                                                          {"MB", 1e6},
+                                                          {"GB", 1e9},
+                                                          {"TB", 1e12},
+                                                          {"KiB", 1024.0},
+                                                          {"MiB", 1048576.0},
+                                                          {"GiB", 1073741824.0},
+                                                          {"TiB", 1099511627776.0}};
+  for (const auto& [u, m] : kUnits)
+    if (unit == u) {
+      if (n < 0 || n * m > 1.8e19) throw Error(OUTPOST_E_CONFIG, key + ": out of range: " + text);
+      return static_cast<uint64_t>(n * m);
+    }
+  throw Error(OUTPOST_E_CONFIG,
+              key + ": unknown unit in " + text + " (B, KB, MB, GB, KiB, MiB, GiB)");
+}
+
+class StoreSink final : public outpost::Sink {
+ public:
+  StoreSink(outpost::Host host, const outpost::Config& cfg)
+      : host_(host),
+        dir_(cfg.get("path", "store")),
+        rows_(host, row_options(host, cfg, dir_)),
+        blocks_(host, store_options(host, cfg, dir_)) {}
+
+  static std::vector<outpost_field> config_fields() {
+    using outpost::field;
+    return {
+        field("path", OUTPOST_FIELD_STRING,
+              "directory of the store; relative to the working directory", "store"),
+        field("raw_retention", OUTPOST_FIELD_DURATION, "raw samples are kept this long", "24h"),
+        field("retention", OUTPOST_FIELD_DURATION, "rollups, events and flows are kept this long",
+              "7d"),
+        field("rollup", OUTPOST_FIELD_DURATION,
+              "rollup step: min, max, avg, count and last per series and step", "5m"),
+        field("window", OUTPOST_FIELD_DURATION,
+              "time one block covers (a whole number of rollup steps)", "1h"),
+        field("flush_interval", OUTPOST_FIELD_DURATION,
+              "samples are written to disk at least this often (what a crash may lose)", "10s"),
+        field("max_bytes", OUTPOST_FIELD_STRING,
+              "disk budget of the sample blocks (e.g. 20GiB): the oldest raw blocks, then the "
+              "oldest rollups, are deleted past it; 0 is no budget",
+              "0"),
+        field("max_rows", OUTPOST_FIELD_INT,
+              "bound on event rows (and separately on flow rows); 0 is unbounded", "5000000"),
+    };
+  }
+
+  void start() override {
+    blocks_.start();
+    host_.set_timer(kFlushTimer, std::chrono::seconds(1));
+  }
+  void stop() override { blocks_.stop(); }
+  void on_timer(uint64_t) override { blocks_.maybe_flush(); }
+  void flush() override { blocks_.flush(); }
+
+  void write(const outpost_batch& b) override {
+    const int64_t now = host_.now_ns();
+    const std::size_t mark = blocks_.mark();
+    try {
+      rows_.write(b, [&](int64_t id, int64_t t, double v) {
+        if (id < 0 || id > int64_t{UINT32_MAX})
+          throw Error(OUTPOST_E_INTERNAL, "store: series id out of range");
+        blocks_.add(static_cast<uint32_t>(id), t, v, now);
+      });
+    } catch (...) {
+      blocks_.rollback_to(mark);  // the host retries the whole batch
+      throw;
+    }
+    blocks_.maybe_flush();
+  }
+
+  void read(const outpost::ReadRequest& q, outpost::Rows& rows) override {
+    const uint64_t limit = q.limit == 0 ? kDefaultReadLimit : q.limit;
+    switch (q.what) {
+      case OUTPOST_READ_SERIES:
+        read_series(q, limit, rows);
+        break;
+      case OUTPOST_READ_SAMPLES:
+        read_samples(q, limit, rows);
+        break;
+      case OUTPOST_READ_EVENTS:
+        rows_.read_events(q, limit, rows);
+        break;
+      case OUTPOST_READ_SUMMARY: {
+        if (!read_series(q, limit, rows)) break;
+        outpost::ReadRequest recent = q;
+        recent.match = {};
+        rows_.read_events(recent, std::min(limit, kSummaryEvents), rows);
+        break;
+      }
+      default:
+        throw Error(OUTPOST_E_UNSUPPORTED, "store: no read of kind " + std::to_string(q.what));
+    }
+  }
+
+ private:
+  static outpost::sqlite_store::Options row_options(outpost::Host host, const outpost::Config& cfg,
+                                                    const std::string& dir) {
+    if (dir.empty()) throw Error(OUTPOST_E_CONFIG, "path: must not be empty");
+    outpost::sqlite_store::Options o;
+    o.path = dir + "/catalog.db";
+    o.retention_ns = ns_of(checked_seconds(cfg, "retention", 7 * 86400.0));
+    o.max_rows = cfg.get_int("max_rows", 5'000'000);
+    if (o.max_rows < 0) throw Error(OUTPOST_E_CONFIG, "max_rows: must be 0 (unbounded) or more");
+    o.read_only = host.read_only();
+    o.sample_rows = false;
+    return o;
+  }
+
+  static double checked_seconds(const outpost::Config& cfg, const char* key, double dflt) {
+    const double s = cfg.get_seconds(key, dflt);
+    if (s < 0 || s > 1e9)
+      throw Error(OUTPOST_E_CONFIG, std::string(key) + ": out of range (0 to 31 years)");
+    return s;
+  }
+
+  static outpost::store::StoreOptions store_options(outpost::Host host, const outpost::Config& cfg,
+                                                    const std::string& dir) {
+    outpost::store::StoreOptions o;
+    o.dir = dir + "/blocks";
+    o.raw_retention_ns = ns_of(checked_seconds(cfg, "raw_retention", 86400.0));
+    o.retention_ns = ns_of(checked_seconds(cfg, "retention", 7 * 86400.0));
+    o.rollup_ns = ns_of(checked_seconds(cfg, "rollup", 300.0));
+    o.window_ns = ns_of(checked_seconds(cfg, "window", 3600.0));
+    o.flush_ns = ns_of(checked_seconds(cfg, "flush_interval", 10.0));
+    o.max_bytes = parse_bytes("max_bytes", cfg.get("max_bytes", "0"));
+    if (o.rollup_ns < 1'000'000'000) throw Error(OUTPOST_E_CONFIG, "rollup: at least 1s");
+    if (o.window_ns < o.rollup_ns || o.window_ns % o.rollup_ns != 0)
+      throw Error(OUTPOST_E_CONFIG, "window: must be a whole number of rollup steps");
+    if (o.raw_retention_ns < o.window_ns)
+      throw Error(OUTPOST_E_CONFIG, "raw_retention: at least one window");
+    if (o.retention_ns < o.raw_retention_ns)
+      throw Error(OUTPOST_E_CONFIG, "retention: at least raw_retention");
+    o.read_only = host.read_only();
+    return o;
+  }
+
+  // Ids of the catalog's series the request names, ascending.
+  std::vector<uint32_t> matching(const outpost::ReadRequest& q, bool& all) {
+    all = q.name.empty() && q.match.empty();
+    std::vector<uint32_t> ids;
+    if (all) return ids;
+    Statement s(rows_.db(),
+                "SELECT id FROM series WHERE (?1 = '' OR name = ?1) "
+                "AND (?2 = '' OR instr(name, ?2) > 0 OR instr(labels, ?2) > 0) ORDER BY id");
+    s.bind(1, q.name).bind(2, q.match);
+    while (s.step()) ids.push_back(static_cast<uint32_t>(s.column_int(0)));
+    return ids;
+  }
+
+  struct SeriesInfo {
+    std::string name, labels;
+  };
+  SeriesInfo info(uint32_t id) {
+    if (auto it = names_.find(id); it != names_.end()) return it->second;
+    Statement s(rows_.db(), "SELECT name, labels FROM series WHERE id = ?1");
+    s.bind(1, int64_t{id});
+    SeriesInfo out;
+    if (s.step()) {
+      out = {s.column_text(0), s.column_text(1)};
+      s.done();
+    }
+    names_.emplace(id, out);
+    return out;
+  }
+
+  bool read_series(const outpost::ReadRequest& q, uint64_t limit, outpost::Rows& rows) {
+    Statement s(rows_.db(),
+                "SELECT id, name, labels FROM series WHERE (?1 = '' OR name = ?1) "
+                "AND (?2 = '' OR instr(name, ?2) > 0 OR instr(labels, ?2) > 0) "
+                "ORDER BY name, labels");
+    s.bind(1, q.name).bind(2, q.match);
+    uint64_t n = 0;
+    while (n < limit && s.step()) {
+      int64_t t = 0;
+      double v = 0;
+      if (!blocks_.latest(static_cast<uint32_t>(s.column_int(0)), t, v)) continue;
+      if (t < RowStore::since(q) || t >= RowStore::until(q)) continue;
+      outpost::Row row(OUTPOST_READ_SERIES);
+      row.text("name", s.column_text(1));
+      RowStore::labels_column(row, "labels", s.column_text(2));
+      row.real("last", v).time("last_time_ns", t);
+      ++n;
+      if (!rows.add(row)) {
+        s.done();
+        return false;
+      }
+    }
+    s.done();
+    return true;
+  }
+
+  bool read_samples(const outpost::ReadRequest& q, uint64_t limit, outpost::Rows& rows) {
+    bool all = false;
+    const std::vector<uint32_t> ids = matching(q, all);
+    if (!all && ids.empty()) return true;
+    struct Point {
+      int64_t t;
+      uint32_t series;
+      double v[5];
+      bool rollup;
+    };
+    std::vector<Point> points;
+    blocks_.scan(
+        ids, all, RowStore::since(q), RowStore::until(q), limit,
+        [&](uint32_t s, int64_t t, double v) {
+          points.push_back(Point{t, s, {v}, false});
+        },
+        [&](uint32_t s, int64_t t, const double* v) {
+          points.push_back(Point{t, s, {v[0], v[1], v[2], v[3], v[4]}, true});
+        });
+    // Newest first, as the sqlite sink answers.
+    std::stable_sort(points.begin(), points.end(), [](const Point& a, const Point& b) {
+      return a.t != b.t ? a.t > b.t : a.series < b.series;
+    });
+    if (points.size() > limit) points.resize(limit);
+    for (const Point& p : points) {
+      const SeriesInfo si = info(p.series);
+      outpost::Row row(OUTPOST_READ_SAMPLES);
+      row.time("time_ns", p.t).text("name", si.name);
+      RowStore::labels_column(row, "labels", si.labels);
+      if (p.rollup) {
+        // A rollup point where the raw samples are gone: the step's average, then its spread.
+        row.real("value", p.v[3] > 0 ? p.v[2] / p.v[3] : std::nan(""))
+            .real("min", p.v[0])
+            .real("max", p.v[1])
+            .integer("count", static_cast<int64_t>(p.v[3]));
+      } else {
+        row.real("value", p.v[0]);
+      }
+      if (!rows.add(row)) return false;
+    }
+    return true;
+  }
+
+  outpost::Host host_;
+  std::string dir_;
+  RowStore rows_;
+  outpost::store::Store blocks_;
+  std::map<uint32_t, SeriesInfo> names_;
+};
+
+}  // namespace
+
+OUTPOST_PLUGIN(StoreSink, "store", "1.0.0",
+               "Embedded local store: latest values, raw samples and rollups in compressed "
+               "per-series blocks; events and flows in SQLite")
