@@ -60,7 +60,8 @@ options:
   --for DURATION      run: stop after DURATION (e.g. 30s)
   --fields            plugins: also list each plugin's settings and monitor parameters
   --sink NAME         query: the config's sink to read (default: the first that can be read)
-  --db PATH           query: the sqlite sink's store at PATH, whatever the config says
+  --db PATH           query: the local store at PATH (a store sink's directory or a sqlite
+                      sink's file), whatever the config says
   --name NAME         query series, samples: metric name
   --match TEXT        query: only names/labels/messages containing TEXT
   --since DURATION    query: only the last DURATION (e.g. 10m)

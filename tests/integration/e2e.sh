@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end: the outpost binary on a config that pings and TCP-checks loopback targets (a real
-# web server for the open port), stores into the sqlite sink, survives a bad reload, applies a
-# good one, stops cleanly on SIGTERM, and `outpost query` reads the results back.
+# web server for the open port), stores into the local store (the store sink, the default) and,
+# beside it, the sqlite sink; survives a bad reload, applies a good one, stops cleanly on SIGTERM,
+# and `outpost query` reads the results back: the two stores hold the same samples.
 source "$(dirname "$0")/lib.sh"
 
 PORT=$(free_port)
@@ -26,7 +27,8 @@ engine:
   self_metrics_interval: 1s
   scheduler: {jitter: 0.2}
 sinks:
-  local: {plugin: sqlite, path: "\${data_dir}/outpost.db"}
+  local: {plugin: store, path: "\${data_dir}/store"}
+  rows: {plugin: sqlite, path: "\${data_dir}/outpost.db"}
 inventory:
   devices:
     - name: gateway
@@ -77,7 +79,7 @@ check "the good reload was applied" grep -q "configuration reloaded" "$TMP/run.e
 check "the engine reported its final counts" grep -q "stopped: .* dropped" "$TMP/run.err"
 check "summary lines were printed" grep -q "^targets 5[45]: " "$TMP/run.out"
 
-DB=$TMP/data/outpost.db
+DB=$TMP/data/store
 query "$DB" series > "$TMP/series.json"
 check "127.0.0.1 answered ICMP" pycheck 'any(r["name"]=="icmp_up" and r["labels"]["device"]=="gateway" and r["last"]==1 for r in rows)' < "$TMP/series.json"
 check "::1 answered ICMPv6" pycheck 'any(r["name"]=="icmp_up" and r["labels"]["device"]=="v6" and r["last"]==1 for r in rows)' < "$TMP/series.json"
@@ -95,4 +97,30 @@ check "the closed port raised an availability event" pycheck 'any(r["kind"]=="av
 check "outpost query prints series and events" grep -q "== recent events ==" "$TMP/query.txt"
 "$OUTPOST" query --db "$DB" samples --name icmp_up --match '"gateway"' --limit 3 > "$TMP/samples.txt"
 check "outpost query samples prints rows" test "$(grep -c 'icmp_up{' "$TMP/samples.txt")" = 3
+"$OUTPOST" query -c "$TMP/outpost.yaml" series --name icmp_up > "$TMP/default_sink.txt"
+check "outpost query reads the config's first sink, the store" grep -q "icmp_up{" "$TMP/default_sink.txt"
+
+# The store against the sqlite sink: the same samples, bit for bit, and the same latest values.
+query "$DB" samples > "$TMP/store_samples.json"
+query "$TMP/data/outpost.db" samples > "$TMP/sqlite_samples.json"
+query "$TMP/data/outpost.db" series > "$TMP/sqlite_series.json"
+same() { # what: compares two JSON-lines files as multisets of rows (keys $3...)
+  python3 - "$@" <<'PY'
+import collections, json, sys
+what, a, b = sys.argv[1], sys.argv[2], sys.argv[3]
+keys = sys.argv[4:]
+def rows(p):
+    return collections.Counter(json.dumps([r[k] for k in keys], sort_keys=True)
+                               for r in map(json.loads, open(p)) if r)
+ra, rb = rows(a), rows(b)
+if ra != rb or not ra:
+    print(f"{what}: {sum(ra.values())} rows against {sum(rb.values())}; only in the first: "
+          f"{list((ra - rb).items())[:3]}; only in the second: {list((rb - ra).items())[:3]}")
+    sys.exit(1)
+PY
+}
+check "the store holds every sample the sqlite sink holds, and no other" \
+  same samples "$TMP/store_samples.json" "$TMP/sqlite_samples.json" time_ns name labels value
+check "the store's latest values are the sqlite sink's" \
+  same series "$TMP/series.json" "$TMP/sqlite_series.json" name labels last last_time_ns
 finish

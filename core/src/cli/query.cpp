@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <jsonl/jsonl.hpp>
 #include <memory>
 #include <ostream>
@@ -312,8 +313,9 @@ int run_query(const QueryOptions& o, std::ostream& out, std::ostream& err) {
            p->desc.read != nullptr;
   };
   InstanceSpec spec;
-  if (!o.db_path.empty()) {  // the sqlite sink's store at that path
-    spec.name = spec.plugin = "sqlite";
+  if (!o.db_path.empty()) {  // a store directory (the store sink's) or a sqlite sink's file
+    std::error_code ec;
+    spec.name = spec.plugin = std::filesystem::is_directory(o.db_path, ec) ? "store" : "sqlite";
     spec.path = "--db";
     spec.where = Location{"--db", 0, 0};
     spec.settings.push_back(Setting{"path", o.db_path, spec.where, spec.where});
@@ -330,8 +332,8 @@ int run_query(const QueryOptions& o, std::ostream& out, std::ostream& err) {
     auto it = std::find_if(cfg.sinks.begin(), cfg.sinks.end(), readable);
     if (it == cfg.sinks.end()) {
       err << fmt::format(
-          "outpost query: no sink of {} can be read (sinks: {}); use --db PATH for a store of "
-          "the sqlite sink\n",
+          "outpost query: no sink of {} can be read (sinks: {}); use --db PATH for a local "
+          "store's directory or a sqlite sink's file\n",
           cfg.source, sink_list(cfg));
       return 1;
     }

@@ -17,7 +17,8 @@ namespace outpost::core::cli {
 struct QueryOptions {
   std::string config_path;  // empty: the embedded default configuration (unless db_path)
   std::vector<std::string> plugin_dirs;
-  std::string db_path;  // the sqlite sink's path setting; no sink of the configuration is used
+  // A store sink's directory or a sqlite sink's file; no sink of the configuration is used.
+  std::string db_path;
   std::string sink;     // a sink instance of the configuration; empty: the first that can be read
   std::string what = "summary";  // summary | series | samples | events
   std::string name;              // exact metric name (series, samples)

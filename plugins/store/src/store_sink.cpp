@@ -219,7 +219,7 @@ class StoreSink final : public outpost::Sink {
       outpost::Row row(OUTPOST_READ_SERIES);
       row.text("name", s.column_text(1));
       RowStore::labels_column(row, "labels", s.column_text(2));
-      row.real("last", v).time("last_time_ns", t);
+      row.real("last", v).time("last_time_ns", t).null("samples");  // not counted: a scan
       ++n;
       if (!rows.add(row)) {
         s.done();
