@@ -17,6 +17,10 @@ namespace outpost::store {
 
 enum class Kind : uint32_t { head = 1, raw = 2, rollup = 3 };
 
+// Ids from here up are not series but a raw block's time lists (kTimesBase + ref, see chunk.hpp),
+// after every series in the index.
+constexpr uint32_t kTimesBase = 0xF0000000u;
+
 struct BlockMeta {
   Kind kind = Kind::head;
   int64_t window_start = 0;  // Unix ns; chunks' times are coded relative to it

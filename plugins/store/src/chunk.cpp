@@ -94,27 +94,17 @@ void ChunkWriter::add(int64_t t, const double* values) {
     ++count_;
     return;
   }
-  const auto delta =
-      static_cast<int64_t>(static_cast<uint64_t>(t) - static_cast<uint64_t>(prev_t_));
-  const auto dod =
-      static_cast<int64_t>(static_cast<uint64_t>(delta) - static_cast<uint64_t>(prev_delta_));
-  if (dod == 0) {
-    bits(0, 1);
-  } else {
-    int b = 1;
-    while (b < 4 && !fits(dod, kBucketBits[b])) ++b;
-    if (b < 4) {
-      bits((uint64_t{1} << (b + 1)) - 2, b + 1);  // b ones, then a zero
-      bits(static_cast<uint64_t>(dod), kBucketBits[b]);
-    } else {
-      bits(0xF, 4);
-      bits(static_cast<uint64_t>(dod), 64);
-    }
-  }
-  prev_delta_ = delta;
-  prev_t_ = t;
+  if (shared_ == kNotShared) add_time(t);
   for (int c = 0; c < columns_; ++c) {
     const uint64_t v = bits_of(values[c]);
+    if (c > 0) {  // equal to the column before it, in this point?
+      const bool same = v == bits_of(values[c - 1]);
+      bits(same ? 1 : 0, 1);
+      if (same) {
+        prev_v_[c] = v;
+        continue;
+      }
+    }
     const uint64_t x = v ^ prev_v_[c];
     prev_v_[c] = v;
     if (x == 0) {
@@ -140,10 +130,35 @@ void ChunkWriter::add(int64_t t, const double* values) {
   ++count_;
 }
 
+void ChunkWriter::add_time(int64_t t) {
+  const auto delta =
+      static_cast<int64_t>(static_cast<uint64_t>(t) - static_cast<uint64_t>(prev_t_));
+  const auto dod =
+      static_cast<int64_t>(static_cast<uint64_t>(delta) - static_cast<uint64_t>(prev_delta_));
+  if (dod == 0) {
+    bits(0, 1);
+  } else {
+    int b = 1;
+    while (b < 4 && !fits(dod, kBucketBits[b])) ++b;
+    if (b < 4) {
+      bits((uint64_t{1} << (b + 1)) - 2, b + 1);  // b ones, then a zero
+      bits(static_cast<uint64_t>(dod), kBucketBits[b]);
+    } else {
+      bits(0xF, 4);
+      bits(static_cast<uint64_t>(dod), 64);
+    }
+  }
+  prev_delta_ = delta;
+  prev_t_ = t;
+}
+
 std::string ChunkWriter::finish() {
   std::vector<uint8_t> head;
-  put_varint(head, count_);
-  if (count_ > 0)
+  const bool shared = shared_ != kNotShared && count_ > 0;
+  put_varint(head, uint64_t{count_} << 1 | (shared ? 1u : 0u));
+  if (shared)
+    put_varint(head, shared_);
+  else if (count_ > 0)
     put_varint(head, zigzag(static_cast<int64_t>(static_cast<uint64_t>(first_t_) -
                                                  static_cast<uint64_t>(base_))));
   if (acc_bits_ > 0) bits(0, 8 - acc_bits_);
@@ -154,19 +169,38 @@ std::string ChunkWriter::finish() {
   return s;
 }
 
-bool decode_chunk(std::string_view in, int columns, int64_t base, std::vector<int64_t>& times,
-                  std::vector<double>& values) {
-  times.clear();
-  values.clear();
-  if (columns < 1 || columns > kMaxColumns) return false;
-  uint64_t count = 0;
-  if (!get_varint(in, count)) return false;
-  if (count == 0) return in.empty();
-  // Every point takes at least a bit per column plus one: a count beyond that is a lie.
-  if (count > in.size() * 8) return false;
+bool peek_chunk(std::string_view in, ChunkHead& head) {
   uint64_t first = 0;
   if (!get_varint(in, first)) return false;
-  times.reserve(count);
+  head.count = first >> 1;
+  head.shared_ref = kNotShared;
+  if ((first & 1) == 0) return true;
+  uint64_t ref = 0;
+  if (!get_varint(in, ref) || ref >= kNotShared) return false;
+  head.shared_ref = static_cast<uint32_t>(ref);
+  return true;
+}
+
+bool decode_chunk(std::string_view in, int columns, int64_t base, std::vector<int64_t>& times,
+                  std::vector<double>& values, const std::vector<int64_t>* shared_times) {
+  times.clear();
+  values.clear();
+  if (columns < 0 || columns > kMaxColumns) return false;
+  uint64_t head = 0;
+  if (!get_varint(in, head)) return false;
+  const uint64_t count = head >> 1;
+  const bool shared = (head & 1) != 0;
+  if (count == 0) return !shared && in.empty();
+  // Every point after the first takes at least a bit: a count beyond that is a lie.
+  if (count > in.size() * 8 + 1) return false;
+  uint64_t first = 0;
+  if (!get_varint(in, first)) return false;
+  if (shared) {
+    if (shared_times == nullptr || shared_times->size() != count || columns == 0) return false;
+    times = *shared_times;
+  } else {
+    times.reserve(count);
+  }
   values.reserve(count * static_cast<std::size_t>(columns));
   BitReader r(in);
   uint64_t t = static_cast<uint64_t>(base) + static_cast<uint64_t>(unzigzag(first));
@@ -179,22 +213,31 @@ bool decode_chunk(std::string_view in, int columns, int64_t base, std::vector<in
       for (int c = 0; c < columns; ++c)
         if (!r.read(64, prev[c])) return false;
     } else {
-      int ones = 0;
       uint64_t b = 0;
-      while (ones < 4) {
-        if (!r.bit(b)) return false;
-        if (b == 0) break;
-        ++ones;
+      if (!shared) {
+        int ones = 0;
+        while (ones < 4) {
+          if (!r.bit(b)) return false;
+          if (b == 0) break;
+          ++ones;
+        }
+        uint64_t dod = 0;
+        if (ones > 0) {
+          const int n = ones < 4 ? kBucketBits[ones] : 64;
+          if (!r.read(n, dod)) return false;
+          if (n < 64 && (dod >> (n - 1)) != 0) dod |= ~uint64_t{0} << n;  // sign-extend
+        }
+        delta += dod;
+        t += delta;
       }
-      uint64_t dod = 0;
-      if (ones > 0) {
-        const int n = ones < 4 ? kBucketBits[ones] : 64;
-        if (!r.read(n, dod)) return false;
-        if (n < 64 && (dod >> (n - 1)) != 0) dod |= ~uint64_t{0} << n;  // sign-extend
-      }
-      delta += dod;
-      t += delta;
       for (int c = 0; c < columns; ++c) {
+        if (c > 0) {
+          if (!r.bit(b)) return false;
+          if (b == 1) {  // equal to the column before it
+            prev[c] = prev[c - 1];
+            continue;
+          }
+        }
         if (!r.bit(b)) return false;
         if (b == 0) continue;
         if (!r.bit(b)) return false;
@@ -217,7 +260,7 @@ bool decode_chunk(std::string_view in, int columns, int64_t base, std::vector<in
         prev[c] ^= x;
       }
     }
-    times.push_back(static_cast<int64_t>(t));
+    if (!shared) times.push_back(static_cast<int64_t>(t));
     for (int c = 0; c < columns; ++c) values.push_back(std::bit_cast<double>(prev[c]));
   }
   return r.at_end();

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <queue>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "block.hpp"
 #include "chunk.hpp"
@@ -23,7 +24,7 @@ using outpost::Error;
 
 namespace {
 
-constexpr int kRollupColumns = 5;  // min, max, sum, count, last
+constexpr int kRollupColumns = 5;  // min, max, last, sum, count
 constexpr auto kCompactEvery = std::chrono::seconds(30);
 
 int64_t floor_to(int64_t t, int64_t step) {
@@ -53,12 +54,85 @@ bool parse_name(const std::string& name, char& kind, int64_t& window, uint64_t& 
   return errno == 0 && end == mid.c_str() + mid.size();
 }
 
-// A set of series ids walked against a block: binary search for a few, a merge for many.
+// A block's chunks decoded, each shared time list once.
+class ChunkReader {
+ public:
+  explicit ChunkReader(const Block& b) : b_(b) {}
+  bool read(const Entry& e, std::vector<int64_t>& times, std::vector<double>& values) {
+    std::string_view bytes;
+    ChunkHead head;
+    if (!b_.chunk(e, bytes) || !peek_chunk(bytes, head)) return false;
+    const std::vector<int64_t>* shared = nullptr;
+    if (head.shared_ref != kNotShared) {
+      auto it = lists_.find(head.shared_ref);
+      if (it == lists_.end()) {
+        if (head.shared_ref >= UINT32_MAX - kTimesBase) return false;
+        const std::size_t i = b_.find(kTimesBase + head.shared_ref);
+        std::string_view list;
+        std::vector<int64_t> t;
+        std::vector<double> none;
+        if (i >= b_.size() || !b_.chunk(b_.entry(i), list) ||
+            !decode_chunk(list, 0, b_.meta().window_start, t, none))
+          return false;
+        it = lists_.emplace(head.shared_ref, std::move(t)).first;
+      }
+      shared = &it->second;
+    }
+    return decode_chunk(bytes, static_cast<int>(b_.meta().columns), b_.meta().window_start, times,
+                        values, shared) &&
+           times.size() == e.count;
+  }
+
+ private:
+  const Block& b_;
+  std::unordered_map<uint32_t, std::vector<int64_t>> lists_;
+};
+
+// Time lists a raw block's series share: each distinct list of at least two times once.
+class TimeLists {
+ public:
+  // The list's ref, or kNotShared (too short, or the table is full).
+  uint32_t ref(const std::vector<std::pair<int64_t, double>>& points) {
+    if (points.size() < 2) return kNotShared;
+    uint64_t h = 1469598103934665603ull;
+    for (const auto& p : points) h = (h ^ static_cast<uint64_t>(p.first)) * 1099511628211ull;
+    auto& refs = by_hash_[h];
+    for (const uint32_t r : refs) {
+      const auto& l = lists_[r];
+      if (l.size() == points.size() &&
+          std::equal(l.begin(), l.end(), points.begin(),
+                     [](int64_t t, const auto& p) { return t == p.first; }))
+        return r;
+    }
+    if (held_ + points.size() > kMaxHeld) return kNotShared;
+    std::vector<int64_t> l;
+    l.reserve(points.size());
+    for (const auto& p : points) l.push_back(p.first);
+    held_ += l.size();
+    lists_.push_back(std::move(l));
+    refs.push_back(static_cast<uint32_t>(lists_.size() - 1));
+    return refs.back();
+  }
+  const std::vector<std::vector<int64_t>>& lists() const { return lists_; }
+
+ private:
+  static constexpr std::size_t kMaxHeld = 8'000'000;  // times held in memory: 64 MB
+  std::unordered_map<uint64_t, std::vector<uint32_t>> by_hash_;
+  std::vector<std::vector<int64_t>> lists_;
+  std::size_t held_ = 0;
+};
+
+// A set of series ids walked against a block: binary search for a few, a merge for many. Time
+// lists are not series.
 template <typename Fn>
 void for_each_entry(const Block& b, const std::vector<uint32_t>& series, bool all, Fn&& fn) {
   const std::size_t n = b.size();
   if (all) {
-    for (std::size_t i = 0; i < n; ++i) fn(b.entry(i));
+    for (std::size_t i = 0; i < n; ++i) {
+      const Entry e = b.entry(i);
+      if (e.series >= kTimesBase) break;
+      fn(e);
+    }
   } else if (series.size() * 32 < n) {
     for (const uint32_t s : series)
       if (const std::size_t i = b.find(s); i < n) fn(b.entry(i));
@@ -323,8 +397,13 @@ void Store::compact(int64_t w, const WindowFiles& wf) {
   using Cursor = std::pair<uint32_t, std::size_t>;  // (series, source)
   std::priority_queue<Cursor, std::vector<Cursor>, std::greater<>> heap;
   std::vector<std::size_t> pos(src.size(), 0);
-  for (std::size_t k = 0; k < src.size(); ++k)
-    if (src[k]->size() > 0) heap.emplace(src[k]->entry(0).series, k);
+  std::vector<ChunkReader> readers;
+  for (std::size_t k = 0; k < src.size(); ++k) {
+    readers.emplace_back(*src[k]);
+    if (src[k]->size() > 0 && src[k]->entry(0).series < kTimesBase)
+      heap.emplace(src[k]->entry(0).series, k);
+  }
+  TimeLists lists;
   std::vector<std::pair<int64_t, double>> points;
   std::vector<int64_t> times;
   std::vector<double> values;
@@ -338,18 +417,18 @@ void Store::compact(int64_t w, const WindowFiles& wf) {
       const std::size_t k = heap.top().second;
       heap.pop();
       const Entry e = src[k]->entry(pos[k]);
-      std::string_view bytes;
-      if (src[k]->chunk(e, bytes) && decode_chunk(bytes, 1, w, times, values) &&
-          times.size() == e.count) {
+      if (readers[k].read(e, times, values)) {
         for (std::size_t i = 0; i < times.size(); ++i) points.emplace_back(times[i], values[i]);
       } else {
         ++bad_chunks;
       }
-      if (++pos[k] < src[k]->size()) heap.emplace(src[k]->entry(pos[k]).series, k);
+      if (++pos[k] < src[k]->size() && src[k]->entry(pos[k]).series < kTimesBase)
+        heap.emplace(src[k]->entry(pos[k]).series, k);
     }
     if (points.empty()) continue;
     std::stable_sort(points.begin(), points.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
+    rw.share(lists.ref(points));
     for (const auto& [t, v] : points) rw.add(t, &v);
     const uint32_t raw_count = rw.count();  // before finish(), which empties the writer
     raw.add(s, raw_count, rw.finish());
@@ -357,14 +436,15 @@ void Store::compact(int64_t w, const WindowFiles& wf) {
     std::size_t i = 0;
     while (i < points.size()) {
       const int64_t bucket = floor_to(points[i].first, o_.rollup_ns);
+      // min, max, last, sum, count: a counter's last is its max, coded in one bit.
       double r[kRollupColumns] = {points[i].second, points[i].second, 0, 0, 0};
       while (i < points.size() && floor_to(points[i].first, o_.rollup_ns) == bucket) {
         const double v = points[i].second;
         r[0] = std::fmin(r[0], v);
         r[1] = std::fmax(r[1], v);
-        r[2] += v;
-        r[3] += 1;
-        r[4] = v;
+        r[2] = v;
+        r[3] += v;
+        r[4] += 1;
         ++i;
       }
       uw.add(bucket, r);
@@ -372,6 +452,12 @@ void Store::compact(int64_t w, const WindowFiles& wf) {
     const uint32_t rollup_count = uw.count();
     rollup.add(s, rollup_count, uw.finish());
     total += points.size();
+  }
+  for (std::size_t r = 0; r < lists.lists().size(); ++r) {
+    ChunkWriter tw(0, w);
+    for (const int64_t t : lists.lists()[r]) tw.add(t, nullptr);
+    const uint32_t n = tw.count();
+    raw.add(kTimesBase + static_cast<uint32_t>(r), n, tw.finish());
   }
   const uint64_t bytes = raw.commit() + rollup.commit();
   std::error_code ec;
@@ -467,9 +553,9 @@ void Store::scan(const std::vector<uint32_t>& series, bool all, int64_t since, i
   for (const auto& ow : windows) {
     for (const auto& b : ow.blocks) {
       const int cols = static_cast<int>(b->meta().columns);
+      ChunkReader reader(*b);
       for_each_entry(*b, series, all, [&](const Entry& e) {
-        std::string_view bytes;
-        if (!b->chunk(e, bytes) || !decode_chunk(bytes, cols, ow.window, times, values)) return;
+        if (!reader.read(e, times, values)) return;
         for (std::size_t i = 0; i < times.size(); ++i) {
           if (times[i] < since || times[i] >= until) continue;
           if (cols == 1)
@@ -492,13 +578,11 @@ bool Store::latest(uint32_t series, int64_t& t, double& v) const {
     for (const auto& b : ow.blocks) {
       const std::size_t i = b->find(series);
       if (i >= b->size()) continue;
-      const Entry en = b->entry(i);
-      std::string_view bytes;
       const int cols = static_cast<int>(b->meta().columns);
-      if (!b->chunk(en, bytes) || !decode_chunk(bytes, cols, ow.window, times, values)) continue;
+      if (!ChunkReader(*b).read(b->entry(i), times, values)) continue;
       for (std::size_t k = 0; k < times.size(); ++k) {
-        // A rollup point is dated by its bucket; its last column is the bucket's last sample.
-        const double value = cols == 1 ? values[k] : values[k * static_cast<std::size_t>(cols) + 4];
+        // A rollup point is dated by its bucket; its third column is the bucket's last sample.
+        const double value = cols == 1 ? values[k] : values[k * static_cast<std::size_t>(cols) + 2];
         if (!found || times[k] >= t) {
           t = times[k];
           v = value;

@@ -2,8 +2,8 @@
 // files, one directory, four kinds of file (see README.md, "The local store"):
 //   h-<window>-<seq>.blk  head: what arrived in one flush interval, for one window
 //   r-<window>-<seq>.blk  raw: every sample of a closed window, merged from its heads
-//   u-<window>-<seq>.blk  rollup: per series and rollup step, (last time, min, max, sum, count,
-//                         last) of a closed window
+//   u-<window>-<seq>.blk  rollup: per series and rollup step of a closed window, the step's
+//                         start and (min, max, last, sum, count)
 // A window is closed once the clock is a grace period past its end; a compaction thread merges
 // its heads (and any raw block before them) into the next raw and rollup block, whose seq is the
 // highest merged, then deletes what it merged. A reader takes per window the raw block of the
@@ -81,7 +81,7 @@ class Store {
   // series) in [since, until), window by window from the newest, until a window ends with at
   // least `want` points given. A window whose raw samples are gone gives its rollups.
   using RawFn = std::function<void(uint32_t series, int64_t t, double v)>;
-  // A rollup point: the bucket's start, then min, max, sum, count, last.
+  // A rollup point: the bucket's start, then min, max, last, sum, count.
   using RollupFn = std::function<void(uint32_t series, int64_t bucket, const double* v)>;
   void scan(const std::vector<uint32_t>& series, bool all, int64_t since, int64_t until,
             uint64_t want, const RawFn& raw, const RollupFn& rollup) const;

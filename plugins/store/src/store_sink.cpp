@@ -261,10 +261,10 @@ class StoreSink final : public outpost::Sink {
       RowStore::labels_column(row, "labels", si.labels);
       if (p.rollup) {
         // A rollup point where the raw samples are gone: the step's average, then its spread.
-        row.real("value", p.v[3] > 0 ? p.v[2] / p.v[3] : std::nan(""))
+        row.real("value", p.v[4] > 0 ? p.v[3] / p.v[4] : std::nan(""))
             .real("min", p.v[0])
             .real("max", p.v[1])
-            .integer("count", static_cast<int64_t>(p.v[3]));
+            .integer("count", static_cast<int64_t>(p.v[4]));
       } else {
         row.real("value", p.v[0]);
       }

@@ -113,14 +113,43 @@ TEST_CASE("store chunk: round trips times and values bit for bit") {
     round_trip(1, 0, t, v);
     round_trip(1, INT64_MIN, t, v);
   }
-  SECTION("five columns") {
+  SECTION("five columns, some equal to the one before") {
     std::vector<int64_t> t;
     std::vector<double> v;
     for (int i = 0; i < 100; ++i) {
       t.push_back(i * 300 * kSec);
-      for (int c = 0; c < 5; ++c) v.push_back(static_cast<double>(rng() % 1000) / (c + 1));
+      for (int c = 0; c < 5; ++c)
+        v.push_back(c > 0 && rng() % 2 == 0 ? v.back() : static_cast<double>(rng() % 1000) / (c + 1));
     }
     round_trip(5, 0, t, v);
+  }
+  SECTION("times shared with a time list") {
+    std::vector<int64_t> t;
+    std::vector<double> v;
+    for (int i = 0; i < 60; ++i) {
+      t.push_back(1000 + i * kMin + static_cast<int64_t>(rng() % 10'000'000));
+      v.push_back(static_cast<double>(rng() % 7));
+    }
+    ChunkWriter lw(0, 1000), vw(1, 1000, 3);
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      lw.add(t[i], nullptr);
+      vw.add(t[i], &v[i]);
+    }
+    const std::string list = lw.finish(), values = vw.finish();
+    std::vector<int64_t> lt, times;
+    std::vector<double> none, vals;
+    REQUIRE(decode_chunk(list, 0, 1000, lt, none));
+    CHECK(lt == t);
+    ChunkHead head;
+    REQUIRE(peek_chunk(values, head));
+    CHECK(head.count == 60);
+    CHECK(head.shared_ref == 3);
+    CHECK_FALSE(decode_chunk(values, 1, 1000, times, vals));  // the list is required
+    REQUIRE(decode_chunk(values, 1, 1000, times, vals, &lt));
+    CHECK(times == t);
+    CHECK(vals == v);
+    lt.pop_back();
+    CHECK_FALSE(decode_chunk(values, 1, 1000, times, vals, &lt));
   }
   SECTION("a single point, and none") {
     round_trip(1, 100, {123}, {4.5});
@@ -290,9 +319,9 @@ TEST_CASE("store: heads, compaction, late samples and retention keep every sampl
       const double m0 = static_cast<double>((b - w0) / kMin);  // the bucket's first minute
       CHECK(r[0] == 5000 + m0);
       CHECK(r[1] == 5000 + m0 + 4);
-      CHECK(r[2] == 5 * 5000 + 5 * m0 + 10);
-      CHECK(r[3] == 5);
-      CHECK(r[4] == 5000 + m0 + 4);
+      CHECK(r[2] == 5000 + m0 + 4);
+      CHECK(r[3] == 5 * 5000 + 5 * m0 + 10);
+      CHECK(r[4] == 5);
     }
     // A budget that holds the rollups but not the raw blocks deletes every raw block.
     o.max_bytes = 1;
@@ -399,4 +428,35 @@ TEST_CASE("store sink: bad settings fail create with a reason") {
     CHECK(host.create(cfg) == OUTPOST_E_CONFIG);
     CHECK(host.errors().size() == 1);
   }
+}
+
+TEST_CASE("store: series polled together share one time list in the raw block") {
+  TempDir dir;
+  outpost::testing::FakeHost fake(plugin());
+  const int64_t now = fake.api()->now_ns(nullptr);
+  const int64_t w0 = now / kHour * kHour - 3 * kHour;
+  StoreOptions o;
+  o.dir = dir / "blocks";
+  Store st(host_of(fake), o);
+  std::vector<Point> expected;
+  for (int m = 0; m < 60; ++m) {
+    const int64_t t = w0 + m * kMin + m * 1234567;  // a device's poll time, shared
+    for (uint32_t s = 1; s <= 20; ++s) {
+      st.add(s, t, s * 1.5 + m, now);
+      expected.push_back({s, t, s * 1.5 + m});
+    }
+    st.add(100, t + 1, m, now);  // another device: its own times
+    expected.push_back({100, t + 1, static_cast<double>(m)});
+  }
+  st.flush();
+  st.compact_now();
+  std::sort(expected.begin(), expected.end());
+  CHECK(scan_all(st) == expected);
+  std::string err;
+  auto b = Block::open(st.list().at(w0).raw.path, err);
+  REQUIRE(b != nullptr);
+  std::size_t lists = 0;
+  for (std::size_t i = 0; i < b->size(); ++i) lists += b->entry(i).series >= kTimesBase ? 1 : 0;
+  CHECK(lists == 2);
+  CHECK(b->size() == 23);
 }
