@@ -119,7 +119,8 @@ TEST_CASE("store chunk: round trips times and values bit for bit") {
     for (int i = 0; i < 100; ++i) {
       t.push_back(i * 300 * kSec);
       for (int c = 0; c < 5; ++c)
-        v.push_back(c > 0 && rng() % 2 == 0 ? v.back() : static_cast<double>(rng() % 1000) / (c + 1));
+        v.push_back(c > 0 && rng() % 2 == 0 ? v.back()
+                                            : static_cast<double>(rng() % 1000) / (c + 1));
     }
     round_trip(5, 0, t, v);
   }

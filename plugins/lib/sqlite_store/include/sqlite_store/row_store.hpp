@@ -29,6 +29,7 @@ class Statement {
   Statement(sqlite3* db, const char* sql);
   ~Statement() { sqlite3_finalize(stmt_); }
   Statement(const Statement&) = delete;
+  Statement(Statement&& o) noexcept { *this = std::move(o); }
   Statement& operator=(const Statement&) = delete;
   Statement& operator=(Statement&& o) noexcept {
     std::swap(db_, o.db_);
