@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <outpost/testing.hpp>
 #include <random>
@@ -223,6 +224,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bench_store PLUGIN_DIR [DEVICES] [MINUTES]\n");
     return 2;
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows as it comes, also into a file
   const std::string plugin = std::string(argv[1]) + "/outpost_store.so";
   const int devices = argc > 2 ? std::atoi(argv[2]) : 10000;
   const int minutes = argc > 3 ? std::atoi(argv[3]) : 10;
@@ -320,8 +322,11 @@ int main(int argc, char** argv) {
               ms.back());
 
   // 4. The peer: the same rows into SQLite.
+  // The peer's steady state shows within minutes; STORE_BENCH_PEER_MINUTES bounds its run.
+  const char* pm = std::getenv("STORE_BENCH_PEER_MINUTES");
+  const int peer_minutes = pm != nullptr ? std::max(2, std::min(minutes, std::atoi(pm))) : minutes;
   Fleet fleet(devices, start);
-  const Ingest sq = ingest_sqlite((tmp / "direct.db").string(), fleet, minutes);
+  const Ingest sq = ingest_sqlite((tmp / "direct.db").string(), fleet, peer_minutes);
   const uint64_t sq_bytes = dir_bytes(tmp, "direct.db");
   std::printf("sqlite, first poll (creates the series): %.2f s, %.2f CPU-s\n", sq.first_secs,
               sq.first_cpu);

@@ -89,6 +89,11 @@ void ChunkWriter::add(int64_t t, const double* values) {
     for (int c = 0; c < columns_; ++c) {
       prev_v_[c] = bits_of(values[c]);
       have_window_[c] = false;
+      if (c > 0) {  // the first point's columns also say "equal to the one before"
+        const bool same = prev_v_[c] == prev_v_[c - 1];
+        bits(same ? 1 : 0, 1);
+        if (same) continue;
+      }
       bits(prev_v_[c], 64);
     }
     ++count_;
@@ -210,8 +215,14 @@ bool decode_chunk(std::string_view in, int columns, int64_t base, std::vector<in
   bool window[kMaxColumns] = {};
   for (uint64_t i = 0; i < count; ++i) {
     if (i == 0) {
-      for (int c = 0; c < columns; ++c)
-        if (!r.read(64, prev[c])) return false;
+      for (int c = 0; c < columns; ++c) {
+        uint64_t same = 0;
+        if (c > 0 && !r.bit(same)) return false;
+        if (same == 1)
+          prev[c] = prev[c - 1];
+        else if (!r.read(64, prev[c]))
+          return false;
+      }
     } else {
       uint64_t b = 0;
       if (!shared) {

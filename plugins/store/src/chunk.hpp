@@ -1,8 +1,9 @@
 // A chunk: one series' points of one block, compressed in one bit stream. Times are
 // delta-of-delta coded (in ns, in buckets of 0, 16, 26, 40 and 64 bits); each value column is
-// XOR-coded against its own previous value (the scheme of Facebook's Gorilla paper), and in a
-// chunk of several columns each column after the first starts with a bit saying "equal to the
-// column before it in this point" (a counter's max and last, a constant gauge's min and max).
+// XOR-coded against its own previous value (the scheme of Facebook's Gorilla paper; the first
+// point's values as they are), and in a chunk of several columns each column after the first
+// starts with a bit saying "equal to the column before it in this point" (a counter's max and
+// last, a constant gauge's min and max).
 //   varint (count << 1 | shared) | inline: zigzag varint (first time - base) | shared: varint ref
 //   | bits...
 // A shared chunk has no time bits: its times are the block's time list `ref` (many series polled

@@ -159,17 +159,34 @@ Store::Store(outpost::Host host, StoreOptions options) : host_(host), o_(std::mo
   }
   fs::create_directories(o_.dir, ec);
   if (ec) throw Error(OUTPOST_E_CONFIG, "cannot create " + o_.dir + ": " + ec.message());
-  const std::string lock = o_.dir + "/lock";
-  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0)
-    throw Error(OUTPOST_E_CONFIG, "cannot open " + lock + ": " + std::strerror(errno));
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    ::close(lock_fd_);
-    lock_fd_ = -1;
-    throw Error(OUTPOST_E_CONFIG, o_.dir + " is in use by another engine");
+  dir_ = DirState::acquire(o_.dir);
+}
+
+// One engine per directory, across processes (flock); inside one process the instances of a
+// reload (the new one is created before the old one stops) share the lock, the sequence numbers
+// and the compaction.
+std::shared_ptr<Store::DirState> Store::DirState::acquire(const std::string& dir) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<DirState>> open;
+  std::error_code ec;
+  const std::string key = fs::canonical(dir, ec).string();
+  std::lock_guard lk(mu);
+  if (auto it = open.find(key); it != open.end())
+    if (auto st = it->second.lock()) return st;
+  const std::string lock = dir + "/lock";
+  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(OUTPOST_E_CONFIG, "cannot open " + lock + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    throw Error(OUTPOST_E_CONFIG, dir + " is in use by another engine");
   }
+  auto st = std::shared_ptr<DirState>(new DirState(), [](DirState* d) {
+    ::close(d->fd);
+    delete d;
+  });
+  st->fd = fd;
   uint64_t max_seq = 0;
-  for (const auto& de : fs::directory_iterator(o_.dir, ec)) {
+  for (const auto& de : fs::directory_iterator(dir, ec)) {
     const std::string name = de.path().filename().string();
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
       fs::remove(de.path(), ec);  // a write cut short
@@ -180,13 +197,12 @@ Store::Store(outpost::Host host, StoreOptions options) : host_(host), o_(std::mo
     uint64_t seq = 0;
     if (parse_name(name, kind, w, seq)) max_seq = std::max(max_seq, seq);
   }
-  next_seq_ = max_seq + 1;
+  st->next_seq = max_seq + 1;
+  open[key] = st;
+  return st;
 }
 
-Store::~Store() {
-  stop();
-  if (lock_fd_ >= 0) ::close(lock_fd_);
-}
+Store::~Store() { stop(); }
 
 std::string Store::file_name(char kind, int64_t window, uint64_t seq) const {
   char buf[64];
@@ -258,7 +274,7 @@ void Store::flush() {
   uint64_t taken = 0;
   while (i < buffer_.size()) {
     const int64_t w = floor_to(buffer_[i].t, o_.window_ns);
-    const uint64_t seq = next_seq_++;
+    const uint64_t seq = dir_->next_seq++;
     BlockMeta meta{Kind::head, w, o_.window_ns, seq, 1};
     BlockWriter out(file_name('h', w, seq), meta);
     ChunkWriter cw(1, w);
@@ -354,7 +370,7 @@ void Store::compact_now() {
 }
 
 void Store::compact_pass() {
-  std::lock_guard guard(compact_mu_);
+  std::lock_guard guard(dir_->compact_mu);
   const int64_t now = host_.now_ns();
   const Listing files = list();
   std::error_code ec;

@@ -28,7 +28,7 @@ namespace outpost::store {
 
 struct StoreOptions {
   std::string dir;
-  int64_t window_ns = 3600'000'000'000;
+  int64_t window_ns = 7200'000'000'000;
   int64_t flush_ns = 10'000'000'000;
   int64_t rollup_ns = 300'000'000'000;
   int64_t raw_retention_ns = 86400'000'000'000;
@@ -111,13 +111,17 @@ class Store {
 
   outpost::Host host_;
   StoreOptions o_;
-  int lock_fd_ = -1;
+  struct DirState {
+    static std::shared_ptr<DirState> acquire(const std::string& dir);
+    int fd = -1;
+    std::atomic<uint64_t> next_seq{1};
+    std::mutex compact_mu;
+  };
+  std::shared_ptr<DirState> dir_;  // null when read-only
   std::vector<Sample> buffer_;
   int64_t last_flush_mono_ = 0;
   bool flushed_once_ = false;
-  std::atomic<uint64_t> next_seq_{1};
   mutable std::mutex mu_;  // stats_, compaction vs compact_now
-  std::mutex compact_mu_;
   StoreStats stats_;
   std::condition_variable cv_;
   std::mutex cv_mu_;

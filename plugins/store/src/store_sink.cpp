@@ -75,7 +75,7 @@ class StoreSink final : public outpost::Sink {
         field("rollup", OUTPOST_FIELD_DURATION,
               "rollup step: min, max, avg, count and last per series and step", "5m"),
         field("window", OUTPOST_FIELD_DURATION,
-              "time one block covers (a whole number of rollup steps)", "1h"),
+              "time one block covers (a whole number of rollup steps)", "2h"),
         field("flush_interval", OUTPOST_FIELD_DURATION,
               "samples are written to disk at least this often (what a crash may lose)", "10s"),
         field("max_bytes", OUTPOST_FIELD_STRING,
@@ -163,7 +163,7 @@ class StoreSink final : public outpost::Sink {
     o.raw_retention_ns = ns_of(checked_seconds(cfg, "raw_retention", 86400.0));
     o.retention_ns = ns_of(checked_seconds(cfg, "retention", 7 * 86400.0));
     o.rollup_ns = ns_of(checked_seconds(cfg, "rollup", 300.0));
-    o.window_ns = ns_of(checked_seconds(cfg, "window", 3600.0));
+    o.window_ns = ns_of(checked_seconds(cfg, "window", 7200.0));
     o.flush_ns = ns_of(checked_seconds(cfg, "flush_interval", 10.0));
     o.max_bytes = parse_bytes("max_bytes", cfg.get("max_bytes", "0"));
     if (o.rollup_ns < 1'000'000'000) throw Error(OUTPOST_E_CONFIG, "rollup: at least 1s");

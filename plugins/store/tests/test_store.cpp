@@ -1,3 +1,7 @@
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -350,8 +354,20 @@ TEST_CASE("store: a damaged head is set aside, the rest kept; a second engine is
   const int64_t w0 = now / kHour * kHour - 3 * kHour;
   StoreOptions o;
   o.dir = dir / "blocks";
+  o.window_ns = kHour;
+  {
+    // Another engine (its own open of the lock file, as another process has) holds the store.
+    fs::create_directories(o.dir);
+    const int fd = ::open((o.dir + "/lock").c_str(), O_RDWR | O_CREAT, 0644);
+    REQUIRE(fd >= 0);
+    REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+    CHECK_THROWS_AS(Store(host_of(fake), o), outpost::Error);
+    ::close(fd);
+  }
   Store st(host_of(fake), o);
-  CHECK_THROWS_AS(Store(host_of(fake), o), outpost::Error);
+  {
+    Store again(host_of(fake), o);  // a reload's new instance, in the same process: shares it
+  }
   st.add(1, w0 + kMin, 1.0, now);
   st.flush();
   st.add(2, w0 + 2 * kMin, 2.0, now);
@@ -438,6 +454,7 @@ TEST_CASE("store: series polled together share one time list in the raw block") 
   const int64_t w0 = now / kHour * kHour - 3 * kHour;
   StoreOptions o;
   o.dir = dir / "blocks";
+  o.window_ns = kHour;
   Store st(host_of(fake), o);
   std::vector<Point> expected;
   for (int m = 0; m < 60; ++m) {

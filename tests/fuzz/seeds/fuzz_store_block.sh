@@ -7,8 +7,8 @@ def varint(v):
     while v >= 0x80:
         out += bytes([(v & 0x7f) | 0x80]); v >>= 7
     return out + bytes([v])
-def chunk(t_rel, value):  # count 1, zigzag first time, the value's 64 bits MSB first
-    return varint(1) + varint(t_rel << 1) + struct.pack(">d", value)
+def chunk(t_rel, value):  # count 1 (not shared), zigzag first time, the value's 64 bits MSB first
+    return varint(1 << 1) + varint(t_rel << 1) + struct.pack(">d", value)
 chunks = [(1, chunk(5, 1.5)), (7, chunk(60, -2.0)), (9, chunk(0, 1e9))]
 data, index, off = b"", b"", 64
 for s, c in chunks:
