@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <outpost/sdk.hpp>
+#include <outpost_lib/retry_after.hpp>
 #include <outpost_lib/uplink_wire.hpp>
 #include <random>
 #include <string>
@@ -26,16 +27,6 @@ std::string hostname() {
   char b[256] = {};
   if (::gethostname(b, sizeof b - 1) != 0) return "outpost";
   return b;
-}
-
-// A Retry-After value: delay-seconds or an HTTP-date; 0 when absent or unreadable.
-int64_t parse_retry_after(const std::string& v, int64_t now_s) {
-  if (v.empty()) return 0;
-  if (std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::min<int64_t>(std::stoll(v.substr(0, 9)), 3600);
-  const time_t t = curl_getdate(v.c_str(), nullptr);
-  if (t < 0) return 0;
-  return std::clamp<int64_t>(static_cast<int64_t>(t) - now_s, 0, 3600);
 }
 
 int level_of(const outpost::Config& cfg) {
@@ -278,7 +269,8 @@ class Uplink final : public outpost::Sink {
       }
     } else if (r.code == 429 || r.code == 503) {
       st = OUTPOST_E_BUSY;
-      const int64_t wait_s = parse_retry_after(r.retry_after, host_.now_ns() / 1'000'000'000);
+      const int64_t wait_s =
+          outpost::lib::retry_after_seconds(r.retry_after, host_.now_ns() / 1'000'000'000);
       if (wait_s > 0) host_.retry_after(std::chrono::seconds(wait_s));
       what = "HTTP " + std::to_string(r.code) +
              (wait_s > 0 ? ", Retry-After " + std::to_string(wait_s) + " s" : std::string());
