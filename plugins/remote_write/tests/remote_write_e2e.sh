@@ -88,6 +88,7 @@ sleep 5
 start_vm
 echo "VictoriaMetrics started again at $(date +%T)"
 sleep 8
+kill -0 "$ENGINE" 2>/dev/null || { echo "FAIL: the engine ended early"; tail -20 "$TMP/run1.err"; exit 1; }
 stop_engine
 check "run 1 stops cleanly" test "$ENGINE_RC" = 0
 check "the engine said once that VictoriaMetrics was away" \
