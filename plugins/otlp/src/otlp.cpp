@@ -1,8 +1,6 @@
 // otlp: metrics and events to any OpenTelemetry receiver with OTLP/HTTP binary protobuf
 // (POST <endpoint>/v1/metrics and /v1/logs), behind the core's disk spool (OUTPOST_FLAG_SPOOL).
 // Requests are encoded by hand (otlp_encode.hpp); flows have no OTLP signal and are counted only.
-#include <curl/curl.h>
-#include <strings.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -10,7 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <outpost/sdk.hpp>
-#include <outpost_lib/retry_after.hpp>
+#include <outpost_lib/http_client.hpp>
 #include <string>
 #include <vector>
 
@@ -19,11 +17,9 @@
 namespace {
 
 using outpost::Error;
+namespace http = outpost::lib::http;
 constexpr const char* kVersion = "1.0.0";
-
-struct CurlGlobal {
-  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
-};
+constexpr http::Fields kHttpFields{"bearer_token", "10s", "10s"};
 
 std::string local_hostname() {
   char b[256] = {};
@@ -58,27 +54,16 @@ class Otlp final : public outpost::Sink {
  public:
   static constexpr uint32_t flags = OUTPOST_FLAG_SPOOL;
 
-  Otlp(outpost::Host host, const outpost::Config& cfg) : host_(host) {
-    static CurlGlobal global;
-    endpoint_ = cfg.get("endpoint");
-    while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
-    if (endpoint_.rfind("https://", 0) != 0 && endpoint_.rfind("http://", 0) != 0)
-      throw Error(OUTPOST_E_CONFIG,
-                  "endpoint: must be http(s)://host:port (got '" + endpoint_ + "')");
+  Otlp(outpost::Host host, const outpost::Config& cfg)
+      : host_(host),
+        endpoint_(endpoint_of(cfg)),
+        client_(options(host, cfg)),
+        reporter_("otlp " + endpoint_) {
     const std::string compression = cfg.get("compression", "gzip");
     if (compression != "gzip" && compression != "none")
       throw Error(OUTPOST_E_CONFIG, "compression: none or gzip (got '" + compression + "')");
     gzip_ = compression == "gzip";
-    timeout_ms_ = static_cast<long>(cfg.get_seconds("timeout", 10) * 1000);
-    if (timeout_ms_ <= 0) throw Error(OUTPOST_E_CONFIG, "timeout must be positive");
-    ca_file_ = cfg.get("ca_file");
-    client_cert_ = cfg.get("client_cert");
-    client_key_ = cfg.get("client_key");
-    if (client_cert_.empty() != client_key_.empty())
-      throw Error(OUTPOST_E_CONFIG, "client_cert and client_key go together");
-    proxy_ = cfg.get("proxy");
     stats_interval_s_ = cfg.get_seconds("stats_interval", 60);
-    for (const auto& h : cfg.get_list("headers")) headers_.push_back(header(h));
 
     resource_.scope_version = kVersion;
     resource_.attributes = {{"service.name", "outpost"}, {"host.name", local_hostname()}};
@@ -96,32 +81,16 @@ class Otlp final : public outpost::Sink {
           resource_.attributes.end());
       resource_.attributes.emplace_back(key, trim(a.substr(eq + 1)));
     }
-    curl_ = curl_easy_init();
-    if (curl_ == nullptr) throw Error(OUTPOST_E_INTERNAL, "curl_easy_init failed");
-  }
-  ~Otlp() override {
-    if (curl_ != nullptr) curl_easy_cleanup(curl_);
   }
 
   static std::vector<outpost_field> config_fields() {
     using outpost::field;
-    return {
+    std::vector<outpost_field> fields = {
         field("endpoint", OUTPOST_FIELD_STRING,
               "the receiver's base URL, http(s)://host:port; /v1/metrics and /v1/logs are "
               "appended",
               "", OUTPOST_FIELD_REQUIRED),
         field("compression", OUTPOST_FIELD_STRING, "request body encoding: gzip or none", "gzip"),
-        field("ca_file", OUTPOST_FIELD_STRING,
-              "PEM file of the CA(s) trusted for an https endpoint; default: the system's store"),
-        field("client_cert", OUTPOST_FIELD_STRING, "PEM client certificate (mutual TLS)"),
-        field("client_key", OUTPOST_FIELD_STRING, "PEM private key of client_cert"),
-        field("headers", OUTPOST_FIELD_LIST,
-              "extra request headers, 'Name: value'; ${secret:NAME} in a value is replaced by the "
-              "credential NAME, ${env:VAR} by the environment variable"),
-        field("proxy", OUTPOST_FIELD_STRING,
-              "an explicit proxy URL; without it the connection is direct and proxy environment "
-              "variables are ignored"),
-        field("timeout", OUTPOST_FIELD_DURATION, "how long one request may take", "10s"),
         field("engine_id", OUTPOST_FIELD_STRING,
               "this engine's id, sent as the resource attribute service.instance.id"),
         field("resource_attributes", OUTPOST_FIELD_LIST,
@@ -129,6 +98,8 @@ class Otlp final : public outpost::Sink {
         field("stats_interval", OUTPOST_FIELD_DURATION,
               "time between the sink's own metrics; 0: none", "60s"),
     };
+    for (const auto& f : http::config_fields(kHttpFields)) fields.push_back(f);
+    return fields;
   }
 
   void start() override {
@@ -154,39 +125,20 @@ class Otlp final : public outpost::Sink {
   }
 
  private:
-  struct Response {
-    long code = 0;
-    CURLcode curl = CURLE_OK;
-    std::string error, body, retry_after;
-  };
+  // OTLP/HTTP retries 429, 502, 503 and 504 only; any other refusal drops the request.
+  inline static const http::Policy kPolicy{{}, {429, 502, 503, 504}, true};
 
-  // A configured header with its ${secret:...} and ${env:...} references resolved now, so a
-  // missing credential is a configuration error at start and not a failure per request.
-  std::string header(const std::string& h) {
-    const auto colon = h.find(':');
-    if (colon == std::string::npos || colon == 0)
-      throw Error(OUTPOST_E_CONFIG, "headers: 'Name: value' expected (got '" + h + "')");
-    std::string value = trim(h.substr(colon + 1)), out;
-    for (std::size_t i = 0; i < value.size();) {
-      const auto open = value.find("${", i);
-      if (open == std::string::npos) {
-        out += value.substr(i);
-        break;
-      }
-      const auto close = value.find('}', open);
-      if (close == std::string::npos)
-        throw Error(OUTPOST_E_CONFIG, "headers: unterminated ${ in '" + h + "'");
-      out += value.substr(i, open - i);
-      const std::string ref = value.substr(open + 2, close - open - 2);
-      if (ref.rfind("secret:", 0) == 0)
-        out += host_.secret(ref.substr(7));
-      else if (ref.rfind("env:", 0) == 0)
-        out += host_.secret("${" + ref + "}");
-      else
-        throw Error(OUTPOST_E_CONFIG, "headers: ${" + ref + "}: ${secret:NAME} or ${env:VAR}");
-      i = close + 1;
-    }
-    return trim(h.substr(0, colon)) + ": " + out;
+  static std::string endpoint_of(const outpost::Config& cfg) {
+    std::string e = cfg.get("endpoint");
+    while (!e.empty() && e.back() == '/') e.pop_back();
+    http::check_url("endpoint", e, true);
+    return e;
+  }
+  static http::Options options(const outpost::Host& host, const outpost::Config& cfg) {
+    http::Options o = http::read_options(cfg, host, kHttpFields);
+    o.user_agent = std::string("outpost-otlp/") + kVersion;
+    o.max_answer_bytes = 65536;  // an ExportPartialSuccess with its message
+    return o;
   }
 
   // Metrics, then events, of one batch. When the metrics went through but the logs must be
@@ -208,16 +160,16 @@ class Otlp final : public outpost::Sink {
     }
     metrics_sent_for_.clear();
     stats_.flows_not_sent += b.flow_count;
-    if (failing_) {
-      host_.log(OUTPOST_LOG_INFO, "otlp: " + endpoint_ + " takes requests again");
-      failing_ = false;
-    }
+    reporter_.delivered(host_);
   }
 
   void post(const char* path, const std::string& proto, std::size_t items, uint64_t& rejected) {
     const std::string body = gzip_ ? gzip(proto) : proto;
-    const Response r = perform(endpoint_ + path, body);
-    if (r.curl == CURLE_OK && r.code >= 200 && r.code < 300) {
+    std::vector<std::string> headers = {"Content-Type: application/x-protobuf"};
+    if (gzip_) headers.emplace_back("Content-Encoding: gzip");
+    const http::Response r = client_.post(endpoint_ + path, body, headers);
+    stats_.requests++;
+    if (r.ok()) {
       stats_.requests_ok++;
       stats_.body_bytes += body.size();
       const auto partial = outpost::otlp::decode_partial_success(r.body);
@@ -229,108 +181,11 @@ class Otlp final : public outpost::Sink {
       }
       return;
     }
-    fail(path, r);
-  }
-
-  static size_t on_body(char* p, size_t sz, size_t n, void* ud) {
-    auto* s = static_cast<std::string*>(ud);
-    if (s->size() < 65536) s->append(p, std::min<size_t>(sz * n, 65536 - s->size()));
-    return sz * n;
-  }
-  static size_t on_header(char* p, size_t sz, size_t n, void* ud) {
-    const std::string h(p, sz * n);
-    constexpr std::string_view kKey = "retry-after:";
-    if (h.size() > kKey.size() && strncasecmp(h.c_str(), kKey.data(), kKey.size()) == 0)
-      static_cast<Response*>(ud)->retry_after = trim(h.substr(kKey.size()));
-    return sz * n;
-  }
-
-  Response perform(const std::string& url, const std::string& body) {
-    Response r;
-    char errbuf[CURL_ERROR_SIZE] = {};
-    curl_easy_reset(curl_);
-    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl_, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, timeout_ms_);
-    curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &Otlp::on_body);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &r.body);
-    curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, &Otlp::on_header);
-    curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(curl_, CURLOPT_TCP_KEEPALIVE, 1L);
-    // "" makes libcurl ignore http_proxy, https_proxy and the like: a proxy only when configured.
-    curl_easy_setopt(curl_, CURLOPT_PROXY, proxy_.c_str());
-    if (!ca_file_.empty()) curl_easy_setopt(curl_, CURLOPT_CAINFO, ca_file_.c_str());
-    if (!client_cert_.empty()) {
-      curl_easy_setopt(curl_, CURLOPT_SSLCERT, client_cert_.c_str());
-      curl_easy_setopt(curl_, CURLOPT_SSLKEY, client_key_.c_str());
-    }
-    struct curl_slist* hs = nullptr;
-    hs = curl_slist_append(hs, "Content-Type: application/x-protobuf");
-    if (gzip_) hs = curl_slist_append(hs, "Content-Encoding: gzip");
-    hs = curl_slist_append(hs, "Expect:");
-    for (const auto& h : headers_) hs = curl_slist_append(hs, h.c_str());
-    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, hs);
-    r.curl = curl_easy_perform(curl_);
-    curl_slist_free_all(hs);
-    stats_.requests++;
-    if (r.curl == CURLE_OK)
-      curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &r.code);
-    else
-      r.error = errbuf[0] != 0 ? errbuf : curl_easy_strerror(r.curl);
-    return r;
-  }
-
-  // The OTLP/HTTP answer classes: 429/502/503/504 and transport failures are retried (the batch
-  // stays in the spool), TLS and 401/403 wait for the operator (kept), any other status means
-  // the request itself is refused (dropped, counted by the host).
-  [[noreturn]] void fail(const char* path, const Response& r) {
+    http::Verdict v = http::classify(r, host_.now_ns() / 1'000'000'000, kPolicy);
     stats_.failures++;
-    outpost_status st = OUTPOST_E_UNAVAILABLE;
-    std::string what;
-    if (r.curl != CURLE_OK) {
-      what = r.error;
-      switch (r.curl) {
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CACERT_BADFILE:
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_ISSUER_ERROR:
-        case CURLE_SSL_CONNECT_ERROR:
-          st = OUTPOST_E_AUTH;
-          what = "TLS: " + r.error;
-          break;
-        case CURLE_OPERATION_TIMEDOUT:
-          st = OUTPOST_E_TIMEOUT;
-          break;
-        default:
-          break;
-      }
-    } else if (r.code == 429 || r.code == 502 || r.code == 503 || r.code == 504) {
-      st = OUTPOST_E_BUSY;
-      const int64_t wait_s =
-          outpost::lib::retry_after_seconds(r.retry_after, host_.now_ns() / 1'000'000'000);
-      if (wait_s > 0) host_.retry_after(std::chrono::seconds(wait_s));
-      what = "HTTP " + std::to_string(r.code) +
-             (wait_s > 0 ? ", Retry-After " + std::to_string(wait_s) + " s" : std::string());
-    } else if (r.code == 401 || r.code == 403) {
-      st = OUTPOST_E_AUTH;
-      what = "HTTP " + std::to_string(r.code) + " (credentials refused)";
-    } else {
-      st = OUTPOST_E_INVALID_ARGUMENT;
-      stats_.dropped++;
-      what = "HTTP " + std::to_string(r.code) + ", the request is dropped";
-    }
-    if (!failing_ || st != last_failure_) {
-      host_.report_error(st, "otlp " + endpoint_ + path + ": " + what);
-      failing_ = true;
-      last_failure_ = st;
-    }
-    throw Error(st, what);
+    if (v.outcome == http::Outcome::rejected) stats_.dropped++;
+    v.what = std::string(path) + ": " + v.what;
+    reporter_.fail(host_, v);
   }
 
   void emit_stats() {
@@ -362,16 +217,13 @@ class Otlp final : public outpost::Sink {
   };
 
   outpost::Host host_;
+  std::string endpoint_;
+  http::Client client_;
+  http::Reporter reporter_;
   outpost::otlp::Resource resource_;
-  std::string endpoint_, ca_file_, client_cert_, client_key_, proxy_;
-  std::vector<std::string> headers_;
   bool gzip_ = true;
-  long timeout_ms_ = 10000;
   double stats_interval_s_ = 60;
-  CURL* curl_ = nullptr;
   std::string metrics_sent_for_;
-  bool failing_ = false;
-  outpost_status last_failure_ = OUTPOST_OK;
   Stats stats_;
 };
 
