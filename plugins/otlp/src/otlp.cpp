@@ -191,8 +191,10 @@ class Otlp final : public outpost::Sink {
   void emit_stats() {
     if (stats_interval_s_ <= 0) return;
     const int64_t t = host_.now_ns();
+    // Labelled with the destination: two otlp sinks' counters are two series.
+    const outpost::Labels labels = {{"endpoint", endpoint_}};
     auto c = [&](const char* name, uint64_t v) {
-      return outpost::Metric{name, {}, static_cast<double>(v), t, OUTPOST_METRIC_COUNTER};
+      return outpost::Metric{name, labels, static_cast<double>(v), t, OUTPOST_METRIC_COUNTER};
     };
     const std::vector<outpost::Metric> ms = {
         c("outpost_otlp_requests_total", stats_.requests),

@@ -135,8 +135,10 @@ class RemoteWrite final : public outpost::Sink {
   void emit_stats() {
     if (stats_interval_s_ <= 0) return;
     const int64_t t = host_.now_ns();
+    // Labelled with the destination: two remote_write sinks' counters are two series.
+    const outpost::Labels labels = {{"url", url_}};
     auto counter = [&](const char* name, double v) {
-      return outpost::Metric{name, {}, v, t, OUTPOST_METRIC_COUNTER};
+      return outpost::Metric{name, labels, v, t, OUTPOST_METRIC_COUNTER};
     };
     auto d = [](uint64_t v) { return static_cast<double>(v); };
     const std::vector<outpost::Metric> ms = {
