@@ -17,6 +17,12 @@ PROM_BIN=$(command -v prometheus || true)
 [ -n "$VM_BIN" ] && [ -n "$PROM_BIN" ] ||
   { echo "FAIL: victoria-metrics and prometheus are needed (scripts/deps/remote_write.list)"; exit 1; }
 
+# The stores end before their data directories are removed (a store still writing makes rm fail).
+stop_stores() {
+  for p in ${VM:-} ${PROM:-}; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
+trap 'stop_stores; cleanup' EXIT
+
 VMPORT=$(free_port)
 PROMPORT=$(free_port)
 start_vm() {
