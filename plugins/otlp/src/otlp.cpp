@@ -98,14 +98,10 @@ class Otlp final : public outpost::Sink {
         field("stats_interval", OUTPOST_FIELD_DURATION,
               "time between the sink's own metrics; 0: none", "60s"),
     };
-    for (const auto& f : http::config_fields(kHttpFields)) fields.push_back(f);
-    return fields;
+    return http::with_config_fields(std::move(fields), kHttpFields);
   }
 
-  void start() override {
-    if (stats_interval_s_ > 0)
-      host_.set_timer(1, std::chrono::nanoseconds(static_cast<int64_t>(stats_interval_s_ * 1e9)));
-  }
+  void start() override { http::start_stats_timer(host_, stats_interval_s_); }
   void stop() override { emit_stats(); }
   void on_timer(uint64_t) override { emit_stats(); }
 
@@ -116,10 +112,7 @@ class Otlp final : public outpost::Sink {
   }
 
   void write_spooled(const outpost_batch& b, const outpost::SpoolInfo& info) override {
-    std::string id(info.spool_id);
-    for (const auto& r : info.ranges)
-      id += "/" + std::string(r.stream) + ":" + std::to_string(r.first_seq) + "-" +
-            std::to_string(r.last_seq);
+    const std::string id = http::batch_id(info);
     if (info.attempt > 1) stats_.retries++;
     send(b, id);
   }

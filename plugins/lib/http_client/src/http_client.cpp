@@ -113,6 +113,24 @@ std::vector<outpost_field> config_fields(const Fields& f) {
   };
 }
 
+std::vector<outpost_field> with_config_fields(std::vector<outpost_field> own, const Fields& f) {
+  for (const auto& field : config_fields(f)) own.push_back(field);
+  return own;
+}
+
+std::string batch_id(const outpost::SpoolInfo& info) {
+  std::string id(info.spool_id);
+  for (const auto& r : info.ranges)
+    id += "/" + std::string(r.stream) + ":" + std::to_string(r.first_seq) + "-" +
+          std::to_string(r.last_seq);
+  return id;
+}
+
+void start_stats_timer(const outpost::Host& host, double interval_s) {
+  if (interval_s > 0)
+    host.set_timer(1, std::chrono::nanoseconds(static_cast<int64_t>(interval_s * 1e9)));
+}
+
 Options read_options(const outpost::Config& cfg, const outpost::Host& host, const Fields& f) {
   Options o;
   o.ca_file = cfg.get("ca_file");

@@ -357,3 +357,12 @@ TEST_CASE("the reporter says a failure once per state and the recovery once", "[
   CHECK(std::count(logs.begin(), logs.end(),
                    std::string("remote_write http://x/api/v1/write takes requests again")) == 1);
 }
+
+TEST_CASE("a spooled batch's id names its spool and ranges", "[http_client]") {
+  outpost::SpoolInfo info;
+  info.spool_id = "4f2a";
+  info.ranges = {{"icmp", 10, 19}, {"tcp", 3, 3}};
+  CHECK(http::batch_id(info) == "4f2a/icmp:10-19/tcp:3-3");
+  info.attempt = 5;  // the same id on every attempt
+  CHECK(http::batch_id(info) == "4f2a/icmp:10-19/tcp:3-3");
+}

@@ -40,6 +40,8 @@ struct Fields {
   const char* connect_timeout = "10s";
 };
 std::vector<outpost_field> config_fields(const Fields& f = {});
+// A sink's own fields followed by those.
+std::vector<outpost_field> with_config_fields(std::vector<outpost_field> own, const Fields& f = {});
 
 // Reads those settings (credential references resolved through host.secret, ${secret:NAME} and
 // ${env:VAR} in a header's value too); every mistake is Error(OUTPOST_E_CONFIG) naming the key.
@@ -114,6 +116,16 @@ struct Verdict {
 
 // now_s: Unix seconds (host.now_ns() / 1e9), for a Retry-After given as an HTTP date.
 Verdict classify(const Response& r, int64_t now_s, const Policy& policy = {});
+
+// What every sink built on this client shares beside the HTTP exchange.
+
+// The id of a spooled batch, the same on every attempt and across restarts:
+// "<spool_id>/<stream>:<first>-<last>[/...]".
+std::string batch_id(const outpost::SpoolInfo& info);
+
+// Asks the host for the timer (id 1) that drives a sink's own counters every interval_s
+// seconds; none when interval_s <= 0. Call from start().
+void start_stats_timer(const outpost::Host& host, double interval_s);
 
 // A sink's failures said once when the state changes, not once per retry, and its recovery once.
 class Reporter {
