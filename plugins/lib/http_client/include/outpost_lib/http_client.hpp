@@ -54,7 +54,7 @@ void check_url(std::string_view key, std::string_view url, bool allow_http);
 // Why no HTTP answer came.
 enum class Transport {
   ok,       // an answer came (any status)
-  tls,      // the receiver's certificate or key was not trusted, or ours was refused
+  tls,      // the receiver's certificate or key not trusted, or our certificate file unusable
   timeout,  // no answer within the timeouts
   failed,   // anything else: refused, reset, name not resolved, proxy unreachable
 };
