@@ -19,7 +19,7 @@ namespace {
 using outpost::Error;
 namespace http = outpost::lib::http;
 constexpr const char* kVersion = "1.0.0";
-constexpr http::Fields kHttpFields{"bearer_token", "10s", "10s"};
+constexpr http::Fields kHttpFields{"bearer_token", "10s", "10s", "60s"};
 
 std::string local_hostname() {
   char b[256] = {};
@@ -50,12 +50,13 @@ std::string gzip(const std::string& in) {
   return out;
 }
 
-class Otlp final : public outpost::Sink {
+class Otlp final : public http::StatsSink {
  public:
   static constexpr uint32_t flags = OUTPOST_FLAG_SPOOL;
 
   Otlp(outpost::Host host, const outpost::Config& cfg)
-      : host_(host),
+      : http::StatsSink(host, http::stats_interval_seconds(cfg, kHttpFields)),
+        host_(host),
         endpoint_(endpoint_of(cfg)),
         client_(options(host, cfg)),
         reporter_("otlp " + endpoint_) {
@@ -63,7 +64,6 @@ class Otlp final : public outpost::Sink {
     if (compression != "gzip" && compression != "none")
       throw Error(OUTPOST_E_CONFIG, "compression: none or gzip (got '" + compression + "')");
     gzip_ = compression == "gzip";
-    stats_interval_s_ = cfg.get_seconds("stats_interval", 60);
 
     resource_.scope_version = kVersion;
     resource_.attributes = {{"service.name", "outpost"}, {"host.name", local_hostname()}};
@@ -95,15 +95,9 @@ class Otlp final : public outpost::Sink {
               "this engine's id, sent as the resource attribute service.instance.id"),
         field("resource_attributes", OUTPOST_FIELD_LIST,
               "more resource attributes, 'key=value' (a key given here replaces the plugin's)"),
-        field("stats_interval", OUTPOST_FIELD_DURATION,
-              "time between the sink's own metrics; 0: none", "60s"),
     };
     return http::with_config_fields(std::move(fields), kHttpFields);
   }
-
-  void start() override { http::start_stats_timer(host_, stats_interval_s_); }
-  void stop() override { emit_stats(); }
-  void on_timer(uint64_t) override { emit_stats(); }
 
   // Without a spool (spool: false) a batch is sent once; failures are the host's to count.
   void write(const outpost_batch& b) override {
@@ -181,8 +175,8 @@ class Otlp final : public outpost::Sink {
     reporter_.fail(host_, v);
   }
 
-  void emit_stats() {
-    if (stats_interval_s_ <= 0) return;
+  void emit_stats() override {
+    if (stats_interval_s() <= 0) return;
     const int64_t t = host_.now_ns();
     // Labelled with the destination: two otlp sinks' counters are two series.
     const outpost::Labels labels = {{"endpoint", endpoint_}};
@@ -217,7 +211,6 @@ class Otlp final : public outpost::Sink {
   http::Reporter reporter_;
   outpost::otlp::Resource resource_;
   bool gzip_ = true;
-  double stats_interval_s_ = 60;
   std::string metrics_sent_for_;
   Stats stats_;
 };

@@ -16,7 +16,7 @@ namespace {
 using outpost::Error;
 namespace rw = outpost::lib::promrw;
 namespace http = outpost::lib::http;
-constexpr http::Fields kHttpFields{"bearer_token", "30s", "10s"};
+constexpr http::Fields kHttpFields{"bearer_token", "30s", "10s", "60s"};
 
 // external_labels come as a list of name=value strings.
 outpost::Labels parse_external(const std::vector<std::string>& items) {
@@ -30,18 +30,17 @@ outpost::Labels parse_external(const std::vector<std::string>& items) {
   return out;
 }
 
-class RemoteWrite final : public outpost::Sink {
+class RemoteWrite final : public http::StatsSink {
  public:
   static constexpr uint32_t flags = OUTPOST_FLAG_SPOOL;
 
   RemoteWrite(outpost::Host host, const outpost::Config& cfg)
-      : host_(host),
+      : http::StatsSink(host, http::stats_interval_seconds(cfg, kHttpFields)),
+        host_(host),
         encoder_(parse_external(cfg.get_list("external_labels")), max_samples(cfg)),
         url_(cfg.get("url")),
         client_(options(host, cfg)),
-        reporter_("remote_write " + url_) {
-    stats_interval_s_ = cfg.get_seconds("stats_interval", 60);
-  }
+        reporter_("remote_write " + url_) {}
 
   static std::vector<outpost_field> config_fields() {
     using outpost::field;
@@ -54,15 +53,9 @@ class RemoteWrite final : public outpost::Sink {
               "name=value labels added to every series that lacks a label of that name"),
         field("max_samples_per_request", OUTPOST_FIELD_INT,
               "samples per WriteRequest at most; a larger batch is split", "2000"),
-        field("stats_interval", OUTPOST_FIELD_DURATION,
-              "time between the sink's own metrics; 0: none", "60s"),
     };
     return http::with_config_fields(std::move(fields), kHttpFields);
   }
-
-  void start() override { http::start_stats_timer(host_, stats_interval_s_); }
-  void stop() override { emit_stats(); }
-  void on_timer(uint64_t) override { emit_stats(); }
 
   void write(const outpost_batch& b) override {
     resume_ = {};
@@ -125,8 +118,8 @@ class RemoteWrite final : public outpost::Sink {
     reporter_.fail(host_, v);
   }
 
-  void emit_stats() {
-    if (stats_interval_s_ <= 0) return;
+  void emit_stats() override {
+    if (stats_interval_s() <= 0) return;
     const int64_t t = host_.now_ns();
     // Labelled with the destination: two remote_write sinks' counters are two series.
     const outpost::Labels labels = {{"url", url_}};
@@ -163,7 +156,6 @@ class RemoteWrite final : public outpost::Sink {
   std::string url_;
   http::Client client_;
   http::Reporter reporter_;
-  double stats_interval_s_ = 60;
   struct Resume {
     std::string id;        // the spooled batch last tried
     std::size_t done = 0;  // its requests the store took

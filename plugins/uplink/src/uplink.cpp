@@ -31,18 +31,18 @@ int level_of(const outpost::Config& cfg) {
   return static_cast<int>(level);
 }
 
-class Uplink final : public outpost::Sink {
+class Uplink final : public http::StatsSink {
  public:
   static constexpr uint32_t flags = OUTPOST_FLAG_SPOOL;
-  static constexpr http::Fields kHttpFields{"token", "30s", "10s"};
+  static constexpr http::Fields kHttpFields{"token", "30s", "10s", "60s"};
 
   Uplink(outpost::Host host, const outpost::Config& cfg)
-      : host_(host),
+      : http::StatsSink(host, http::stats_interval_seconds(cfg, kHttpFields)),
+        host_(host),
         encoder_(cfg.get("engine").empty() ? hostname() : cfg.get("engine"), level_of(cfg)),
         url_(cfg.get("url")),
         client_(options(host, cfg)),
         reporter_("uplink " + url_) {
-    stats_interval_s_ = cfg.get_seconds("stats_interval", 60);
     std::random_device rd;
     char b[40];
     std::snprintf(b, sizeof b, "direct-%08x%08x", rd(), rd());
@@ -59,15 +59,9 @@ class Uplink final : public outpost::Sink {
         field("compression_level", OUTPOST_FIELD_INT, "zstd level, 1..19", "3"),
         field("engine", OUTPOST_FIELD_STRING, "this engine's name in batches; default: hostname"),
         field("allow_http", OUTPOST_FIELD_BOOL, "accept an http:// url (tests only)", "false"),
-        field("stats_interval", OUTPOST_FIELD_DURATION,
-              "time between the uplink's own metrics; 0: none", "60s"),
     };
     return http::with_config_fields(std::move(fields), kHttpFields);
   }
-
-  void start() override { http::start_stats_timer(host_, stats_interval_s_); }
-  void stop() override { emit_stats(); }
-  void on_timer(uint64_t) override { emit_stats(); }
 
   // Without a spool (spool: false): a batch is sent once with an id of this process's own.
   void write(const outpost_batch& b) override {
@@ -132,8 +126,8 @@ class Uplink final : public outpost::Sink {
     reporter_.fail(host_, v);
   }
 
-  void emit_stats() {
-    if (stats_interval_s_ <= 0) return;
+  void emit_stats() override {
+    if (stats_interval_s() <= 0) return;
     const int64_t t = host_.now_ns();
     auto m = [&](const char* name, double v, uint32_t type) {
       return outpost::Metric{name, {}, v, t, type};
@@ -172,7 +166,6 @@ class Uplink final : public outpost::Sink {
   std::string url_;
   http::Client client_;
   http::Reporter reporter_;
-  double stats_interval_s_ = 60;
   std::string direct_id_;
   uint64_t direct_seq_ = 0;
   Stats stats_;

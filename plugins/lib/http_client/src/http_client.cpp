@@ -86,7 +86,7 @@ struct CurlGlobal {
 
 std::vector<outpost_field> config_fields(const Fields& f) {
   using outpost::field;
-  return {
+  std::vector<outpost_field> fields = {
       field("ca_file", OUTPOST_FIELD_STRING,
             "PEM file of the only CA(s) trusted for an https receiver (pinned); default: the "
             "system's trust store"),
@@ -111,6 +111,10 @@ std::vector<outpost_field> config_fields(const Fields& f) {
       field("connect_timeout", OUTPOST_FIELD_DURATION, "time to connect (TCP and TLS)",
             f.connect_timeout),
   };
+  if (f.stats_interval != nullptr)
+    fields.push_back(field("stats_interval", OUTPOST_FIELD_DURATION,
+                           "time between the sink's own metrics; 0: none", f.stats_interval));
+  return fields;
 }
 
 std::vector<outpost_field> with_config_fields(std::vector<outpost_field> own, const Fields& f) {
@@ -124,6 +128,12 @@ std::string batch_id(const outpost::SpoolInfo& info) {
     id += "/" + std::string(r.stream) + ":" + std::to_string(r.first_seq) + "-" +
           std::to_string(r.last_seq);
   return id;
+}
+
+double stats_interval_seconds(const outpost::Config& cfg, const Fields& f) {
+  if (f.stats_interval == nullptr) return 0;
+  const auto d = outpost::parse_duration_seconds(f.stats_interval);
+  return cfg.get_seconds("stats_interval", d ? *d : 0);
 }
 
 void start_stats_timer(const outpost::Host& host, double interval_s) {

@@ -366,3 +366,21 @@ TEST_CASE("a spooled batch's id names its spool and ranges", "[http_client]") {
   info.attempt = 5;  // the same id on every attempt
   CHECK(http::batch_id(info) == "4f2a/icmp:10-19/tcp:3-3");
 }
+
+TEST_CASE("stats_interval is declared and read only when the sink asks for it", "[http_client]") {
+  auto names = [](const std::vector<outpost_field>& fs) {
+    std::vector<std::string> out;
+    for (const auto& f : fs) out.emplace_back(f.name.ptr, f.name.len);
+    return out;
+  };
+  const auto plain = names(http::config_fields());
+  CHECK(std::count(plain.begin(), plain.end(), "stats_interval") == 0);
+  const http::Fields with{"bearer_token", "30s", "10s", "60s"};
+  const auto counted = names(http::with_config_fields({}, with));
+  CHECK(std::count(counted.begin(), counted.end(), "stats_interval") == 1);
+  Settings none({});
+  CHECK(http::stats_interval_seconds(none.config(), with) == 60);
+  CHECK(http::stats_interval_seconds(none.config(), http::Fields{}) == 0);
+  Settings fast({{"stats_interval", "500ms"}});
+  CHECK(http::stats_interval_seconds(fast.config(), with) == 0.5);
+}

@@ -38,6 +38,9 @@ struct Fields {
   const char* bearer_token = "bearer_token";  // the uplink's is "token"
   const char* timeout = "30s";                // defaults, as outpost_field texts
   const char* connect_timeout = "10s";
+  // The default of a stats_interval setting (the sink's own counters, StatsSink); nullptr: the
+  // sink declares no such setting here.
+  const char* stats_interval = nullptr;
 };
 std::vector<outpost_field> config_fields(const Fields& f = {});
 // A sink's own fields followed by those.
@@ -126,6 +129,28 @@ std::string batch_id(const outpost::SpoolInfo& info);
 // Asks the host for the timer (id 1) that drives a sink's own counters every interval_s
 // seconds; none when interval_s <= 0. Call from start().
 void start_stats_timer(const outpost::Host& host, double interval_s);
+
+// The stats_interval setting (Fields::stats_interval) in seconds; 0: no own counters.
+double stats_interval_seconds(const outpost::Config& cfg, const Fields& f);
+
+// The lifecycle of a sink with its own counters: they are emitted every stats interval (timer
+// id 1) and once more at stop. Derive from this instead of outpost::Sink and write emit_stats.
+class StatsSink : public outpost::Sink {
+ public:
+  void start() override { start_stats_timer(stats_host_, stats_interval_s_); }
+  void stop() override { emit_stats(); }
+  void on_timer(uint64_t) override { emit_stats(); }
+
+ protected:
+  StatsSink(outpost::Host host, double stats_interval_s)
+      : stats_host_(host), stats_interval_s_(stats_interval_s) {}
+  virtual void emit_stats() = 0;
+  double stats_interval_s() const noexcept { return stats_interval_s_; }
+
+ private:
+  outpost::Host stats_host_;
+  double stats_interval_s_;
+};
 
 // A sink's failures said once when the state changes, not once per retry, and its recovery once.
 class Reporter {
