@@ -2,13 +2,13 @@
 // outbound HTTPS connection (libcurl + OpenSSL). Batches come out of the core's disk spool
 // (OUTPOST_FLAG_SPOOL) with ids that stay the same across retries and restarts; the body is the
 // wire format of docs/uplink-wire-format.md (outpost_lib/uplink_wire.hpp).
-#include <curl/curl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <outpost/sdk.hpp>
+#include <outpost_lib/http_client.hpp>
 #include <outpost_lib/uplink_wire.hpp>
 #include <random>
 #include <string>
@@ -17,25 +17,12 @@
 namespace {
 
 using outpost::Error;
-
-struct CurlGlobal {
-  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
-};
+namespace http = outpost::lib::http;
 
 std::string hostname() {
   char b[256] = {};
   if (::gethostname(b, sizeof b - 1) != 0) return "outpost";
   return b;
-}
-
-// A Retry-After value: delay-seconds or an HTTP-date; 0 when absent or unreadable.
-int64_t parse_retry_after(const std::string& v, int64_t now_s) {
-  if (v.empty()) return 0;
-  if (std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::min<int64_t>(std::stoll(v.substr(0, 9)), 3600);
-  const time_t t = curl_getdate(v.c_str(), nullptr);
-  if (t < 0) return 0;
-  return std::clamp<int64_t>(static_cast<int64_t>(t) - now_s, 0, 3600);
 }
 
 int level_of(const outpost::Config& cfg) {
@@ -44,81 +31,37 @@ int level_of(const outpost::Config& cfg) {
   return static_cast<int>(level);
 }
 
-class Uplink final : public outpost::Sink {
+class Uplink final : public http::StatsSink {
  public:
   static constexpr uint32_t flags = OUTPOST_FLAG_SPOOL;
+  static constexpr http::Fields kHttpFields{"token", "30s", "10s", "60s"};
 
   Uplink(outpost::Host host, const outpost::Config& cfg)
-      : host_(host),
-        encoder_(cfg.get("engine").empty() ? hostname() : cfg.get("engine"), level_of(cfg)) {
-    static CurlGlobal global;
-    url_ = cfg.get("url");
-    const bool allow_http = cfg.get_bool("allow_http", false);
-    if (url_.rfind("https://", 0) != 0 && !(allow_http && url_.rfind("http://", 0) == 0))
-      throw Error(OUTPOST_E_CONFIG, "url: must be https://... (got '" + url_ + "')");
-    timeout_ms_ = static_cast<long>(cfg.get_double("timeout", 30) * 1000);
-    connect_timeout_ms_ = static_cast<long>(cfg.get_double("connect_timeout", 10) * 1000);
-    if (timeout_ms_ <= 0 || connect_timeout_ms_ <= 0)
-      throw Error(OUTPOST_E_CONFIG, "timeout and connect_timeout must be positive");
-    ca_file_ = cfg.get("ca_file");
-    pinned_key_ = cfg.get("pinned_public_key");
-    client_cert_ = cfg.get("client_cert");
-    client_key_ = cfg.get("client_key");
-    if (client_cert_.empty() != client_key_.empty())
-      throw Error(OUTPOST_E_CONFIG, "client_cert and client_key go together");
-    if (!cfg.get("client_key_password").empty())
-      key_password_ = host_.secret(cfg.get("client_key_password"));
-    if (!cfg.get("token").empty()) token_ = host_.secret(cfg.get("token"));
-    proxy_ = cfg.get("proxy");
-    stats_interval_s_ = cfg.get_double("stats_interval", 60);
-    curl_ = curl_easy_init();
-    if (curl_ == nullptr) throw Error(OUTPOST_E_INTERNAL, "curl_easy_init failed");
+      : http::StatsSink(host, http::stats_interval_seconds(cfg, kHttpFields)),
+        host_(host),
+        encoder_(cfg.get("engine").empty() ? hostname() : cfg.get("engine"), level_of(cfg)),
+        url_(cfg.get("url")),
+        client_(options(host, cfg)),
+        reporter_("uplink " + url_) {
     std::random_device rd;
     char b[40];
     std::snprintf(b, sizeof b, "direct-%08x%08x", rd(), rd());
     direct_id_ = b;
   }
-  ~Uplink() override {
-    if (curl_ != nullptr) curl_easy_cleanup(curl_);
-  }
 
   static std::vector<outpost_field> config_fields() {
     using outpost::field;
-    return {
+    std::vector<outpost_field> fields = {
         field("url", OUTPOST_FIELD_STRING,
               "the receiver's batch endpoint, https://host[:port]/path (e.g. "
               "https://cloud.example.net/v1/batches)",
               "", OUTPOST_FIELD_REQUIRED),
-        field("ca_file", OUTPOST_FIELD_STRING,
-              "PEM file of the only CA(s) trusted for the receiver (pinned); default: the system's "
-              "trust store"),
-        field("pinned_public_key", OUTPOST_FIELD_STRING,
-              "sha256//BASE64 of the receiver's public key, checked on top of the chain"),
-        field("client_cert", OUTPOST_FIELD_STRING, "PEM client certificate (mutual TLS)"),
-        field("client_key", OUTPOST_FIELD_STRING, "PEM private key of client_cert"),
-        field("client_key_password", OUTPOST_FIELD_STRING,
-              "credential reference of client_key's passphrase"),
-        field("token", OUTPOST_FIELD_STRING,
-              "credential reference of a bearer token sent as Authorization"),
-        field("proxy", OUTPOST_FIELD_STRING,
-              "an explicit proxy URL; without it the connection is direct and proxy environment "
-              "variables are ignored"),
-        field("timeout", OUTPOST_FIELD_DOUBLE, "seconds a request may take in all", "30"),
-        field("connect_timeout", OUTPOST_FIELD_DOUBLE, "seconds to connect (TCP and TLS)", "10"),
         field("compression_level", OUTPOST_FIELD_INT, "zstd level, 1..19", "3"),
         field("engine", OUTPOST_FIELD_STRING, "this engine's name in batches; default: hostname"),
         field("allow_http", OUTPOST_FIELD_BOOL, "accept an http:// url (tests only)", "false"),
-        field("stats_interval", OUTPOST_FIELD_DOUBLE,
-              "seconds between the uplink's own metrics; 0: none", "60"),
     };
+    return http::with_config_fields(std::move(fields), kHttpFields);
   }
-
-  void start() override {
-    if (stats_interval_s_ > 0)
-      host_.set_timer(1, std::chrono::nanoseconds(static_cast<int64_t>(stats_interval_s_ * 1e9)));
-  }
-  void stop() override { emit_stats(); }
-  void on_timer(uint64_t) override { emit_stats(); }
 
   // Without a spool (spool: false): a batch is sent once with an id of this process's own.
   void write(const outpost_batch& b) override {
@@ -131,177 +74,60 @@ class Uplink final : public outpost::Sink {
 
   void write_spooled(const outpost_batch& b, const outpost::SpoolInfo& info) override {
     if (b.metric_count + b.event_count + b.flow_count == 0) return;  // nothing to send
-    std::string batch_id(info.spool_id);
-    for (const auto& r : info.ranges)
-      batch_id += "/" + std::string(r.stream) + ":" + std::to_string(r.first_seq) + "-" +
-                  std::to_string(r.last_seq);
+    const std::string id = http::batch_id(info);
     if (info.attempt > 1) stats_.retries++;
     for (int round = 0; round < 2; ++round) {
       std::string body = encoder_.encode(b, info);
-      const Response r = post(body, batch_id);
-      if (r.code >= 200 && r.code < 300) {
+      const http::Response r = post(body, id);
+      if (r.ok()) {
         encoder_.commit();
         stats_.batches_ok++;
         stats_.body_bytes += body.size();
         stats_.items += b.metric_count + b.event_count + b.flow_count;
-        if (failing_) {
-          host_.log(OUTPOST_LOG_INFO, "uplink: " + url_ + " takes batches again");
-          failing_ = false;
-        }
+        reporter_.delivered(host_);
         return;
       }
       encoder_.rollback();
-      if (r.code == 409 && round == 0) {  // the receiver lost our series dictionary
-        encoder_.reset();
+      if (r.transport == http::Transport::ok && r.status == 409 && round == 0) {
+        encoder_.reset();  // the receiver lost our series dictionary
         stats_.resets++;
         continue;
       }
-      fail(r);
+      fail(http::classify(r, host_.now_ns() / 1'000'000'000, kPolicy));
     }
-    fail(Response{409, CURLE_OK, "the receiver refused the dictionary twice", {}});
+    fail({http::Outcome::retry, OUTPOST_E_UNAVAILABLE,
+          "HTTP 409: the receiver refused the dictionary twice", 0});
   }
 
  private:
-  struct Response {
-    long code = 0;
-    CURLcode curl = CURLE_OK;
-    std::string error;
-    std::string retry_after;
-  };
+  // 422: a body the receiver could read but will not take.
+  inline static const http::Policy kPolicy{{400, 413, 422}, {429, 503}, false};
 
-  static size_t on_body(char* p, size_t sz, size_t n, void* ud) {
-    auto* s = static_cast<std::string*>(ud);
-    if (s->size() < 4096) s->append(p, std::min<size_t>(sz * n, 4096 - s->size()));
-    return sz * n;
-  }
-  static size_t on_header(char* p, size_t sz, size_t n, void* ud) {
-    auto* r = static_cast<Response*>(ud);
-    std::string_view h(p, sz * n);
-    constexpr std::string_view key = "retry-after:";
-    if (h.size() > key.size()) {
-      std::string lower(h.substr(0, key.size()));
-      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (lower == key) {
-        std::string v(h.substr(key.size()));
-        v.erase(0, v.find_first_not_of(" \t"));
-        v.erase(v.find_last_not_of(" \t\r\n") + 1);
-        r->retry_after = v;
-      }
-    }
-    return sz * n;
+  static http::Options options(const outpost::Host& host, const outpost::Config& cfg) {
+    http::check_url("url", cfg.get("url"), cfg.get_bool("allow_http", false));
+    http::Options o = http::read_options(cfg, host, kHttpFields);
+    o.user_agent = "outpost-uplink";
+    return o;
   }
 
-  Response post(const std::string& body, const std::string& batch_id) {
-    Response r;
-    std::string answer;
-    char errbuf[CURL_ERROR_SIZE] = {};
-    curl_easy_reset(curl_);
-    curl_easy_setopt(curl_, CURLOPT_URL, url_.c_str());
-    curl_easy_setopt(curl_, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, timeout_ms_);
-    curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms_);
-    curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &Uplink::on_body);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &answer);
-    curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, &Uplink::on_header);
-    curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(curl_, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(curl_, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(curl_, CURLOPT_ACCEPT_ENCODING, nullptr);
-    // Direct unless a proxy is configured: "" makes libcurl ignore http(s)_proxy and friends.
-    curl_easy_setopt(curl_, CURLOPT_PROXY, proxy_.c_str());
-    if (!ca_file_.empty()) {
-      curl_easy_setopt(curl_, CURLOPT_CAINFO, ca_file_.c_str());
-      curl_easy_setopt(curl_, CURLOPT_CAPATH, nullptr);
-    }
-    if (!pinned_key_.empty()) curl_easy_setopt(curl_, CURLOPT_PINNEDPUBLICKEY, pinned_key_.c_str());
-    if (!client_cert_.empty()) {
-      curl_easy_setopt(curl_, CURLOPT_SSLCERT, client_cert_.c_str());
-      curl_easy_setopt(curl_, CURLOPT_SSLKEY, client_key_.c_str());
-      if (!key_password_.empty()) curl_easy_setopt(curl_, CURLOPT_KEYPASSWD, key_password_.c_str());
-    }
-    struct curl_slist* headers = nullptr;
-    headers = curl_slist_append(headers, "Content-Type: application/vnd.outpost.batch");
-    headers = curl_slist_append(headers, ("X-Outpost-Batch: " + batch_id).c_str());
-    headers = curl_slist_append(headers, "Expect:");
-    if (!token_.empty())
-      headers = curl_slist_append(headers, ("Authorization: Bearer " + token_).c_str());
-    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
-    const auto t0 = std::chrono::steady_clock::now();
-    r.curl = curl_easy_perform(curl_);
-    stats_.latency_sum_s +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  http::Response post(const std::string& body, const std::string& batch_id) {
+    const http::Response r = client_.post(
+        url_, body,
+        {"Content-Type: application/vnd.outpost.batch", "X-Outpost-Batch: " + batch_id});
     stats_.requests++;
-    curl_slist_free_all(headers);
-    curl_off_t up = 0;
-    long req = 0, hdr = 0;
-    curl_easy_getinfo(curl_, CURLINFO_SIZE_UPLOAD_T, &up);
-    curl_easy_getinfo(curl_, CURLINFO_REQUEST_SIZE, &req);
-    curl_easy_getinfo(curl_, CURLINFO_HEADER_SIZE, &hdr);
-    stats_.http_bytes_out += static_cast<uint64_t>(up) + static_cast<uint64_t>(req);
-    stats_.http_bytes_in += static_cast<uint64_t>(hdr) + answer.size();
-    if (r.curl == CURLE_OK) {
-      curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &r.code);
-      r.error = answer;
-    } else {
-      r.error = errbuf[0] != 0 ? errbuf : curl_easy_strerror(r.curl);
-    }
+    stats_.latency_sum_s += r.seconds;
+    stats_.http_bytes_out += r.bytes_sent;
+    stats_.http_bytes_in += r.bytes_received;
     return r;
   }
 
-  [[noreturn]] void fail(const Response& r) {
+  [[noreturn]] void fail(const http::Verdict& v) {
     stats_.failures++;
-    outpost_status st = OUTPOST_E_UNAVAILABLE;
-    std::string what;
-    if (r.curl != CURLE_OK) {
-      switch (r.curl) {
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CACERT_BADFILE:
-        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_ISSUER_ERROR:
-        case CURLE_SSL_CRL_BADFILE:
-          st = OUTPOST_E_AUTH;  // the operator must fix a certificate: data waits in the spool
-          what = "TLS: " + r.error;
-          break;
-        case CURLE_OPERATION_TIMEDOUT:
-          st = OUTPOST_E_TIMEOUT;
-          what = r.error;
-          break;
-        default:
-          what = r.error;
-      }
-    } else if (r.code == 429 || r.code == 503) {
-      st = OUTPOST_E_BUSY;
-      const int64_t wait_s = parse_retry_after(r.retry_after, host_.now_ns() / 1'000'000'000);
-      if (wait_s > 0) host_.retry_after(std::chrono::seconds(wait_s));
-      what = "HTTP " + std::to_string(r.code) +
-             (wait_s > 0 ? ", Retry-After " + std::to_string(wait_s) + " s" : std::string());
-    } else if (r.code == 401 || r.code == 403) {
-      st = OUTPOST_E_AUTH;
-      what = "HTTP " + std::to_string(r.code) + " (credentials refused)";
-    } else if (r.code == 400 || r.code == 413 || r.code == 422) {
-      st = OUTPOST_E_INVALID_ARGUMENT;  // the batch itself is refused: dropped, counted
-      what = "HTTP " + std::to_string(r.code) + ": " + r.error.substr(0, 200);
-    } else {
-      what = "HTTP " + std::to_string(r.code);
-    }
-    // One clear message when the state changes, not one per retry.
-    if (!failing_ || st != last_failure_) {
-      host_.report_error(st, "uplink " + url_ + ": " + what);
-      failing_ = true;
-      last_failure_ = st;
-    }
-    throw Error(st, what);
+    reporter_.fail(host_, v);
   }
 
-  void emit_stats() {
-    if (stats_interval_s_ <= 0) return;
+  void emit_stats() override {
+    if (stats_interval_s() <= 0) return;
     const int64_t t = host_.now_ns();
     auto m = [&](const char* name, double v, uint32_t type) {
       return outpost::Metric{name, {}, v, t, type};
@@ -337,14 +163,11 @@ class Uplink final : public outpost::Sink {
 
   outpost::Host host_;
   outpost::lib::wire::Encoder encoder_;
-  std::string url_, ca_file_, pinned_key_, client_cert_, client_key_, key_password_, token_, proxy_;
-  long timeout_ms_ = 30000, connect_timeout_ms_ = 10000;
-  double stats_interval_s_ = 60;
-  CURL* curl_ = nullptr;
+  std::string url_;
+  http::Client client_;
+  http::Reporter reporter_;
   std::string direct_id_;
   uint64_t direct_seq_ = 0;
-  bool failing_ = false;
-  outpost_status last_failure_ = OUTPOST_OK;
   Stats stats_;
 };
 
