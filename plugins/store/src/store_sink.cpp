@@ -3,11 +3,15 @@
 // last per step) for retention, within max_bytes. The series catalog, events and flows live in an
 // SQLite database beside the blocks (plugins/lib/sqlite_store). `outpost query` reads it all.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <outpost/sdk.hpp>
 #include <sqlite_store/row_store.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store.hpp"
@@ -89,9 +93,22 @@ class StoreSink final : public outpost::Sink {
 
   void start() override {
     blocks_.start();
+    if (text_index_) {
+      index_stop_ = false;
+      indexer_ = std::thread([this] { index_loop(); });
+    }
     host_.set_timer(kFlushTimer, std::chrono::seconds(1));
   }
-  void stop() override { blocks_.stop(); }
+  void stop() override {
+    {
+      std::lock_guard lk(index_mu_);
+      index_stop_ = true;
+    }
+    index_cv_.notify_all();
+    if (indexer_.joinable()) indexer_.join();
+    blocks_.stop();
+  }
+  ~StoreSink() override { stop(); }
   void on_timer(uint64_t) override { blocks_.maybe_flush(); }
   void flush() override { blocks_.flush(); }
 
@@ -179,37 +196,82 @@ class StoreSink final : public outpost::Sink {
 
   // A trigram index of every series' name and labels (SQLite FTS5), so that a --match finds its
   // series without reading the whole catalog: at 1.6 million series that read alone takes longer
-  // than a query may. Kept by a trigger on the catalog; built once for a catalog that predates it.
+  // than a query may. Filled by a thread of its own from the catalog (an engine's first poll of
+  // 10,000 devices creates 1.6 million series, whose trigrams cost a minute of CPU), so a write
+  // never waits for it; meta's text_indexed_id says how far it got, and a read scans the series
+  // above that.
   bool open_text_index() {
-    if (host_.read_only()) {
-      Statement s(rows_.db(), "SELECT count(*) FROM sqlite_master WHERE name = 'series_text'");
-      const bool have = s.step() && s.column_int(0) == 1;
-      s.done();
-      return have;
-    }
+    Statement s(rows_.db(), "SELECT count(*) FROM sqlite_master WHERE name = 'series_text'");
+    const bool have = s.step() && s.column_int(0) == 1;
+    s.done();
+    if (have || host_.read_only()) return have;
     try {
-      rows_.exec("BEGIN IMMEDIATE");
-      Statement s(rows_.db(), "SELECT count(*) FROM sqlite_master WHERE name = 'series_text'");
-      const bool have = s.step() && s.column_int(0) == 1;
-      s.done();
-      if (!have) {
-        rows_.exec(
-            "CREATE VIRTUAL TABLE series_text USING fts5(text, content='', "
-            "tokenize='trigram case_sensitive 1');"
-            "INSERT INTO series_text(rowid, text) SELECT id, name || ' ' || labels FROM series;"
-            "CREATE TRIGGER series_text_insert AFTER INSERT ON series BEGIN "
-            "INSERT INTO series_text(rowid, text) VALUES (new.id, new.name || ' ' || new.labels); "
-            "END;");
-      }
-      rows_.exec("COMMIT");
+      rows_.exec(
+          "CREATE VIRTUAL TABLE IF NOT EXISTS series_text USING fts5(text, content='', "
+          "tokenize='trigram case_sensitive 1')");
       return true;
     } catch (const Error& e) {
-      sqlite3_exec(rows_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
       host_.log(
           OUTPOST_LOG_WARN,
           std::string("store: no text index of the catalog, matches read it all: ") + e.what());
       return false;
     }
+  }
+
+  int64_t text_indexed_id() {
+    Statement s(rows_.db(), "SELECT value FROM meta WHERE key = 'text_indexed_id'");
+    int64_t id = 0;
+    if (s.step()) {
+      id = s.column_int(0);
+      s.done();
+    }
+    return id;
+  }
+
+  // The indexing thread: series above text_indexed_id, a few thousand a transaction.
+  void index_loop() {
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2((dir_ + "/catalog.db").c_str(), &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+      sqlite3_close(db);
+      return;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    constexpr int64_t kPerTransaction = 5000;
+    std::unique_lock lk(index_mu_);
+    while (!index_stop_) {
+      bool more = false;
+      lk.unlock();
+      try {
+        RowStore::exec_on(db, "BEGIN IMMEDIATE");
+        Statement from(
+            db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'text_indexed_id'), 0)");
+        int64_t done = 0;
+        if (from.step()) {
+          done = from.column_int(0);
+          from.done();
+        }
+        Statement add(db,
+                      "INSERT INTO series_text(rowid, text) SELECT id, name || ' ' || labels "
+                      "FROM series WHERE id > ?1 ORDER BY id LIMIT ?2");
+        add.bind(1, done).bind(2, kPerTransaction).run();
+        const int64_t n = sqlite3_changes(db);
+        if (n > 0)
+          Statement(db,
+                    "INSERT OR REPLACE INTO meta(key, value) SELECT 'text_indexed_id', "
+                    "max(rowid) FROM series_text")
+              .run();
+        RowStore::exec_on(db, "COMMIT");
+        more = n == kPerTransaction;
+      } catch (const std::exception& e) {
+        sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+        host_.log(OUTPOST_LOG_WARN, std::string("store: text index: ") + e.what());
+      }
+      lk.lock();
+      if (!more) index_cv_.wait_for(lk, std::chrono::seconds(5), [&] { return index_stop_; });
+    }
+    lk.unlock();
+    sqlite3_close(db);
   }
 
   // The catalog's series the request names: id, name, labels; ordered by id or by name.
@@ -219,7 +281,8 @@ class StoreSink final : public outpost::Sink {
     std::string sql =
         "SELECT id, name, labels FROM series WHERE (?1 = '' OR name = ?1) "
         "AND (?2 = '' OR instr(name, ?2) > 0 OR instr(labels, ?2) > 0)";
-    if (indexed) sql += " AND id IN (SELECT rowid FROM series_text WHERE series_text MATCH ?3)";
+    if (indexed)
+      sql += " AND (id IN (SELECT rowid FROM series_text WHERE series_text MATCH ?3) OR id > ?4)";
     sql += by_name ? " ORDER BY name, labels" : " ORDER BY id";
     Statement s(rows_.db(), sql.c_str());
     s.bind(1, q.name).bind(2, q.match);
@@ -227,7 +290,7 @@ class StoreSink final : public outpost::Sink {
       std::string phrase = "\"";  // an FTS5 string: the text itself, quotes doubled
       for (const char c : q.match) phrase += c == '"' ? std::string("\"\"") : std::string(1, c);
       phrase += '"';
-      s.bind(3, std::string_view(phrase));
+      s.bind(3, std::string_view(phrase)).bind(4, text_indexed_id());
     }
     return s;
   }
@@ -329,6 +392,10 @@ class StoreSink final : public outpost::Sink {
   outpost::store::Store blocks_;
   std::map<uint32_t, SeriesInfo> names_;
   bool text_index_ = false;
+  std::thread indexer_;
+  std::mutex index_mu_;
+  std::condition_variable index_cv_;
+  bool index_stop_ = false;
 };
 
 }  // namespace

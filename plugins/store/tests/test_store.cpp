@@ -1,8 +1,10 @@
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +14,7 @@
 #include <outpost/testing.hpp>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../../../sdk/jsonl/testing/sink_testing.hpp"
@@ -427,6 +430,46 @@ TEST_CASE("store sink: writes, reads back series, samples and events, also read-
   REQUIRE(events.size() == 1);
   CHECK(events[0].text("message") == "up again");
   CHECK(reader.violations().empty());
+}
+
+TEST_CASE("store sink: --match finds series through the text index and above it") {
+  TempDir dir;
+  const std::string path = dir / "store";
+  const int64_t t = now_ns();
+  outpost::testing::FakeHost host(plugin());
+  REQUIRE(host.create({{"path", path}}) == OUTPOST_OK);
+  REQUIRE(host.start() == OUTPOST_OK);
+  BatchBuilder b;
+  for (int d = 0; d < 30; ++d) b.metric("up", {{"device", "dev-" + std::to_string(d)}}, d, t);
+  REQUIRE(write(host, b) == OUTPOST_OK);
+  // The indexing thread takes the catalog in the background; wait for it (bounded).
+  auto indexed = [&] {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2((path + "/catalog.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'text_indexed_id'", -1, &s, nullptr);
+    const int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+  };
+  for (int i = 0; i < 200 && indexed() < 30; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(indexed() == 30);
+  BatchBuilder late;  // created after the index caught up: found by the scan above it
+  late.metric("up", {{"device", "dev-77"}}, 77, t);
+  REQUIRE(write(host, late) == OUTPOST_OK);
+  REQUIRE(host.flush() == OUTPOST_OK);
+  auto series = host.read(ReadSpec{OUTPOST_READ_SERIES, "", "\"dev-7\""});
+  REQUIRE(series.size() == 1);
+  CHECK(series[0].find("last")->d == 7);
+  series = host.read(ReadSpec{OUTPOST_READ_SERIES, "up", "dev-7"});
+  CHECK(series.size() == 2);  // dev-7 and dev-77: a substring, as without the index
+  const auto samples = host.read(ReadSpec{OUTPOST_READ_SAMPLES, "", "\"dev-77\""});
+  REQUIRE(samples.size() == 1);
+  CHECK(samples[0].find("value")->d == 77);
+  CHECK(host.read(ReadSpec{OUTPOST_READ_SERIES, "", "dev-1"}).size() == 11);  // 1, 10-19
+  REQUIRE(host.stop() == OUTPOST_OK);
 }
 
 TEST_CASE("store sink: bad settings fail create with a reason") {

@@ -337,10 +337,10 @@ void RowStore::close() {
   db_ = nullptr;
 }
 
-void RowStore::exec(const char* sql) {
-  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+void RowStore::exec_on(sqlite3* db, const char* sql) {
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK)
-    throw Error(status_of(rc, false), std::string(sql) + ": " + sqlite3_errmsg(db_));
+    throw Error(status_of(rc, false), std::string(sql) + ": " + sqlite3_errmsg(db));
 }
 
 void RowStore::rollback() noexcept {

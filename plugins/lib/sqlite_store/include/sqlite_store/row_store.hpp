@@ -112,7 +112,9 @@ class RowStore {
   }
 
   sqlite3* db() const noexcept { return db_; }
-  void exec(const char* sql);
+  void exec(const char* sql) { exec_on(db_, sql); }
+  // sqlite3_exec that throws outpost::Error, on any connection.
+  static void exec_on(sqlite3* db, const char* sql);
   // Forgets cached series ids (after the caller deleted series rows).
   void forget_series() { series_cache_.clear(); }
   const std::string& path() const noexcept { return o_.path; }
