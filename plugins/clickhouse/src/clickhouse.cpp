@@ -3,22 +3,49 @@
 // (OUTPOST_FLAG_SPOOL). Every row carries its batch's key, so a batch offered again (after a
 // failure whose outcome was not known, or a restart) is looked for first and not inserted twice.
 // Other metrics and events are counted and ignored: ClickHouse here is a flow store.
+#include <cctype>
 #include <chrono>
 #include <optional>
 #include <outpost/sdk.hpp>
+#include <outpost_lib/http_client.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "http_post.hpp"
 #include "row_binary.hpp"
 #include "schema.hpp"
 
 namespace outpost::clickhouse {
 namespace {
 
-// ClickHouse's own exception codes (ErrorCodes.cpp), as the answer's "Code: N" or, on newer
-// servers, X-ClickHouse-Exception-Code.
+namespace http = outpost::lib::http;
+
+// The http_client settings a ClickHouse user has a use for: the server authenticates by its own
+// user and password (sent as X-ClickHouse-User and X-ClickHouse-Key), not a bearer token or
+// basic authentication.
+bool shared_field_wanted(const outpost_field& f) {
+  const std::string_view name = view(f.name);
+  return name != "bearer_token" && name != "basic_auth_user" && name != "basic_auth_password";
+}
+
+std::string url_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size() * 3);
+  for (const char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (std::isalnum(u) != 0 || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+// ClickHouse's own exception codes (ErrorCodes.cpp), as the answer's body begins: "Code: N".
 bool is_auth_code(int c) {
   switch (c) {
     case 164:  // READONLY
@@ -63,14 +90,11 @@ bool is_schema_code(int c) {
 }
 bool is_missing_code(int c) { return c == 60 || c == 81; }  // UNKNOWN_TABLE, UNKNOWN_DATABASE
 
-int exception_code(const HttpResponse& r) {
-  std::string_view text = r.exception_code;
-  if (text.empty()) {
-    const std::string_view body = r.body;
-    const auto at = body.find("Code: ");
-    if (at == std::string_view::npos || at > 64) return 0;
-    text = body.substr(at + 6);
-  }
+int exception_code(const http::Response& r) {
+  const std::string_view body = r.body;
+  const auto at = body.find("Code: ");
+  if (at == std::string_view::npos || at > 64) return 0;
+  const std::string_view text = body.substr(at + 6);
   int code = 0;
   for (const char c : text) {
     if (c < '0' || c > '9' || code > 100000) break;
@@ -80,7 +104,7 @@ int exception_code(const HttpResponse& r) {
 }
 
 // The first line of the server's message, short enough for a log line.
-std::string server_says(const HttpResponse& r) {
+std::string server_says(const http::Response& r) {
   std::string s = r.body.substr(0, r.body.find('\n'));
   if (s.size() > 300) s = s.substr(0, 300) + "...";
   return s;
@@ -100,7 +124,8 @@ class ClickHouseSink final : public Sink {
       : host_(host),
         flows_{cfg.get("flows_table", "flows"), TableKind::flows},
         rollups_{cfg.get("rollups_table", "flow_rollups"), TableKind::rollups},
-        http_(http_options(cfg)) {
+        http_(http_options(cfg, host)),
+        reporter_("clickhouse " + cfg.get("url", "http://127.0.0.1:8123")) {
     url_ = cfg.get("url", "http://127.0.0.1:8123");
     if (url_.rfind("http://", 0) != 0 && url_.rfind("https://", 0) != 0)
       throw Error(OUTPOST_E_CONFIG, "url: must be http://... or https://... (got '" + url_ + "')");
@@ -118,16 +143,13 @@ class ClickHouseSink final : public Sink {
     create_tables_ = cfg.get_bool("create_tables", true);
     ttl_days_ = cfg.get_int("ttl_days", 0);
     if (ttl_days_ < 0 || ttl_days_ > 36500) throw Error(OUTPOST_E_CONFIG, "ttl_days: 0..36500");
-    headers_.push_back("X-ClickHouse-User: " + cfg.get("user", "default"));
-    if (!cfg.get("password").empty())
-      headers_.push_back("X-ClickHouse-Key: " + host_.secret(cfg.get("password")));
     stats_interval_s_ = cfg.get_seconds("stats_interval", 60);
     std::random_device rd;
     direct_id_ = "direct-" + std::to_string(rd()) + "-" + std::to_string(rd());
   }
 
   static std::vector<outpost_field> config_fields() {
-    return {
+    std::vector<outpost_field> own = {
         field("url", OUTPOST_FIELD_STRING,
               "ClickHouse's HTTP interface, http(s)://host:port (8123 plain, 8443 TLS)",
               "http://127.0.0.1:8123"),
@@ -140,15 +162,6 @@ class ClickHouseSink final : public Sink {
               "flow_"),
         field("user", OUTPOST_FIELD_STRING, "ClickHouse user", "default"),
         field("password", OUTPOST_FIELD_SECRET, "credential reference of the user's password"),
-        field("ca_file", OUTPOST_FIELD_STRING,
-              "PEM file of the only CA(s) trusted for an https url; default: the system's store"),
-        field("client_cert", OUTPOST_FIELD_STRING, "PEM client certificate (mutual TLS)"),
-        field("client_key", OUTPOST_FIELD_STRING, "PEM private key of client_cert"),
-        field("proxy", OUTPOST_FIELD_STRING,
-              "an explicit proxy URL; without it the connection is direct and proxy environment "
-              "variables are ignored"),
-        field("timeout", OUTPOST_FIELD_DURATION, "a request's whole time limit", "30s"),
-        field("connect_timeout", OUTPOST_FIELD_DURATION, "time to connect (TCP and TLS)", "10s"),
         field("create_tables", OUTPOST_FIELD_BOOL,
               "create the database and tables when missing (CREATE ... IF NOT EXISTS)", "true"),
         field("ttl_days", OUTPOST_FIELD_INT,
@@ -158,6 +171,9 @@ class ClickHouseSink final : public Sink {
         field("stats_interval", OUTPOST_FIELD_DURATION,
               "between the sink's own outpost_clickhouse_* metrics; 0: none", "60s"),
     };
+    for (const auto& f : http::config_fields())
+      if (shared_field_wanted(f)) own.push_back(f);
+    return own;
   }
 
   void start() override {
@@ -232,63 +248,50 @@ class ClickHouseSink final : public Sink {
     }
     written_ = true;
     stats_.batches++;
+    reporter_.delivered(host_);
   }
 
  private:
-  static HttpOptions http_options(const Config& cfg) {
-    HttpOptions o;
-    o.ca_file = cfg.get("ca_file");
-    o.client_cert = cfg.get("client_cert");
-    o.client_key = cfg.get("client_key");
-    if (o.client_cert.empty() != o.client_key.empty())
-      throw Error(OUTPOST_E_CONFIG, "client_cert and client_key go together");
-    o.proxy = cfg.get("proxy");
-    o.timeout_ms = static_cast<long>(cfg.get_seconds("timeout", 30) * 1000);
-    o.connect_timeout_ms = static_cast<long>(cfg.get_seconds("connect_timeout", 10) * 1000);
-    if (o.timeout_ms <= 0 || o.connect_timeout_ms <= 0)
-      throw Error(OUTPOST_E_CONFIG, "timeout and connect_timeout must be positive");
+  static http::Options http_options(const Config& cfg, const Host& host) {
+    http::Options o = http::read_options(cfg, host);
+    o.headers.push_back("X-ClickHouse-User: " + cfg.get("user", "default"));
+    if (!cfg.get("password").empty())
+      o.headers.push_back("X-ClickHouse-Key: " + host.secret(cfg.get("password")));
+    o.max_answer_bytes = 64 * 1024;  // enough for the schema queries' answers
     return o;
   }
 
-  // One request; its failure as an Error of the class the spool acts on.
-  HttpResponse request(const std::string& params, std::string_view body, std::string_view what) {
-    const auto t0 = std::chrono::steady_clock::now();
-    HttpResponse r = http_.post(url_ + "/?" + params, body, headers_);
-    stats_.request_seconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // One request; its failure thrown as an Error of the class the spool acts on.
+  http::Response request(const std::string& params, std::string_view body, std::string_view what) {
+    http::Response r = http_.post(url_ + "/?" + params, body);
+    stats_.request_seconds += r.seconds;
     stats_.requests++;
     stats_.bytes_sent += r.bytes_sent;
-    if (r.transport == HttpResponse::Transport::ok && r.status >= 200 && r.status < 300) return r;
-    throw failure(r, what);
+    if (r.ok()) return r;
+    http::Verdict v = verdict(r);
+    v.what = std::string(what) + ": " + v.what;
+    reporter_.fail(host_, v);
   }
 
-  Error failure(const HttpResponse& r, std::string_view what) {
-    const std::string where = "clickhouse " + url_ + ", " + std::string(what) + ": ";
-    switch (r.transport) {
-      case HttpResponse::Transport::ok:
-        break;
-      case HttpResponse::Transport::timeout:
-        return Error(OUTPOST_E_TIMEOUT, where + r.transport_error);
-      case HttpResponse::Transport::tls:  // a certificate to fix: the data waits in the spool
-        return Error(OUTPOST_E_AUTH, where + "TLS: " + r.transport_error);
-      default:
-        return Error(OUTPOST_E_UNAVAILABLE, where + r.transport_error);
-    }
+  // http_client's classes, refined by ClickHouse's exception code: a server error about the
+  // rows or the table is no reason to send them again, one about credentials is the operator's.
+  http::Verdict verdict(const http::Response& r) {
+    http::Verdict v = http::classify(r, host_.now_ns() / 1'000'000'000);
+    if (r.transport != http::Transport::ok) return v;
     const int code = exception_code(r);
     const std::string said = "HTTP " + std::to_string(r.status) + ": " + server_says(r);
-    if (r.status == 401 || r.status == 403 || is_auth_code(code))
-      return Error(OUTPOST_E_AUTH, where + said);
-    if (is_missing_code(code))  // created again on the next offer, or the operator's to create
-      return Error(create_tables_ ? OUTPOST_E_UNAVAILABLE : OUTPOST_E_NOT_FOUND, where + said);
-    if (r.status == 429 || r.status == 503) {
-      const int64_t wait_s = retry_after_seconds(r.retry_after, host_.now_ns() / 1'000'000'000);
-      if (wait_s > 0) host_.retry_after(std::chrono::seconds(wait_s));
-      return Error(OUTPOST_E_BUSY, where + said);
+    if (r.status == 401 || r.status == 403 || is_auth_code(code)) {
+      v = {http::Outcome::operator_action, OUTPOST_E_AUTH, said, 0};
+    } else if (is_missing_code(code)) {  // created again on the next offer, or the operator's
+      v = create_tables_
+              ? http::Verdict{http::Outcome::retry, OUTPOST_E_UNAVAILABLE, said, 0}
+              : http::Verdict{http::Outcome::operator_action, OUTPOST_E_NOT_FOUND, said, 0};
+    } else if (r.status == 400 || is_schema_code(code)) {
+      v = {http::Outcome::rejected, OUTPOST_E_INVALID_ARGUMENT, said, 0};
+    } else {
+      v.what += ": " + server_says(r);
     }
-    if (r.status == 400 || is_schema_code(code))
-      return Error(OUTPOST_E_INVALID_ARGUMENT, where + said);
-    if (r.status >= 500) return Error(OUTPOST_E_UNAVAILABLE, where + said);
-    return Error(OUTPOST_E_CONFIG, where + said);  // another 4xx: something to look at
+    return v;
   }
 
   std::string select(const std::string& sql, std::string_view what) {
@@ -405,9 +408,9 @@ class ClickHouseSink final : public Sink {
 
   Host host_;
   Table flows_, rollups_;
-  HttpPost http_;
+  http::Client http_;
+  http::Reporter reporter_;
   std::string url_, database_, rollup_prefix_, version_text_;
-  std::vector<std::string> headers_;
   bool create_tables_ = true;
   int64_t ttl_days_ = 0;
   double stats_interval_s_ = 60;
