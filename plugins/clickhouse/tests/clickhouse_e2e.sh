@@ -10,7 +10,10 @@
 #   run 2: a wrong password (operator-class: nothing sent, the data waits in the spool);
 #   run 3: the right password again (run 2's data arrives);
 #   run 4: a flows table whose schema does not fit (rejected and counted; the rollups, whose
-#          table fits, still arrive; the engine stops cleanly).
+#          table fits, still arrive; the engine stops cleanly);
+#   run 5: HTTPS to the server's https_port with a CA that did not sign its certificate
+#          (operator-class: nothing sent, the data waits);
+#   run 6: HTTPS with the right CA (run 5's data arrives).
 #   clickhouse_e2e.sh BUILD_DIR
 source "$(dirname "$0")/../../../tests/integration/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,13 +23,14 @@ for tool in clickhouse-server clickhouse-client softflowd; do
   command -v "$tool" > /dev/null || { echo "FAIL: $tool is not installed (./dev setup)"; exit 1; }
 done
 
-ch_start "$TMP/ch" "$(free_port)" "$(free_port)"
+tls_certs "$TMP"
+ch_start "$TMP/ch" "$(free_port)" "$(free_port)" "$(free_port)" "$TMP/server.pem" "$TMP/server.key"
 echo "clickhouse-server $(ch_sql 'SELECT version()') on 127.0.0.1:$CH_HTTP"
-"$PY" "$SRC/plugins/netflow/tests/flows.py" "$TMP" $(($(date +%s) - 20)) 31 32 33 34
+"$PY" "$SRC/plugins/netflow/tests/flows.py" "$TMP" $(($(date +%s) - 20)) 31 32 33 34 35 36
 
 DB=outpost_test
 export OUTPOST_TEST_CH_PASSWORD=s3cret
-write_config() { # run flows_table password_ref
+write_config() { # run flows_table password_ref [url ca_file]
   cat > "$TMP/$1.yaml" <<YAML
 engine:
   data_dir: $TMP/data
@@ -44,7 +48,8 @@ sinks:
   reference: {plugin: file, path: "$TMP/sent-$1.jsonl"}
   store:
     plugin: clickhouse
-    url: http://127.0.0.1:$CH_HTTP
+    url: ${4:-http://127.0.0.1:$CH_HTTP}
+    ca_file: "${5:-}"
     database: $DB
     flows_table: $2
     user: outpost
@@ -115,7 +120,7 @@ check "run 1: with the server away, sending fails and the spool keeps the batche
 sleep 2  # a few more failed attempts
 check "run 1: what was exported while the server was away reached the file sink" \
   test "$(grep -c '"src":"10.32.' "$TMP/sent-run1.jsonl")" -gt 0
-ch_start "$TMP/ch" "$CH_HTTP" "$CH_TCP"
+ch_start "$TMP/ch" "$CH_HTTP" "$CH_TCP" "$CH_HTTPS" "$CH_CERT" "$CH_KEY"
 check "run 1: once the server is back, the spool delivers" \
   wait_log "$TMP/engine.err" "spool .*store.*takes data again"
 sleep 3  # the last rollup interval
@@ -195,5 +200,40 @@ check "run 4: the spool dropped the rejected batches for good and said so" \
 check "run 4: the sink's counter of rejected rows says how many" \
   test "$(last_metric "$TMP/sent-run4.jsonl" outpost_clickhouse_rejected_rows_total)" -gt 0
 check "the server is still up and the good table unchanged" test "$(count flows)" = "$(sent_flows $all)"
+
+# --- run 5: HTTPS with a CA that did not sign the server's certificate: nothing sent, kept ---
+HTTPS_URL=https://127.0.0.1:$CH_HTTPS
+write_config run5 flows ch_right "$HTTPS_URL" "$TMP/other-ca.pem"
+before=$(count flows)
+start_engine "$TMP/run5.yaml" netflow
+export_pcap "$TMP/run35.pcap"
+check "run 5: the server's certificate is not trusted, said as the operator's (0x201), kept"   wait_log "$TMP/engine.err" "status 0x201; kept"
+check "run 5: ... because of TLS" grep -q "TLS: " "$TMP/engine.err"
+sleep 1
+stop_engine
+check "run 5: the engine stops cleanly" test "$ENGINE_RC" = 0
+check "run 5: nothing reached ClickHouse" test "$(count flows)" = "$before"
+
+# --- run 6: HTTPS with the right CA: run 5's data arrives ---
+write_config run6 flows ch_right "$HTTPS_URL" "$TMP/ca.pem"
+start_engine "$TMP/run6.yaml" netflow
+export_pcap "$TMP/run36.pcap"
+flows_runs="$all $TMP/sent-run5.jsonl $TMP/sent-run6.jsonl"
+check "run 6: over HTTPS every flow of runs 5 and 6 arrives" wait_count flows flows $flows_runs
+sleep 3
+stop_engine
+check "run 6: the engine stops cleanly" test "$ENGINE_RC" = 0
+rollup_runs="$flows_runs $TMP/sent-run4.jsonl"
+wait_count flow_rollups rollups $rollup_runs || true
+
+ch_sql "SELECT start_ns, end_ns, IPv6NumToString(exporter) AS exporter, IPv6NumToString(src) AS src,
+  IPv6NumToString(dst) AS dst, src_port, dst_port, protocol, tcp_flags, tos, bytes, packets,
+  input_if, output_if, sampling_rate FROM $DB.flows FORMAT JSONEachRow" > "$TMP/ch-flows.jsonl"
+ch_sql "SELECT toUInt32(time) AS t, name, exporter, ifindex, direction, src, dst, protocol, port,
+  value, label_keys, label_values FROM $DB.flow_rollups FORMAT JSONEachRow" > "$TMP/ch-rollups.jsonl"
+check "in the end every flow record of runs 1-3, 5 and 6 is in ClickHouse once" \
+  "$PY" "$HERE/compare.py" flows "$(echo $flows_runs | tr ' ' ',')" "$TMP/ch-flows.jsonl"
+check "in the end every rollup of runs 1-6 is in ClickHouse once" \
+  "$PY" "$HERE/compare.py" rollups "$(echo $rollup_runs | tr ' ' ',')" "$TMP/ch-rollups.jsonl" flow_
 ch_stop
 finish

@@ -1,11 +1,20 @@
 # A throwaway clickhouse-server for tests and benchmarks (sourced): its own config, data and logs
 # under a directory, HTTP and native ports on 127.0.0.1, no system service. Users: `default`
 # (no password) and `outpost` (password `s3cret`), both from 127.0.0.1 only.
-#   ch_start DIR HTTP_PORT TCP_PORT   starts it (CH_PID), waits until /ping answers
+#   ch_start DIR HTTP_PORT TCP_PORT [HTTPS_PORT CERT KEY]
+#                                     starts it (CH_PID), waits until /ping answers; with
+#                                     HTTPS_PORT also TLS there, with the PEM certificate and key
 #   ch_stop                           SIGTERM, waits (SIGKILL after 60 s)
 #   ch_sql SQL                        clickhouse-client as `default`, TabSeparated out
 ch_start() {
-  CH_DIR=$1 CH_HTTP=$2 CH_TCP=$3
+  CH_DIR=$1 CH_HTTP=$2 CH_TCP=$3 CH_HTTPS=${4:-} CH_CERT=${5:-} CH_KEY=${6:-}
+  local tls=
+  if [ -n "$CH_HTTPS" ]; then
+    tls="<https_port>$CH_HTTPS</https_port>
+  <openSSL><server><certificateFile>$CH_CERT</certificateFile><privateKeyFile>$CH_KEY</privateKeyFile>
+    <verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile>
+    <disableProtocols>sslv2,sslv3</disableProtocols></server></openSSL>"
+  fi
   mkdir -p "$CH_DIR/data" "$CH_DIR/tmp" "$CH_DIR/user_files" "$CH_DIR/format_schemas"
   cat > "$CH_DIR/config.xml" <<XML
 <?xml version="1.0"?>
@@ -15,6 +24,7 @@ ch_start() {
   <listen_host>127.0.0.1</listen_host>
   <http_port>$CH_HTTP</http_port>
   <tcp_port>$CH_TCP</tcp_port>
+  $tls
   <path>$CH_DIR/data/</path>
   <tmp_path>$CH_DIR/tmp/</tmp_path>
   <user_files_path>$CH_DIR/user_files/</user_files_path>
