@@ -10,12 +10,18 @@
 # (/proc/PID/stat) during the insert.
 # Then, for the sink's choice of insert format: the same rows POSTed over HTTP by curl as
 # RowBinary, TabSeparated and JSONEachRow, the server's time and CPU for each.
-#   OUTPOST_BUILD_DIR=build bench/clickhouse/run.sh [ROWS]   (default 1,000,000; quick: < 2 min)
+#   OUTPOST_BUILD_DIR=build bench/clickhouse/run.sh [quick|full|ROWS]
+#   (quick, the default: 1,000,000 rows, about 30 s; full: 5,000,000)
 # Last line: RESULT clickhouse_flows outpost=<rows/s> clickhouse_client=<rows/s> ratio=<x> rows/s
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${OUTPOST_BUILD_DIR:-$ROOT/build}
-ROWS=${1:-1000000}
+case ${1:-quick} in
+  quick) ROWS=1000000 ;;
+  full) ROWS=5000000 ;;
+  *[!0-9]* | 0) echo "usage: run.sh [quick|full|ROWS]" >&2; exit 2 ;;
+  *) ROWS=$1 ;;
+esac
 BATCH=${CH_BENCH_BATCH:-20000}
 REPS=${CH_BENCH_REPS:-2}
 DRIVER=$BUILD/bench/clickhouse/bench_clickhouse
