@@ -13,7 +13,12 @@
 #          table fits, still arrive; the engine stops cleanly);
 #   run 5: HTTPS to the server's https_port with a CA that did not sign its certificate
 #          (operator-class: nothing sent, the data waits);
-#   run 6: HTTPS with the right CA (run 5's data arrives).
+#   run 6: HTTPS with the right CA (run 5's data arrives);
+#   runs 7-11: the engine killed (-9) at a random moment after each export, while it spools and
+#          inserts; run 12 sends what they left. A batch the server took just before a kill is
+#          offered again, and must be found there, not inserted twice: no row twice, no flow
+#          with more bytes than its pcap has. (The file sink is no reference here: a kill may
+#          fall between its write and the spool's.)
 #   clickhouse_e2e.sh BUILD_DIR
 source "$(dirname "$0")/../../../tests/integration/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -223,6 +228,7 @@ check "run 6: over HTTPS every flow of runs 5 and 6 arrives" wait_count flows fl
 sleep 3
 stop_engine
 check "run 6: the engine stops cleanly" test "$ENGINE_RC" = 0
+
 rollup_runs="$flows_runs $TMP/sent-run4.jsonl"
 wait_count flow_rollups rollups $rollup_runs || true
 
@@ -235,5 +241,43 @@ check "in the end every flow record of runs 1-3, 5 and 6 is in ClickHouse once" 
   "$PY" "$HERE/compare.py" flows "$(echo $flows_runs | tr ' ' ',')" "$TMP/ch-flows.jsonl"
 check "in the end every rollup of runs 1-6 is in ClickHouse once" \
   "$PY" "$HERE/compare.py" rollups "$(echo $rollup_runs | tr ' ' ',')" "$TMP/ch-rollups.jsonl" flow_
+
+# --- runs 7-11: kill -9 at a random moment after each export; run 12 drains the spool ---
+"$PY" "$SRC/plugins/netflow/tests/flows.py" "$TMP" $(($(date +%s) - 20)) 37 38 39 40 41
+for run in 7 8 9 10 11; do
+  write_config "run$run" flows ch_right
+  start_engine "$TMP/run$run.yaml" netflow
+  export_pcap "$TMP/run$((30 + run)).pcap"
+  sleep "$("$PY" -c 'import random; print(round(random.uniform(0.1, 1.2), 2))')"
+  kill -KILL "$ENGINE"
+  wait "$ENGINE" 2> /dev/null || true
+done
+write_config run12 flows ch_right
+start_engine "$TMP/run12.yaml" netflow
+sleep 4  # the spool's leftovers go out
+stop_engine
+check "run 12: the engine stops cleanly" test "$ENGINE_RC" = 0
+check "after five kill -9: no row is in ClickHouse twice" test "$(ch_sql "SELECT count() FROM
+  (SELECT count() AS n FROM $DB.flows GROUP BY start_ns, end_ns, exporter, src, dst, src_port,
+   dst_port, protocol, bytes, packets HAVING n > 1)")" = 0
+ch_sql "SELECT IPv6NumToString(src) AS src, IPv6NumToString(dst) AS dst, src_port, dst_port, bytes
+  FROM $DB.flows FORMAT JSONEachRow" > "$TMP/ch-flows.jsonl"
+check "after five kill -9: the killed runs' flows arrived, none with more bytes than its pcap has" \
+  "$PY" - "$TMP/ch-flows.jsonl" "$TMP"/expected_3[7-9].json "$TMP"/expected_4[01].json <<'PY'
+import collections, json, sys
+got = collections.Counter()
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    got[(d["src"].replace("::ffff:", ""), d["dst"].replace("::ffff:", ""), int(d["src_port"]), int(d["dst_port"]))] += int(d["bytes"])
+exp = {}
+for path in sys.argv[2:]:
+    for l in open(path):
+        e = json.loads(l)
+        exp[(e["src"], e["dst"], e["sport"], e["dport"])] = e["bytes"]
+arrived = [k for k in exp if got[k] > 0]
+over = [k for k in exp if got[k] > exp[k]]
+print(f"  {len(arrived)} of {len(exp)} flows of the killed runs arrived, {len(over)} with too many bytes")
+sys.exit(0 if arrived and not over else 1)
+PY
 ch_stop
 finish
