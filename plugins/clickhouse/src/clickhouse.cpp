@@ -176,10 +176,7 @@ class ClickHouseSink final : public Sink {
     return own;
   }
 
-  void start() override {
-    if (stats_interval_s_ > 0)
-      host_.set_timer(1, std::chrono::nanoseconds(static_cast<int64_t>(stats_interval_s_ * 1e9)));
-  }
+  void start() override { http::start_stats_timer(host_, stats_interval_s_); }
   void stop() override { emit_stats(); }
   void on_timer(uint64_t) override { emit_stats(); }
 
@@ -193,11 +190,7 @@ class ClickHouseSink final : public Sink {
   }
 
   void write_spooled(const outpost_batch& b, const SpoolInfo& info) override {
-    std::string identity(info.spool_id);
-    for (const auto& r : info.ranges)
-      identity += "/" + std::string(r.stream) + ":" + std::to_string(r.first_seq) + "-" +
-                  std::to_string(r.last_seq);
-    const uint64_t key = batch_key(identity);
+    const uint64_t key = batch_key(http::batch_id(info));
     const uint32_t now_s = datetime_of(host_.now_ns());
     flow_rows_.clear();
     rollup_rows_.clear();
