@@ -20,6 +20,9 @@ namespace {
 
 namespace http = outpost::lib::http;
 
+// The shared settings' defaults; stats_interval (the sink's own counters) is declared there too.
+constexpr http::Fields kHttpFields{"bearer_token", "30s", "10s", "60s"};
+
 // The http_client settings a ClickHouse user has a use for: the server authenticates by its own
 // user and password (sent as X-ClickHouse-User and X-ClickHouse-Key), not a bearer token or
 // basic authentication.
@@ -116,12 +119,13 @@ struct Table {
   bool checked = false;  // exists and fits the rows (looked at since the last trouble)
 };
 
-class ClickHouseSink final : public Sink {
+class ClickHouseSink final : public http::StatsSink {
  public:
   static constexpr uint32_t flags = OUTPOST_FLAG_SPOOL;
 
   ClickHouseSink(Host host, const Config& cfg)
-      : host_(host),
+      : http::StatsSink(host, http::stats_interval_seconds(cfg, kHttpFields)),
+        host_(host),
         flows_{cfg.get("flows_table", "flows"), TableKind::flows},
         rollups_{cfg.get("rollups_table", "flow_rollups"), TableKind::rollups},
         http_(http_options(cfg, host)),
@@ -143,7 +147,6 @@ class ClickHouseSink final : public Sink {
     create_tables_ = cfg.get_bool("create_tables", true);
     ttl_days_ = cfg.get_int("ttl_days", 0);
     if (ttl_days_ < 0 || ttl_days_ > 36500) throw Error(OUTPOST_E_CONFIG, "ttl_days: 0..36500");
-    stats_interval_s_ = cfg.get_seconds("stats_interval", 60);
     std::random_device rd;
     direct_id_ = "direct-" + std::to_string(rd()) + "-" + std::to_string(rd());
   }
@@ -168,17 +171,11 @@ class ClickHouseSink final : public Sink {
               "with create_tables: rows older than this many days are removed by the server "
               "(needs ClickHouse 19.6 or later); 0: kept",
               "0"),
-        field("stats_interval", OUTPOST_FIELD_DURATION,
-              "between the sink's own outpost_clickhouse_* metrics; 0: none", "60s"),
     };
-    for (const auto& f : http::config_fields())
+    for (const auto& f : http::config_fields(kHttpFields))
       if (shared_field_wanted(f)) own.push_back(f);
     return own;
   }
-
-  void start() override { http::start_stats_timer(host_, stats_interval_s_); }
-  void stop() override { emit_stats(); }
-  void on_timer(uint64_t) override { emit_stats(); }
 
   // Without a spool (spool: false): each batch once, under an identity of this process's own.
   void write(const outpost_batch& b) override {
@@ -246,7 +243,7 @@ class ClickHouseSink final : public Sink {
 
  private:
   static http::Options http_options(const Config& cfg, const Host& host) {
-    http::Options o = http::read_options(cfg, host);
+    http::Options o = http::read_options(cfg, host, kHttpFields);
     o.headers.push_back("X-ClickHouse-User: " + cfg.get("user", "default"));
     if (!cfg.get("password").empty())
       o.headers.push_back("X-ClickHouse-Key: " + host.secret(cfg.get("password")));
@@ -364,8 +361,8 @@ class ClickHouseSink final : public Sink {
     (t.kind == TableKind::flows ? stats_.flow_rows : stats_.rollup_rows) += rows.rows;
   }
 
-  void emit_stats() {
-    if (stats_interval_s_ <= 0) return;
+  void emit_stats() override {
+    if (stats_interval_s() <= 0) return;
     const int64_t t = host_.now_ns();
     auto m = [&](const char* name, uint64_t v, Labels labels = {}) {
       return Metric{name, std::move(labels), static_cast<double>(v), t, OUTPOST_METRIC_COUNTER};
@@ -406,7 +403,6 @@ class ClickHouseSink final : public Sink {
   std::string url_, database_, rollup_prefix_, version_text_;
   bool create_tables_ = true;
   int64_t ttl_days_ = 0;
-  double stats_interval_s_ = 60;
   bool server_checked_ = false;
   ServerVersion version_;
   bool written_ = false;  // a batch went in since this instance was created
