@@ -22,8 +22,6 @@ using outpost::Error;
 using outpost::sqlite_store::RowStore;
 using outpost::sqlite_store::Statement;
 
-constexpr uint64_t kDefaultReadLimit = 1000;
-constexpr uint64_t kSummaryEvents = 20;
 constexpr uint64_t kFlushTimer = 1;
 
 int64_t ns_of(double seconds) { return static_cast<int64_t>(std::llround(seconds * 1e9)); }
@@ -129,27 +127,14 @@ class StoreSink final : public outpost::Sink {
   }
 
   void read(const outpost::ReadRequest& q, outpost::Rows& rows) override {
-    const uint64_t limit = q.limit == 0 ? kDefaultReadLimit : q.limit;
-    switch (q.what) {
-      case OUTPOST_READ_SERIES:
-        read_series(q, limit, rows);
-        break;
-      case OUTPOST_READ_SAMPLES:
-        read_samples(q, limit, rows);
-        break;
-      case OUTPOST_READ_EVENTS:
-        rows_.read_events(q, limit, rows);
-        break;
-      case OUTPOST_READ_SUMMARY: {
-        if (!read_series(q, limit, rows)) break;
-        outpost::ReadRequest recent = q;
-        recent.match = {};
-        rows_.read_events(recent, std::min(limit, kSummaryEvents), rows);
-        break;
-      }
-      default:
-        throw Error(OUTPOST_E_UNSUPPORTED, "store: no read of kind " + std::to_string(q.what));
-    }
+    rows_.read_with(
+        q, rows,
+        [this](const outpost::ReadRequest& r, uint64_t n, outpost::Rows& out) {
+          return read_series(r, n, out);
+        },
+        [this](const outpost::ReadRequest& r, uint64_t n, outpost::Rows& out) {
+          return read_samples(r, n, out);
+        });
   }
 
  private:

@@ -132,20 +132,32 @@ void RowStore::write(const outpost_batch& b, const SampleFn& on_sample) {
 }
 
 void RowStore::read(const outpost::ReadRequest& q, outpost::Rows& rows) {
+  read_with(
+      q, rows,
+      [this](const outpost::ReadRequest& r, uint64_t n, outpost::Rows& out) {
+        return read_series(r, n, out);
+      },
+      [this](const outpost::ReadRequest& r, uint64_t n, outpost::Rows& out) {
+        return read_samples(r, n, out);
+      });
+}
+
+void RowStore::read_with(const outpost::ReadRequest& q, outpost::Rows& rows, const ReadFn& series,
+                         const ReadFn& samples) {
   const uint64_t limit = q.limit == 0 ? kDefaultReadLimit : q.limit;
   switch (q.what) {
     case OUTPOST_READ_SERIES:
-      read_series(q, limit, rows);
+      series(q, limit, rows);
       break;
     case OUTPOST_READ_SAMPLES:
-      read_samples(q, limit, rows);
+      samples(q, limit, rows);
       break;
     case OUTPOST_READ_EVENTS:
       read_events(q, limit, rows);
       break;
     case OUTPOST_READ_SUMMARY: {
       // The series asked for, then the latest events whatever the match.
-      if (!read_series(q, limit, rows)) break;
+      if (!series(q, limit, rows)) break;
       outpost::ReadRequest recent = q;
       recent.match = {};
       read_events(recent, std::min(limit, kSummaryEvents), rows);

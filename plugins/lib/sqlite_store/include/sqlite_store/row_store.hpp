@@ -97,6 +97,11 @@ class RowStore {
 
   // Series, samples and events as plugin.h describes their rows (samples rows only).
   void read(const outpost::ReadRequest& q, outpost::Rows& rows);
+  // The same dispatch (events, a summary's recent events, the default limit) with the series and
+  // samples of another store; each answers false once the host wants no more rows.
+  using ReadFn = std::function<bool(const outpost::ReadRequest&, uint64_t, outpost::Rows&)>;
+  void read_with(const outpost::ReadRequest& q, outpost::Rows& rows, const ReadFn& series,
+                 const ReadFn& samples);
   bool read_events(const outpost::ReadRequest& q, uint64_t limit, outpost::Rows& rows);
 
   // Labels as stored; a value that is not a JSON object is passed on as text.
