@@ -10,8 +10,8 @@ BUILD=${OUTPOST_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
 HERE=$(dirname "$0")
 "$BUILD/bench/pipeline/bench_pipeline" "$BUILD/plugins" 2000000
 if [ "${1:-quick}" = full ]; then
-  STORE_BENCH_PEER_MINUTES=3 bash "$HERE/store.sh" 10000 10
-  STORE_BENCH_PEER_MINUTES=10 bash "$HERE/store.sh" 1000 120
+  bash "$HERE/store.sh" 10000 10
+  bash "$HERE/store.sh" 1000 120
 else
   bash "$HERE/store.sh" 1000 30
 fi

@@ -267,7 +267,9 @@ class StoreSink final : public outpost::Sink {
         "SELECT id, name, labels FROM series WHERE (?1 = '' OR name = ?1) "
         "AND (?2 = '' OR instr(name, ?2) > 0 OR instr(labels, ?2) > 0)";
     if (indexed)
-      sql += " AND (id IN (SELECT rowid FROM series_text WHERE series_text MATCH ?3) OR id > ?4)";
+      sql +=
+          " AND id IN (SELECT rowid FROM series_text WHERE series_text MATCH ?3 "
+          "UNION ALL SELECT id FROM series WHERE id > ?4)";
     sql += by_name ? " ORDER BY name, labels" : " ORDER BY id";
     Statement s(rows_.db(), sql.c_str());
     s.bind(1, q.name).bind(2, q.match);
