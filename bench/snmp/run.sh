@@ -19,7 +19,7 @@
 #   outpost   `outpost run -c CONFIG --for Ns`: snmp plugin (defaults: max_concurrent 512,
 #             GETBULK max_repetitions 10, request_timeout 1 s, retries 2, all inside the poll's
 #             timeout = the interval), the `generic` profile (system group + if-mib: 14 columns
-#             of ifTable/ifXTable), sqlite sink (the default local store; queue 1,000,000).
+#             of ifTable/ifXTable), sqlite sink (a row a sample, counted with SQL; queue 1,000,000).
 #             Counted: snmp_up samples (one per completed poll; value 1 = OK).
 #   collectd  collectd -f: the snmp plugin with one <Host> per device (Interval = the same,
 #             Timeout 1, Retries 1, BulkSize 10 = GETBULK) collecting sysUpTime and the same
