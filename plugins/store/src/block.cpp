@@ -51,8 +51,13 @@ BlockWriter::BlockWriter(std::string path, const BlockMeta& meta)
   if (f_ == nullptr)
     throw std::runtime_error("cannot create " + tmp_ + ": " + std::strerror(errno));
   uint8_t zero[kHeaderSize] = {};
-  if (std::fwrite(zero, 1, sizeof zero, f_) != sizeof zero)
-    throw std::runtime_error("cannot write " + tmp_ + ": " + std::strerror(errno));
+  if (std::fwrite(zero, 1, sizeof zero, f_) != sizeof zero) {
+    const std::string why = std::strerror(errno);
+    std::fclose(f_);  // the destructor does not run for a constructor that throws
+    f_ = nullptr;
+    ::unlink(tmp_.c_str());
+    throw std::runtime_error("cannot write " + tmp_ + ": " + why);
+  }
   offset_ = kHeaderSize;
 }
 

@@ -270,30 +270,41 @@ void Store::flush() {
     if (a.series != b.series) return a.series < b.series;
     return a.t < b.t;
   });
-  std::size_t i = 0;
-  uint64_t taken = 0;
-  while (i < buffer_.size()) {
-    const int64_t w = floor_to(buffer_[i].t, o_.window_ns);
-    const uint64_t seq = dir_->next_seq++;
-    BlockMeta meta{Kind::head, w, o_.window_ns, seq, 1};
-    BlockWriter out(file_name('h', w, seq), meta);
-    ChunkWriter cw(1, w);
-    while (i < buffer_.size() && floor_to(buffer_[i].t, o_.window_ns) == w) {
-      const uint32_t s = buffer_[i].series;
-      while (i < buffer_.size() && buffer_[i].series == s &&
-             floor_to(buffer_[i].t, o_.window_ns) == w) {
-        cw.add(buffer_[i].t, &buffer_[i].v);
-        ++i;
-        ++taken;
+  // Held from taking a sequence number to the commit, so that a compaction's listing (which
+  // takes it too) never misses a head of a lower seq that is still being written (a reload's two
+  // instances flush at once).
+  std::lock_guard flushing(dir_->flush_mu);
+  std::size_t done = 0;  // samples in committed heads: gone from the buffer whatever comes next
+  try {
+    std::size_t i = 0;
+    while (i < buffer_.size()) {
+      const int64_t w = floor_to(buffer_[i].t, o_.window_ns);
+      const uint64_t seq = dir_->next_seq++;
+      BlockMeta meta{Kind::head, w, o_.window_ns, seq, 1};
+      BlockWriter out(file_name('h', w, seq), meta);
+      ChunkWriter cw(1, w);
+      while (i < buffer_.size() && floor_to(buffer_[i].t, o_.window_ns) == w) {
+        const uint32_t s = buffer_[i].series;
+        while (i < buffer_.size() && buffer_[i].series == s &&
+               floor_to(buffer_[i].t, o_.window_ns) == w) {
+          cw.add(buffer_[i].t, &buffer_[i].v);
+          ++i;
+        }
+        const uint32_t n = cw.count();
+        out.add(s, n, cw.finish());
       }
-      const uint32_t n = cw.count();
-      out.add(s, n, cw.finish());
+      out.commit();
+      done = i;
     }
-    out.commit();  // throws: the buffer stays for the next try
+  } catch (...) {
+    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(done));
+    std::lock_guard lk(mu_);
+    stats_.samples += done;
+    throw;  // the rest stays buffered for the next try
   }
-  buffer_.clear();
   std::lock_guard lk(mu_);
-  stats_.samples += taken;
+  stats_.samples += buffer_.size();
+  buffer_.clear();
 }
 
 StoreStats Store::stats() const {
@@ -372,14 +383,28 @@ void Store::compact_now() {
 void Store::compact_pass() {
   std::lock_guard guard(dir_->compact_mu);
   const int64_t now = host_.now_ns();
-  const Listing files = list();
+  Listing files;
+  {
+    std::lock_guard flushing(dir_->flush_mu);
+    files = list();
+  }
   std::error_code ec;
   for (const auto& [w, wf] : files) {
     for (const auto& s : wf.stale) fs::remove(s.path, ec);  // superseded; readers keep theirs
     if (abort_) return;
     if (wf.heads.empty() || w + o_.window_ns + grace_of(o_) > now) continue;
-    if (w + o_.window_ns <= now - o_.raw_retention_ns) {
-      for (const auto& h : wf.heads) fs::remove(h.path, ec);  // too late to keep
+    if (w + o_.window_ns <= now - o_.raw_retention_ns || (wf.raw.seq == 0 && wf.rollup.seq != 0)) {
+      // Too late to keep: past the raw retention, or the window's raw samples were deleted for
+      // the disk budget (a rollup of these alone would replace the window's).
+      uint64_t late = 0;
+      for (const auto& h : wf.heads) {
+        std::string err;
+        if (auto b = Block::open(h.path, err))
+          for (std::size_t i = 0; i < b->size(); ++i) late += b->entry(i).count;
+        fs::remove(h.path, ec);
+      }
+      std::lock_guard lk(mu_);
+      stats_.dropped_old += late;
       continue;
     }
     compact(w, wf);
@@ -405,7 +430,8 @@ void Store::compact(int64_t w, const WindowFiles& wf) {
     out_seq = std::max(out_seq, f->seq);
     src.push_back(std::move(b));
   }
-  if (src.empty()) return;
+  // Nothing new survived (the heads were damaged and set aside): the raw block stays as it is.
+  if (src.empty() || out_seq == wf.raw.seq) return;
   BlockWriter raw(file_name('r', w, out_seq), BlockMeta{Kind::raw, w, o_.window_ns, out_seq, 1});
   BlockWriter rollup(file_name('u', w, out_seq),
                      BlockMeta{Kind::rollup, w, o_.window_ns, out_seq, kRollupColumns});
@@ -475,10 +501,12 @@ void Store::compact(int64_t w, const WindowFiles& wf) {
     const uint32_t n = tw.count();
     raw.add(kTimesBase + static_cast<uint32_t>(r), n, tw.finish());
   }
-  const uint64_t bytes = raw.commit() + rollup.commit();
-  std::error_code ec;
-  for (const FileInfo* f : inputs) fs::remove(f->path, ec);
-  if (wf.rollup.seq != 0 && wf.rollup.seq != out_seq) fs::remove(wf.rollup.path, ec);
+  // The rollup first: a raw block above the heads makes them stale, and they must not go before
+  // the rollup made of them is there. The inputs are not deleted here but by the next pass, as
+  // stale files: a reader listing the directory now could otherwise find neither them nor the new
+  // block (a listing need not show files created or removed while it runs).
+  uint64_t bytes = rollup.commit();
+  bytes += raw.commit();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   char msg[256];
   std::snprintf(msg, sizeof msg,
@@ -538,17 +566,19 @@ std::vector<Store::OpenWindow> Store::open_windows(int64_t since, int64_t until)
       if (w + o_.window_ns <= since || w >= until) continue;
       const WindowFiles& wf = it->second;
       std::vector<const FileInfo*> use;
-      if (wf.raw.seq != 0 || !wf.heads.empty()) {
+      if (wf.raw.seq != 0 || (!wf.heads.empty() && wf.rollup.seq == 0)) {
         if (wf.raw.seq != 0) use.push_back(&wf.raw);
         for (const auto& h : wf.heads) use.push_back(&h);
       } else if (wf.rollup.seq != 0) {
-        use.push_back(&wf.rollup);  // the raw samples are gone
+        use.push_back(&wf.rollup);  // the raw samples are gone (late heads there are dropped)
       }
       OpenWindow ow{w, {}};
       for (const FileInfo* f : use) {
         std::string err;
         int e = 0;
         auto b = Block::open(f->path, err, &e);
+        if (b != nullptr && b->meta().columns != (f == &wf.rollup ? 5u : 1u))
+          continue;  // not what its name says: damaged or foreign, never read past its values
         if (b != nullptr)
           ow.blocks.push_back(std::move(b));
         else if (e == ENOENT && attempt < 3)

@@ -116,6 +116,7 @@ class Store {
     int fd = -1;
     std::atomic<uint64_t> next_seq{1};
     std::mutex compact_mu;
+    std::mutex flush_mu;
   };
   std::shared_ptr<DirState> dir_;  // null when read-only
   std::vector<Sample> buffer_;

@@ -107,7 +107,7 @@ class StoreSink final : public outpost::Sink {
     blocks_.stop();
   }
   ~StoreSink() override { stop(); }
-  void on_timer(uint64_t) override { blocks_.maybe_flush(); }
+  void on_timer(uint64_t) override { flush_quietly(); }
   void flush() override { blocks_.flush(); }
 
   void write(const outpost_batch& b) override {
@@ -123,7 +123,17 @@ class StoreSink final : public outpost::Sink {
       blocks_.rollback_to(mark);  // the host retries the whole batch
       throw;
     }
-    blocks_.maybe_flush();
+    // After the catalog's commit nothing may throw: a retry would store the batch twice.
+    flush_quietly();
+  }
+
+  // A flush that fails (a full disk) keeps its samples buffered for the next one and says so.
+  void flush_quietly() noexcept {
+    try {
+      blocks_.maybe_flush();
+    } catch (const std::exception& e) {
+      host_.report_error(OUTPOST_E_UNAVAILABLE, std::string("store: flush: ") + e.what());
+    }
   }
 
   void read(const outpost::ReadRequest& q, outpost::Rows& rows) override {
@@ -222,7 +232,9 @@ class StoreSink final : public outpost::Sink {
       return;
     }
     sqlite3_busy_timeout(db, 5000);
-    constexpr int64_t kPerTransaction = 5000;
+    // Short transactions with a pause between them: the writer waits at most 500 ms for the
+    // catalog, and SQLite does not queue its waiters.
+    constexpr int64_t kPerTransaction = 1000;
     std::unique_lock lk(index_mu_);
     while (!index_stop_) {
       bool more = false;
@@ -253,7 +265,8 @@ class StoreSink final : public outpost::Sink {
         host_.log(OUTPOST_LOG_WARN, std::string("store: text index: ") + e.what());
       }
       lk.lock();
-      if (!more) index_cv_.wait_for(lk, std::chrono::seconds(5), [&] { return index_stop_; });
+      index_cv_.wait_for(lk, more ? std::chrono::milliseconds(20) : std::chrono::seconds(5),
+                         [&] { return index_stop_; });
     }
     lk.unlock();
     sqlite3_close(db);
@@ -262,7 +275,9 @@ class StoreSink final : public outpost::Sink {
   // The catalog's series the request names: id, name, labels; ordered by id or by name.
   Statement select_series(const outpost::ReadRequest& q, bool by_name) {
     // Trigrams need three characters; the instr() check stays the authority either way.
-    const bool indexed = text_index_ && q.match.size() >= 3;
+    std::size_t chars = 0;  // UTF-8 characters: trigrams are of characters, not bytes
+    for (const char c : q.match) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+    const bool indexed = text_index_ && chars >= 3;
     std::string sql =
         "SELECT id, name, labels FROM series WHERE (?1 = '' OR name = ?1) "
         "AND (?2 = '' OR instr(name, ?2) > 0 OR instr(labels, ?2) > 0)";

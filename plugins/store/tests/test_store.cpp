@@ -521,3 +521,74 @@ TEST_CASE("store: series polled together share one time list in the raw block") 
   CHECK(lists == 2);
   CHECK(b->size() == 23);
 }
+
+TEST_CASE("store: a damaged late head leaves the window's raw block as it was") {
+  TempDir dir;
+  outpost::testing::FakeHost fake(plugin());
+  const int64_t now = fake.api()->now_ns(nullptr);
+  const int64_t w0 = now / kHour * kHour - 3 * kHour;
+  StoreOptions o;
+  o.dir = dir / "blocks";
+  o.window_ns = kHour;
+  Store st(host_of(fake), o);
+  std::vector<Point> expected;
+  for (int m = 0; m < 10; ++m) {
+    st.add(1, w0 + m * kMin, m, now);
+    expected.push_back({1, w0 + m * kMin, static_cast<double>(m)});
+  }
+  st.flush();
+  st.compact_now();
+  REQUIRE(scan_all(st) == expected);
+  st.add(1, w0 + 30 * kMin, 99, now);  // late, and its head gets damaged
+  st.flush();
+  const std::string head = st.list().at(w0).heads.at(0).path;
+  {
+    std::fstream f(head, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3);
+    f.put('?');
+  }
+  st.compact_now();
+  st.compact_now();  // and the pass after, which removes stale files
+  CHECK(st.stats().corrupt == 1);
+  CHECK(scan_all(st) == expected);
+}
+
+TEST_CASE("store: a late sample for a window whose raw block went keeps the window's rollups") {
+  TempDir dir;
+  outpost::testing::FakeHost fake(plugin());
+  const int64_t now = fake.api()->now_ns(nullptr);
+  const int64_t w0 = now / kHour * kHour - 3 * kHour;
+  StoreOptions o;
+  o.dir = dir / "blocks";
+  o.window_ns = kHour;
+  o.rollup_ns = 5 * kMin;
+  {
+    Store st(host_of(fake), o);
+    for (int m = 0; m < 60; ++m) st.add(1, w0 + m * kMin, m, now);
+    st.flush();
+    st.compact_now();
+  }
+  o.max_bytes = 1;  // the raw block goes for the budget, then the rollup is kept below it
+  for (const auto& [w, wf] : Store(host_of(fake), o).list()) o.max_bytes += wf.rollup.bytes;
+  Store st(host_of(fake), o);
+  st.compact_now();
+  REQUIRE(st.list().at(w0).raw.seq == 0);
+  auto rollups = [&] {
+    std::vector<std::pair<int64_t, double>> out;  // (bucket, count)
+    st.scan(
+        {1}, false, INT64_MIN, INT64_MAX, UINT64_MAX,
+        [&](uint32_t, int64_t, double) { FAIL("raw point"); },
+        [&](uint32_t, int64_t b, const double* v) { out.emplace_back(b, v[4]); });
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const auto before = rollups();
+  REQUIRE(before.size() == 12);
+  st.add(1, w0 + 7 * kMin + 1, 1000, now);
+  st.flush();
+  CHECK(rollups() == before);  // the late head does not hide the rollups
+  st.compact_now();
+  CHECK(rollups() == before);  // nor replace them
+  CHECK(st.stats().dropped_old == 1);
+  CHECK(st.list().at(w0).heads.empty());
+}

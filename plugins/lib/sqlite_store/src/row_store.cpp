@@ -367,6 +367,12 @@ int64_t RowStore::series_id(std::string_view name, const std::string& labels, ui
   key_.assign(labels).push_back('\0');
   key_.append(name);
   if (auto it = series_cache_.find(key_); it != series_cache_.end()) return it->second;
+  // Full: start again. Cleared before this key is cached (and noted as new), so that a rollback
+  // still forgets every id it undoes.
+  if (series_cache_.size() >= kSeriesCacheMax) {
+    series_cache_.clear();
+    new_series_.clear();
+  }
   int64_t id = 0;
   if (select_series_.bind(1, name).bind(2, std::string_view(labels)).step()) {
     id = select_series_.column_int(0);
@@ -375,10 +381,6 @@ int64_t RowStore::series_id(std::string_view name, const std::string& labels, ui
     insert_series_.bind(1, name).bind(2, std::string_view(labels)).bind(3, int64_t{type}).run();
     id = sqlite3_last_insert_rowid(db_);
     new_series_.push_back(key_);
-  }
-  if (series_cache_.size() >= kSeriesCacheMax) {
-    series_cache_.clear();
-    new_series_.clear();
   }
   series_cache_.emplace(key_, id);
   return id;
