@@ -19,7 +19,7 @@ struct QueryOptions {
   std::vector<std::string> plugin_dirs;
   // A store sink's directory or a sqlite sink's file; no sink of the configuration is used.
   std::string db_path;
-  std::string sink;     // a sink instance of the configuration; empty: the first that can be read
+  std::string sink;  // a sink instance of the configuration; empty: the first that can be read
   std::string what = "summary";  // summary | series | samples | events
   std::string name;              // exact metric name (series, samples)
   std::string match;             // text in names, labels or messages
