@@ -210,8 +210,9 @@ std::string Store::file_name(char kind, int64_t window, uint64_t seq) const {
   return o_.dir + "/" + buf;
 }
 
-void Store::start() {
+void Store::start(std::function<bool()> background) {
   if (o_.read_only || thread_.joinable()) return;
+  background_ = std::move(background);
   last_flush_mono_ = host_.monotonic_ns();
   flushed_once_ = true;
   stopping_ = false;
@@ -361,17 +362,26 @@ void Store::quarantine(const std::string& path, const std::string& why) {
 }
 
 void Store::run() {
+  auto last_pass = std::chrono::steady_clock::now();
+  bool more = true;  // the background work may have more to do at once (at start: look)
   for (;;) {
     {
       std::unique_lock lk(cv_mu_);
-      cv_.wait_for(lk, kCompactEvery, [&] { return stopping_; });
+      const auto wait = more ? std::chrono::milliseconds(20)
+                             : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   kCompactEvery - (std::chrono::steady_clock::now() - last_pass));
+      cv_.wait_for(lk, std::max(wait, std::chrono::milliseconds(0)), [&] { return stopping_; });
       if (stopping_) return;
     }
-    try {
-      compact_pass();
-    } catch (const std::exception& e) {
-      host_.log(OUTPOST_LOG_ERROR, std::string("store: compaction: ") + e.what());
+    if (std::chrono::steady_clock::now() - last_pass >= kCompactEvery) {
+      last_pass = std::chrono::steady_clock::now();
+      try {
+        compact_pass();
+      } catch (const std::exception& e) {
+        host_.log(OUTPOST_LOG_ERROR, std::string("store: compaction: ") + e.what());
+      }
     }
+    more = background_ && background_();
   }
 }
 
@@ -617,10 +627,14 @@ void Store::scan(const std::vector<uint32_t>& series, bool all, int64_t since, i
 }
 
 bool Store::latest(uint32_t series, int64_t& t, double& v) const {
+  return latest(open_windows(INT64_MIN, INT64_MAX), series, t, v);
+}
+
+bool Store::latest(const std::vector<OpenWindow>& windows, uint32_t series, int64_t& t, double& v) {
   bool found = false;
   std::vector<int64_t> times;
   std::vector<double> values;
-  for (const auto& ow : open_windows(INT64_MIN, INT64_MAX)) {
+  for (const auto& ow : windows) {
     for (const auto& b : ow.blocks) {
       const std::size_t i = b->find(series);
       if (i >= b->size()) continue;

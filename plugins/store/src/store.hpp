@@ -66,8 +66,10 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // Writer. add() buffers; flush() writes the buffer as head blocks.
-  void start();  // the compaction thread
-  void stop();   // flush, then stop the thread
+  // The store's one thread: a compaction pass every 30 s; between passes it calls background
+  // (the sink's own slow work), again after 20 ms while that answers true (more to do).
+  void start(std::function<bool()> background = {});
+  void stop();  // flush, then stop the thread
   void add(uint32_t series, int64_t t, double v, int64_t now_ns);
   std::size_t mark() const noexcept { return buffer_.size(); }
   void rollback_to(std::size_t mark) { buffer_.resize(mark); }
@@ -85,18 +87,21 @@ class Store {
   using RollupFn = std::function<void(uint32_t series, int64_t bucket, const double* v)>;
   void scan(const std::vector<uint32_t>& series, bool all, int64_t since, int64_t until,
             uint64_t want, const RawFn& raw, const RollupFn& rollup) const;
-  // The newest sample of a series (from its rollup's last when its raw samples are gone).
-  bool latest(uint32_t series, int64_t& t, double& v) const;
-  Listing list() const;
-
- private:
+  // The files a reader uses for the windows overlapping [since, until), newest window first,
+  // all opened (so that none can vanish while its points are handed over).
   struct OpenWindow {
     int64_t window;
     std::vector<std::unique_ptr<Block>> blocks;
   };
-  // The files a reader uses for the windows overlapping [since, until), newest window first,
-  // all opened (so that none can vanish while its points are handed over).
   std::vector<OpenWindow> open_windows(int64_t since, int64_t until) const;
+  // The newest sample of a series (from its rollup's last when its raw samples are gone); the
+  // second form on windows opened once for many series.
+  bool latest(uint32_t series, int64_t& t, double& v) const;
+  static bool latest(const std::vector<OpenWindow>& windows, uint32_t series, int64_t& t,
+                     double& v);
+  Listing list() const;
+
+ private:
   struct Sample {
     uint32_t series;
     int64_t t;
@@ -129,6 +134,7 @@ class Store {
   bool stopping_ = false;
   std::atomic<bool> abort_{false};
   std::thread thread_;
+  std::function<bool()> background_;
 };
 
 }  // namespace outpost::store

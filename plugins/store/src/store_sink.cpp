@@ -5,13 +5,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <outpost/sdk.hpp>
 #include <sqlite_store/row_store.hpp>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "store.hpp"
@@ -90,21 +87,17 @@ class StoreSink final : public outpost::Sink {
   }
 
   void start() override {
-    blocks_.start();
-    if (text_index_) {
-      index_stop_ = false;
-      indexer_ = std::thread([this] { index_loop(); });
-    }
+    // The store's thread also fills the text index, between its compaction passes.
+    if (text_index_)
+      blocks_.start([this] { return index_step(); });
+    else
+      blocks_.start();
     host_.set_timer(kFlushTimer, std::chrono::seconds(1));
   }
   void stop() override {
-    {
-      std::lock_guard lk(index_mu_);
-      index_stop_ = true;
-    }
-    index_cv_.notify_all();
-    if (indexer_.joinable()) indexer_.join();
-    blocks_.stop();
+    blocks_.stop();  // joins the thread that uses index_db_
+    sqlite3_close(index_db_);
+    index_db_ = nullptr;
   }
   ~StoreSink() override { stop(); }
   void on_timer(uint64_t) override { flush_quietly(); }
@@ -191,7 +184,7 @@ class StoreSink final : public outpost::Sink {
 
   // A trigram index of every series' name and labels (SQLite FTS5), so that a --match finds its
   // series without reading the whole catalog: at 1.6 million series that read alone takes longer
-  // than a query may. Filled by a thread of its own from the catalog (an engine's first poll of
+  // than a query may. Filled from the catalog on the store's thread (an engine's first poll of
   // 10,000 devices creates 1.6 million series, whose trigrams cost a minute of CPU), so a write
   // never waits for it; meta's text_indexed_id says how far it got, and a read scans the series
   // above that.
@@ -223,53 +216,47 @@ class StoreSink final : public outpost::Sink {
     return id;
   }
 
-  // The indexing thread: series above text_indexed_id, a few thousand a transaction.
-  void index_loop() {
-    sqlite3* db = nullptr;
-    if (sqlite3_open_v2((dir_ + "/catalog.db").c_str(), &db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
-      sqlite3_close(db);
-      return;
-    }
-    sqlite3_busy_timeout(db, 5000);
-    // Short transactions with a pause between them: the writer waits at most 500 ms for the
-    // catalog, and SQLite does not queue its waiters.
+  // One step of the text index, on the store's thread, on a connection of its own: the next
+  // series above text_indexed_id, in a short transaction (the writer waits at most 500 ms for
+  // the catalog, and SQLite does not queue its waiters). True while more are waiting.
+  bool index_step() noexcept {
     constexpr int64_t kPerTransaction = 1000;
-    std::unique_lock lk(index_mu_);
-    while (!index_stop_) {
-      bool more = false;
-      lk.unlock();
-      try {
-        RowStore::exec_on(db, "BEGIN IMMEDIATE");
-        Statement from(
-            db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'text_indexed_id'), 0)");
-        int64_t done = 0;
-        if (from.step()) {
-          done = from.column_int(0);
-          from.done();
-        }
-        Statement add(db,
-                      "INSERT INTO series_text(rowid, text) SELECT id, name || ' ' || labels "
-                      "FROM series WHERE id > ?1 ORDER BY id LIMIT ?2");
-        add.bind(1, done).bind(2, kPerTransaction).run();
-        const int64_t n = sqlite3_changes(db);
-        if (n > 0)
-          Statement(db,
-                    "INSERT OR REPLACE INTO meta(key, value) SELECT 'text_indexed_id', "
-                    "max(rowid) FROM series_text")
-              .run();
-        RowStore::exec_on(db, "COMMIT");
-        more = n == kPerTransaction;
-      } catch (const std::exception& e) {
-        sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-        host_.log(OUTPOST_LOG_WARN, std::string("store: text index: ") + e.what());
+    if (index_db_ == nullptr) {
+      if (sqlite3_open_v2((dir_ + "/catalog.db").c_str(), &index_db_,
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+        sqlite3_close(index_db_);
+        index_db_ = nullptr;
+        return false;
       }
-      lk.lock();
-      index_cv_.wait_for(lk, more ? std::chrono::milliseconds(20) : std::chrono::seconds(5),
-                         [&] { return index_stop_; });
+      sqlite3_busy_timeout(index_db_, 5000);
     }
-    lk.unlock();
-    sqlite3_close(db);
+    sqlite3* db = index_db_;
+    try {
+      RowStore::exec_on(db, "BEGIN IMMEDIATE");
+      Statement from(db,
+                     "SELECT coalesce((SELECT value FROM meta WHERE key = 'text_indexed_id'), 0)");
+      int64_t done = 0;
+      if (from.step()) {
+        done = from.column_int(0);
+        from.done();
+      }
+      Statement add(db,
+                    "INSERT INTO series_text(rowid, text) SELECT id, name || ' ' || labels "
+                    "FROM series WHERE id > ?1 ORDER BY id LIMIT ?2");
+      add.bind(1, done).bind(2, kPerTransaction).run();
+      const int64_t n = sqlite3_changes(db);
+      if (n > 0)
+        Statement(db,
+                  "INSERT OR REPLACE INTO meta(key, value) SELECT 'text_indexed_id', "
+                  "max(rowid) FROM series_text")
+            .run();
+      RowStore::exec_on(db, "COMMIT");
+      return n == kPerTransaction;
+    } catch (const std::exception& e) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      host_.log(OUTPOST_LOG_WARN, std::string("store: text index: ") + e.what());
+      return false;
+    }
   }
 
   // The catalog's series the request names: id, name, labels; ordered by id or by name.
@@ -325,11 +312,13 @@ class StoreSink final : public outpost::Sink {
 
   bool read_series(const outpost::ReadRequest& q, uint64_t limit, outpost::Rows& rows) {
     Statement s = select_series(q, true);
+    const auto windows = blocks_.open_windows(INT64_MIN, INT64_MAX);  // once for every series
     uint64_t n = 0;
     while (n < limit && s.step()) {
       int64_t t = 0;
       double v = 0;
-      if (!blocks_.latest(static_cast<uint32_t>(s.column_int(0)), t, v)) continue;
+      if (!outpost::store::Store::latest(windows, static_cast<uint32_t>(s.column_int(0)), t, v))
+        continue;
       if (t < RowStore::since(q) || t >= RowStore::until(q)) continue;
       outpost::Row row(OUTPOST_READ_SERIES);
       row.text("name", s.column_text(1));
@@ -394,10 +383,7 @@ class StoreSink final : public outpost::Sink {
   outpost::store::Store blocks_;
   std::map<uint32_t, SeriesInfo> names_;
   bool text_index_ = false;
-  std::thread indexer_;
-  std::mutex index_mu_;
-  std::condition_variable index_cv_;
-  bool index_stop_ = false;
+  sqlite3* index_db_ = nullptr;  // the text index's connection, on the store's thread
 };
 
 }  // namespace
