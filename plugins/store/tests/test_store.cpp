@@ -84,6 +84,20 @@ std::vector<Point> scan_all(const Store& st, int64_t since = INT64_MIN, int64_t 
   return out;
 }
 
+// What the store tests share: a directory, a host, and a window of an hour that closed hours ago.
+struct Closed {
+  TempDir dir;
+  outpost::testing::FakeHost fake{plugin()};
+  int64_t now = fake.api()->now_ns(nullptr);
+  int64_t w0 = now / kHour * kHour - 3 * kHour;
+  StoreOptions o = [this] {
+    StoreOptions x;
+    x.dir = dir / "blocks";
+    x.window_ns = kHour;
+    return x;
+  }();
+};
+
 outpost_status write(outpost::testing::FakeHost& host, const BatchBuilder& b) {
   const outpost_batch batch = b.batch();
   return plugin()->write(host.instance(), &batch);
@@ -351,13 +365,8 @@ TEST_CASE("store: heads, compaction, late samples and retention keep every sampl
 }
 
 TEST_CASE("store: a damaged head is set aside, the rest kept; a second engine is refused") {
-  TempDir dir;
-  outpost::testing::FakeHost fake(plugin());
-  const int64_t now = fake.api()->now_ns(nullptr);
-  const int64_t w0 = now / kHour * kHour - 3 * kHour;
-  StoreOptions o;
-  o.dir = dir / "blocks";
-  o.window_ns = kHour;
+  Closed c;  // a store directory, and a closed hour-long window three hours back
+  auto& [dir, fake, now, w0, o] = c;
   {
     // Another engine (its own open of the lock file, as another process has) holds the store.
     fs::create_directories(o.dir);
@@ -491,13 +500,8 @@ TEST_CASE("store sink: bad settings fail create with a reason") {
 }
 
 TEST_CASE("store: series polled together share one time list in the raw block") {
-  TempDir dir;
-  outpost::testing::FakeHost fake(plugin());
-  const int64_t now = fake.api()->now_ns(nullptr);
-  const int64_t w0 = now / kHour * kHour - 3 * kHour;
-  StoreOptions o;
-  o.dir = dir / "blocks";
-  o.window_ns = kHour;
+  Closed c;  // a store directory, and a closed hour-long window three hours back
+  auto& [dir, fake, now, w0, o] = c;
   Store st(host_of(fake), o);
   std::vector<Point> expected;
   for (int m = 0; m < 60; ++m) {
@@ -523,13 +527,8 @@ TEST_CASE("store: series polled together share one time list in the raw block") 
 }
 
 TEST_CASE("store: a damaged late head leaves the window's raw block as it was") {
-  TempDir dir;
-  outpost::testing::FakeHost fake(plugin());
-  const int64_t now = fake.api()->now_ns(nullptr);
-  const int64_t w0 = now / kHour * kHour - 3 * kHour;
-  StoreOptions o;
-  o.dir = dir / "blocks";
-  o.window_ns = kHour;
+  Closed c;  // a store directory, and a closed hour-long window three hours back
+  auto& [dir, fake, now, w0, o] = c;
   Store st(host_of(fake), o);
   std::vector<Point> expected;
   for (int m = 0; m < 10; ++m) {
@@ -554,13 +553,8 @@ TEST_CASE("store: a damaged late head leaves the window's raw block as it was") 
 }
 
 TEST_CASE("store: a late sample for a window whose raw block went keeps the window's rollups") {
-  TempDir dir;
-  outpost::testing::FakeHost fake(plugin());
-  const int64_t now = fake.api()->now_ns(nullptr);
-  const int64_t w0 = now / kHour * kHour - 3 * kHour;
-  StoreOptions o;
-  o.dir = dir / "blocks";
-  o.window_ns = kHour;
+  Closed c;  // a store directory, and a closed hour-long window three hours back
+  auto& [dir, fake, now, w0, o] = c;
   o.rollup_ns = 5 * kMin;
   {
     Store st(host_of(fake), o);
