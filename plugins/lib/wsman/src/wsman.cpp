@@ -355,12 +355,6 @@ std::string shell_signal_body(std::string_view command_id) {
          "terminate</rsp:Code></rsp:Signal>";
 }
 
-const Property* Instance::find(std::string_view name) const {
-  for (const auto& p : properties)
-    if (iequal(p.name, name)) return &p;
-  return nullptr;
-}
-
 outpost_status Fault::status() const {
   // WMI's own error numbers come through as the WSManFault code when WMI refused the work.
   switch (wsman_code) {

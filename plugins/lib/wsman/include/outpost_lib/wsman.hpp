@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <outpost_lib/wql.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -80,19 +81,10 @@ std::string shell_signal_body(std::string_view command_id);  // terminate
 
 // ---- answers ---------------------------------------------------------------------------------
 
-// One WMI instance (or a projection of one): its properties in document order. A property
-// with several values is an array; a nil one has no values and null set.
-struct Property {
-  std::string name;
-  std::vector<std::string> values;
-  bool null = false;
-  const std::string* value() const { return values.empty() ? nullptr : &values.front(); }
-};
-struct Instance {
-  std::string class_name;  // the element's local name (Win32_Service, or XmlFragment)
-  std::vector<Property> properties;
-  const Property* find(std::string_view name) const;  // case-insensitive, as WQL names are
-};
+// One WMI instance (or a projection of one: class_name is then XmlFragment), shared with the
+// wmi plugin through plugins/lib/wql.
+using Instance = outpost::lib::wql::Instance;
+using Property = outpost::lib::wql::Property;
 
 struct Fault {
   std::string code;         // s:Code/s:Value local name: Sender, Receiver
