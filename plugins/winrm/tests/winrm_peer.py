@@ -129,7 +129,7 @@ FAULTS = {
                              'the request contained invalid selectors for the resource. '),
     'invalid_context': (500, ENUM_FAULT_ACTION, 's:Receiver', 'n:InvalidEnumerationContext',
                         'The supplied enumeration context is invalid.',
-                        2150858770,  # 0x80338012 ERROR_WSMAN_INVALID_ENUMERATION_CONTEXT (see PEER.md)
+                        2150858779,  # 0x8033801B ERROR_WSMAN_ENUMERATE_INVALID_ENUMERATION_CONTEXT
                         'The WS-Management service cannot process the request because the '
                         'enumeration context supplied in the message is not valid. '),
     'destination_unreachable': (500, ADDR_FAULT_ACTION, 's:Sender', 'a:DestinationUnreachable',
@@ -141,12 +141,12 @@ FAULTS = {
                                 'not exist. '),
     'cannot_process_filter': (500, WSMAN_FAULT_ACTION, 's:Sender', 'w:CannotProcessFilter',
                               'The requested filter could not be processed.',
-                              2150858891,  # see PEER.md: WMI's 0x80041017 is in the message
+                              2150858778,  # 0x8033801A ERROR_WSMAN_ENUMERATE_CANNOT_PROCESS_FILTER
                               'The WS-Management service cannot process the request because '
                               'the WQL query is invalid (WMI: 0x80041017 Invalid query). '),
     'action_not_supported': (500, ADDR_FAULT_ACTION, 's:Sender', 'a:ActionNotSupported',
                              'The action is not supported by the service.',
-                             2150858775,  # see PEER.md
+                             2150858771,  # 0x80338013 ERROR_WSMAN_ACTION_NOT_SUPPORTED
                              'The WS-Management service cannot process the request because '
                              'the action is not supported. '),
 }
@@ -709,6 +709,12 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- HTTP plumbing ----
     def _send(self, status, body=b'', ctype=None, headers=()):
+        # Log before answering: a test reads the log as soon as it has the reply.
+        entry = getattr(self, '_entry', None)
+        if entry is not None:
+            entry['status'] = status
+            self.peer.log(entry)
+            self._entry = None
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
@@ -726,25 +732,39 @@ class Handler(BaseHTTPRequestHandler):
         return h
 
     def do_GET(self):
+        self._entry = None
         self._read_body()
         self._send(405, b'', headers=[('Allow', 'POST')])
 
     def _read_body(self):
+        if 'chunked' in self.headers.get('Transfer-Encoding', '').lower():
+            # http.sys accepts chunked request bodies; so do we.
+            out = b''
+            while True:
+                size = int(self.rfile.readline().split(b';')[0].strip() or b'0', 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b'\r\n', b'\n', b''):
+                        pass  # trailers
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
         n = int(self.headers.get('Content-Length') or 0)
         return self.rfile.read(n) if n else b''
 
     def do_POST(self):
         entry = {'time': time.time(), 'method': 'POST', 'path': self.path,
                  'auth': None, 'encrypted': False, 'client': self.client_address[0]}
+        self._entry = entry
         try:
             self._post(entry)
         except (BrokenPipeError, ConnectionResetError):
             raise
         except Exception as exc:  # never leave the client hanging
             entry['error'] = '%s: %s' % (type(exc).__name__, exc)
-            entry['status'] = 500
+            if self._entry is None:  # the answer went out already
+                self.peer.log(entry)
+                raise
             self._send(500, b'')
-        self.peer.log(entry)
 
     def _post(self, entry):
         body = self._read_body()
