@@ -240,6 +240,14 @@ try:
 except WinRMError as exc:
     check('InvalidEnumerationContext' in str(exc), 'Pull with an unknown context -> %s' % exc)
 
+for wql, sub in (('SELECT Name FROM', 'w:CannotProcessFilter'),
+                 ('SELECT Name FROM Win32_NoSuchClass', 'a:DestinationUnreachable')):
+    try:
+        enumerate_all(p, CIMV2 + '*', wql)
+        check(False, '%r -> %s' % (wql, sub))
+    except WinRMError as exc:
+        check(sub in str(exc), '%r -> %s' % (wql, exc))
+
 # The fixture is re-read when it changes: append an event record.
 fx_path = tmp + '/http.json'
 fx = json.load(open(fx_path))
