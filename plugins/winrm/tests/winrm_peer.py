@@ -27,15 +27,12 @@ import json
 import os
 import re
 import signal
-import socket
 import ssl
 import struct
-import sys
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape as _xml_escape
 
@@ -726,7 +723,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _challenge_headers(self):
-        h = [('WWW-Authenticate', 'Negotiate')]
+        h = [('WWW-Authenticate', 'Negotiate')] if 'ntlm' in self.peer.auth_schemes else []
         if 'basic' in self.peer.auth_schemes:
             h.append(('WWW-Authenticate', 'Basic realm="WSMAN"'))
         return h
@@ -881,7 +878,7 @@ class Handler(BaseHTTPRequestHandler):
             plain = body
         text = plain.decode('utf-8', errors='replace')
         entry['envelope'] = text
-        status, reply, fault, extra = self.peer_dispatch(text, entry)
+        status, reply, fault = self.peer_dispatch(text, entry)
         entry['status'] = status
         if fault:
             entry['fault'] = fault
@@ -905,9 +902,12 @@ class Handler(BaseHTTPRequestHandler):
             root = ET.fromstring(text)
         except ET.ParseError as exc:
             entry['error'] = 'xml: %s' % exc
-            return 400, None, None, None
+            return 400, None, None
         hdr = root.find('s:Header', NS)
         body = root.find('s:Body', NS)
+        if hdr is None or body is None:
+            entry['error'] = 'not a SOAP 1.2 envelope'
+            return 400, None, None
         action = (hdr.findtext('a:Action', '', NS) or '').strip()
         msgid = (hdr.findtext('a:MessageID', '', NS) or '').strip()
         uri = (hdr.findtext('w:ResourceURI', '', NS) or '').strip()
@@ -926,14 +926,14 @@ class Handler(BaseHTTPRequestHandler):
             kind = peer.planned_fault(n, action, cls)
             if kind == 'access_denied_401':
                 entry['fault'] = kind
-                return 401, None, kind, None
+                return 401, None, kind
             if kind == 'server_busy':
                 entry['fault'] = kind
-                return 503, None, kind, None
+                return 503, None, kind
             if kind:
                 raise WsmanFault(kind, 'fault plan')
             ract, rbody = self._operation(action, uri, selectors, hdr, body, entry)
-            return 200, self._envelope(ract, msgid, rbody), None, None
+            return 200, self._envelope(ract, msgid, rbody), None
         except WsmanFault as f:
             status, fact, code, sub, reason, wcode, message = FAULTS[f.kind]
             if f.detail:
@@ -944,7 +944,7 @@ class Handler(BaseHTTPRequestHandler):
                   '</f:Message></f:WSManFault></s:Detail></s:Fault>'
                   % (code, sub, esc(reason), NS['f'], wcode, esc(self.peer.args.hostname.lower()),
                      esc(message)))
-            return status, self._envelope(fact, msgid, fb), f.kind, None
+            return status, self._envelope(fact, msgid, fb), f.kind
 
     def _class_of(self, uri, wql, action, body):
         if wql:
@@ -1258,14 +1258,11 @@ def main():
     args = ap.parse_args()
 
     Handler.peer = Peer(args)
-    handler = Handler
-    srv = Server(('127.0.0.1', args.port), Handler)
+    srv = Server(('127.0.0.1', args.port), TlsHandler if args.https else Handler)
     if args.https:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.https[0], args.https[1])
         srv.ssl_context = ctx
-        handler = TlsHandler
-        srv.RequestHandlerClass = handler
 
     def stop(*_):
         threading.Thread(target=srv.shutdown, daemon=True).start()
