@@ -319,6 +319,21 @@ check(ok, 'raw: same connection, no Authorization header, chunked body; array re
       + ('' if ok else ' (HTTP %d, %r)' % (r.status, body[:200])))
 conn.close()
 
+# ---- 1c. a UNICODE initiator without MIC (impacket's client side) ---------
+# ntlm-auth offers OEM only and sends a MIC; this covers the other branch.
+from impacket import ntlm as imp
+for pw, want in ((password, 200), ('wrong', 401)):
+    conn = http.client.HTTPConnection('127.0.0.1', int(http_port), timeout=10)
+    t1 = imp.getNTLMSSPType1('', '', signingRequired=True)
+    conn.request('POST', '/wsman', body=b'', headers={'Authorization': 'Negotiate ' + base64.b64encode(t1.getData()).decode()})
+    r = conn.getresponse(); r.read()
+    t2 = base64.b64decode(r.getheader('WWW-Authenticate').split()[1])
+    t3, _ = imp.getNTLMSSPType3(t1, t2, user, pw, 'WINHOST')
+    conn.request('POST', '/wsman', body=b'', headers={'Authorization': 'Negotiate ' + base64.b64encode(t3.getData()).decode()})
+    r = conn.getresponse(); r.read()
+    check(r.status == want, 'impacket initiator (UNICODE, no MIC), password %s -> HTTP %d' % ('right' if pw == password else 'wrong', r.status))
+    conn.close()
+
 # ---- 2. wrong password ----------------------------------------------------
 bad = Protocol(ep, transport='ntlm', username=user, password='wrong', message_encryption='always')
 try:
