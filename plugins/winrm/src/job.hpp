@@ -1,0 +1,108 @@
+// One target's poll over WinRM: the settings make_job() read, the work (tasks) and, while it
+// runs, the connection, the authentication and the task in flight.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <optional>
+#include <outpost/sdk.hpp>
+#include <outpost_lib/async_poller.hpp>
+#include <outpost_lib/http1.hpp>
+#include <outpost_lib/ntlm.hpp>
+#include <outpost_lib/wql.hpp>
+#include <outpost_lib/wsman.hpp>
+#include <string>
+#include <vector>
+
+namespace outpost::winrm {
+
+namespace wql = outpost::lib::wql;
+namespace wsman = outpost::lib::wsman;
+
+enum class Auth { ntlm, basic };
+
+// One unit of a poll: a profile query (Enumerate, then Pull until the end), the new entries of
+// one event log, a method of a WMI object (service control), or a command in a remote shell.
+struct Task {
+  enum class Kind { query, eventlog, invoke, command } kind = Kind::query;
+  std::string name;  // "profile/query", for details and labels
+  const wql::Query* query = nullptr;
+  std::string wmi_namespace = "root/cimv2";
+  std::string wql;
+  // eventlog
+  std::string log;
+  std::optional<uint64_t> after_record;
+  // invoke (Win32_Service StartService/StopService; restart is stop then start)
+  std::string class_name, method;
+  std::vector<std::pair<std::string, std::string>> selectors;
+  std::string action;  // what the user asked: start, stop, restart
+  // command
+  std::string command;
+  std::vector<std::string> args;
+};
+
+struct Settings {
+  std::string device, address;
+  uint16_t port = 5985;
+  bool https = false;
+  Auth auth = Auth::ntlm;
+  std::string user, domain, password;
+  std::string path = "/wsman";
+  bool tls_verify = true;
+  std::string tls_ca_file;
+  std::string tls_server_name;  // SNI and the name the certificate must carry
+  double operation_timeout_s = 30;
+  uint32_t max_envelope_size = 512000;
+  uint32_t max_elements = 200;
+  std::size_t max_events = 1000;
+  int64_t eventlog_since_ns = 0;  // a log read the first time starts here
+  bool query_events = false;      // ad hoc query: every instance becomes an event
+};
+
+struct WinrmJob final : outpost::lib::PollJob {
+  Settings s;
+  outpost::Labels base;
+  std::shared_ptr<const wql::ProfileSet> profiles;  // keeps Task::query alive
+  std::vector<Task> tasks;
+
+  // ---- while it runs ----
+  enum class Phase { connecting, tls, writing, reading } phase = Phase::connecting;
+  int fd = -1;
+  SSL* ssl = nullptr;
+  std::size_t addr_index = 0;
+  std::string out;  // bytes of the request still to send from out_at
+  std::size_t out_at = 0;
+  outpost::lib::http1::ResponseParser parser;
+  std::string tls_end_point_hash;  // the server certificate's hash, for channel bindings
+
+  enum class AuthStage { none, negotiate_sent, authenticate_sent, done } auth_stage =
+      AuthStage::none;
+  std::unique_ptr<outpost::lib::ntlm::Client> ntlm;
+  std::optional<outpost::lib::ntlm::Session> session;
+  bool encrypt = false;  // NTLM over HTTP: every body sealed (MS-WSMV 2.2.9.1)
+  std::string pending_authorization;  // NTLM's third leg rides on the first SOAP request
+
+  std::size_t task_at = 0;
+  enum class Step { enumerate, pull, invoke, shell_create, shell_command, shell_receive,
+                    shell_signal, shell_delete } step = Step::enumerate;
+  std::string soap;  // the envelope in flight
+  std::string context, shell_id, command_id;
+  wsman::ShellOutput shell;
+  std::vector<wql::Instance> items;
+  int restart_phase = 0;  // restart: 0 stop, 1 start
+
+  // ---- outcome ----
+  int requests = 0;
+  std::size_t tasks_ok = 0, tasks_failed = 0, tasks_absent = 0;
+  outpost_status first_failure = OUTPOST_OK;
+  std::string failures;  // "profile/query: why; ..."
+  std::vector<std::pair<std::string, uint64_t>> new_bookmarks;  // log -> record
+  int64_t connected_ns = 0;
+
+  ~WinrmJob() override {
+    if (ssl != nullptr) SSL_free(ssl);
+  }
+};
+
+}  // namespace outpost::winrm
