@@ -126,3 +126,163 @@ TEST_CASE("session: MS-NLMP 4.2.4.4 GSS_WrapEx example") {
   CHECK_FALSE(server3.unseal(copy3, copy3, bad_seq));
   CHECK_FALSE(server3.unseal(copy3, copy3, std::span<const uint8_t>(sig).first(15)));
 }
+
+// ---- Malformed CHALLENGE messages: an Error, never a crash.
+
+namespace {
+
+// A well-formed CHALLENGE_MESSAGE: flags, server challenge, target info at offset 56.
+Bytes make_challenge(uint32_t flags, const Bytes& target_info, bool with_time = false) {
+  Bytes ti = target_info;
+  if (with_time) {
+    ti.resize(ti.size() - 4);  // before MsvAvEOL
+    const Bytes t = unhex("0700080000e4a9c0ffffd801");
+    ti.insert(ti.end(), t.begin(), t.end());
+    ti.insert(ti.end(), {0, 0, 0, 0});
+  }
+  Bytes m = ascii(std::string_view("NTLMSSP\0", 8));
+  auto put32 = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) m.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  put32(2);
+  put32(0), put32(56);  // TargetNameFields: empty
+  put32(flags);
+  m.insert(m.end(), kServerChallenge.begin(), kServerChallenge.end());
+  put32(0), put32(0);
+  const auto n = static_cast<uint32_t>(ti.size());
+  put32(n | (n << 16));
+  put32(56);
+  m.insert(m.end(), {10, 0, 0x7c, 0x4f, 0, 0, 0, 15});
+  m.insert(m.end(), ti.begin(), ti.end());
+  return m;
+}
+
+// The flags of the MS-NLMP 4.2.4 examples (0xe28a8233 without OEM).
+constexpr uint32_t kSpecFlags = 0xe28a8231;
+
+ntlm::Client spec_client() {
+  ntlm::ClientOptions o;
+  o.client_challenge = std::array<uint8_t, 8>{};
+  std::copy(kClientChallenge.begin(), kClientChallenge.end(), o.client_challenge->begin());
+  o.exported_session_key = std::array<uint8_t, 16>{};
+  std::copy(kRandomSessionKey.begin(), kRandomSessionKey.end(), o.exported_session_key->begin());
+  o.timestamp = 0;
+  return ntlm::Client({"User", "Domain", "Password"}, o);
+}
+
+}  // namespace
+
+TEST_CASE("challenge: a well-formed message is read field by field") {
+  const auto c = ntlm::parse_challenge(make_challenge(kSpecFlags, kTargetInfo, true));
+  CHECK(c.flags == kSpecFlags);
+  CHECK(Bytes(c.server_challenge.begin(), c.server_challenge.end()) == kServerChallenge);
+  REQUIRE(c.target_info.size() == 3);
+  CHECK(c.target_info[0].id == ntlm::kAvNbDomainName);
+  CHECK(c.target_info[0].value == ntlm::utf16le("Domain"));
+  CHECK(c.target_info[1].id == ntlm::kAvNbComputerName);
+  REQUIRE(c.timestamp);
+  CHECK(*c.timestamp == 0x01d8ffffc0a9e400ull);
+  CHECK_FALSE(ntlm::parse_challenge(make_challenge(kSpecFlags, kTargetInfo)).timestamp);
+}
+
+TEST_CASE("challenge: malformed messages are refused with an Error") {
+  const Bytes good = make_challenge(kSpecFlags, kTargetInfo, true);
+  // Every truncation.
+  for (std::size_t n = 0; n < good.size(); ++n)
+    CHECK_THROWS_AS(ntlm::parse_challenge(std::span(good).first(n)), ntlm::Error);
+
+  auto with = [&](std::size_t at, std::initializer_list<uint8_t> bytes) {
+    Bytes m = good;
+    std::copy(bytes.begin(), bytes.end(), m.begin() + static_cast<std::ptrdiff_t>(at));
+    return m;
+  };
+  auto refused = [](const Bytes& m, std::string_view why) {
+    try {
+      ntlm::parse_challenge(m);
+    } catch (const ntlm::Error& e) {
+      return std::string_view(e.what()).find(why) != std::string_view::npos;
+    }
+    return false;
+  };
+  CHECK(refused(with(0, {'X'}), "not an NTLMSSP message"));
+  CHECK(refused(with(8, {3}), "not a CHALLENGE_MESSAGE"));
+  CHECK(refused(with(8, {1}), "not a CHALLENGE_MESSAGE"));
+  // Offsets and lengths pointing outside the message, or into its header.
+  CHECK(refused(with(44, {0xff, 0xff, 0xff, 0xff}), "target info is out of bounds"));
+  CHECK(refused(with(44, {0x10, 0, 0, 0}), "target info is out of bounds"));
+  CHECK(refused(with(40, {0xff, 0xff}), "target info is out of bounds"));
+  CHECK(refused(with(12, {4, 0, 4, 0, 0xf0, 0xff, 0xff, 0xff}), "target name is out of bounds"));
+  // No target info at all.
+  CHECK(refused(with(40, {0, 0}), "no target info"));
+  // AV pairs: one running past the list, none ending it, a timestamp of the wrong size.
+  CHECK(refused(with(56 + 2, {0xff, 0}), "target info is truncated"));
+  {
+    Bytes m = make_challenge(kSpecFlags, Bytes(kTargetInfo.begin(), kTargetInfo.end() - 4));
+    CHECK(refused(m, "target info is truncated"));
+  }
+  CHECK(refused(make_challenge(kSpecFlags, unhex("070004000102030400000000")),
+                "timestamp is not 8 bytes"));
+  // Too many AV pairs.
+  {
+    Bytes ti;
+    for (int i = 0; i < 100; ++i) ti.insert(ti.end(), {1, 0, 0, 0});
+    ti.insert(ti.end(), {0, 0, 0, 0});
+    CHECK(refused(make_challenge(kSpecFlags, ti), "too many AV pairs"));
+  }
+}
+
+TEST_CASE("client: a server that grants too little is refused") {
+  const auto try_flags = [](uint32_t flags) -> std::string {
+    auto c = spec_client();
+    c.negotiate();
+    try {
+      c.authenticate(make_challenge(flags, kTargetInfo));
+    } catch (const ntlm::Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK(try_flags(kSpecFlags) == "");
+  CHECK(try_flags(kSpecFlags & ~ntlm::kNegotiateExtendedSessionSecurity) ==
+        "ntlm: the server did not grant extended session security");
+  CHECK(try_flags(kSpecFlags & ~ntlm::kNegotiate128) ==
+        "ntlm: the server did not grant 128-bit keys");
+  CHECK(try_flags(kSpecFlags & ~ntlm::kNegotiateSeal) == "ntlm: the server did not grant sealing");
+  CHECK(try_flags(kSpecFlags & ~ntlm::kNegotiateSign) == "ntlm: the server did not grant signing");
+  CHECK(try_flags(kSpecFlags & ~ntlm::kNegotiateUnicode) ==
+        "ntlm: the server did not grant Unicode");
+}
+
+TEST_CASE("client: the calls come in order") {
+  auto c = spec_client();
+  CHECK_THROWS_AS(c.session(), ntlm::Error);
+  CHECK_THROWS_AS(c.authenticate(make_challenge(kSpecFlags, kTargetInfo)), ntlm::Error);
+  const Bytes neg = c.negotiate();
+  REQUIRE(neg.size() == 40);
+  CHECK(Bytes(neg.begin(), neg.begin() + 12) == unhex("4e544c4d5353500001000000"));
+  CHECK_THROWS_AS(c.authenticate(Bytes{1, 2, 3}), ntlm::Error);
+  CHECK_THROWS_AS(c.session(), ntlm::Error);
+  c.authenticate(make_challenge(kSpecFlags, kTargetInfo));
+  CHECK(c.negotiated_flags() ==
+        (kSpecFlags & (ntlm::kNegotiateUnicode | ntlm::kRequestTarget | ntlm::kNegotiateSign |
+                       ntlm::kNegotiateSeal | ntlm::kNegotiateNtlm | ntlm::kNegotiateAlwaysSign |
+                       ntlm::kNegotiateExtendedSessionSecurity | ntlm::kNegotiateVersion |
+                       ntlm::kNegotiate128 | ntlm::kNegotiateKeyExch | ntlm::kNegotiate56)));
+  CHECK_NOTHROW(c.session());
+  CHECK_THROWS_AS(c.authenticate(make_challenge(kSpecFlags, kTargetInfo)), ntlm::Error);
+  CHECK_THROWS_AS(ntlm::Client({"u", "d", "p"}, {.channel_bindings_md5 = Bytes(15)}), ntlm::Error);
+}
+
+TEST_CASE("session: sign-only sessions cannot seal; too weak flags are refused") {
+  const std::span<const uint8_t, 16> key(kRandomSessionKey);
+  auto s = ntlm::Session::client(key, ntlm::Session::kDefaultFlags & ~ntlm::kNegotiateSeal);
+  Bytes m = ascii("x");
+  CHECK_THROWS_AS(s.seal(m, m), ntlm::Error);
+  auto peer = ntlm::Session::server(key, ntlm::Session::kDefaultFlags & ~ntlm::kNegotiateSeal);
+  CHECK(peer.verify(m, s.sign(m)));
+  CHECK_THROWS_AS(ntlm::Session::client(key, ntlm::Session::kDefaultFlags & ~ntlm::kNegotiate128),
+                  ntlm::Error);
+  CHECK_THROWS_AS(ntlm::Session::client(
+                      key, ntlm::Session::kDefaultFlags & ~ntlm::kNegotiateExtendedSessionSecurity),
+                  ntlm::Error);
+}

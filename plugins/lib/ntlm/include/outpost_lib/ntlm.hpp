@@ -122,15 +122,15 @@ class Session {
 };
 
 struct ClientOptions {
-  std::string workstation;                    // may be empty
-  std::string target_spn;                     // e.g. "HTTP/host.example" -> MsvAvTargetName
-  std::vector<uint8_t> channel_bindings_md5;  // 16 bytes of MD5(gss_channel_bindings_struct) for
-                                              // HTTPS EPA; empty: none (an all-zero AV pair)
+  std::string workstation{};                    // may be empty
+  std::string target_spn{};                     // e.g. "HTTP/host.example" -> MsvAvTargetName
+  std::vector<uint8_t> channel_bindings_md5{};  // 16 bytes of MD5(gss_channel_bindings_struct) for
+                                                // HTTPS EPA; empty: none (an all-zero AV pair)
   bool sign = true, seal = true;  // request NTLMSSP_NEGOTIATE_SIGN / SEAL (+ KEY_EXCH, 128, ESS)
   // For tests only: fixed randomness and time (nullopt: RAND_bytes / current FILETIME).
-  std::optional<std::array<uint8_t, 8>> client_challenge;
-  std::optional<std::array<uint8_t, 16>> exported_session_key;
-  std::optional<uint64_t> timestamp;  // FILETIME used only when the server sent none
+  std::optional<std::array<uint8_t, 8>> client_challenge{};
+  std::optional<std::array<uint8_t, 16>> exported_session_key{};
+  std::optional<uint64_t> timestamp{};  // FILETIME used only when the server sent none
 };
 
 class Client {
