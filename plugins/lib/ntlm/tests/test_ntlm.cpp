@@ -286,3 +286,228 @@ TEST_CASE("session: sign-only sessions cannot seal; too weak flags are refused")
                       key, ntlm::Session::kDefaultFlags & ~ntlm::kNegotiateExtendedSessionSecurity),
                   ntlm::Error);
 }
+
+// ---- Against independent implementations: impacket and ntlm_auth, run by ntlm_peer.py.
+
+namespace {
+
+const std::string kPeer = OUTPOST_TEST_SOURCE_DIR "/plugins/lib/ntlm/tests/ntlm_peer.py";
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "test_ntlm.XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string file(const char* name) const { return (path / name).string(); }
+};
+
+// Only /usr/bin/python3 has Debian's python3-impacket and python3-ntlm-auth.
+bool peer_available() {
+  static const bool ok =
+      std::system(("/usr/bin/python3 " + kPeer + " check >/dev/null 2>&1").c_str()) == 0;
+  if (!ok)
+    WARN(
+        "skipped: /usr/bin/python3 cannot import impacket and ntlm_auth "
+        "(apt-get install python3-impacket python3-ntlm-auth, scripts/deps/ntlm.list)");
+  return ok;
+}
+
+struct Run {
+  int status = -1;
+  std::vector<std::string> lines;
+};
+
+// Runs the peer with `args`, `input` on its stdin; stderr goes to the test's output.
+Run peer(const TempDir& dir, const std::string& args, const std::string& input = "") {
+  {
+    std::ofstream in(dir.file("stdin.txt"));
+    in << input;
+  }
+  const std::string cmd = "/usr/bin/python3 " + kPeer + " " + args + " < " + dir.file("stdin.txt");
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string all;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) all.append(buf, n);
+  Run r;
+  r.status = ::pclose(p);
+  std::istringstream s(all);
+  for (std::string line; std::getline(s, line);) r.lines.push_back(line);
+  return r;
+}
+
+void write_file(const std::string& path, const Bytes& b) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+Bytes read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> words(const std::string& line) {
+  std::istringstream s(line);
+  std::vector<std::string> w;
+  for (std::string x; s >> x;) w.push_back(x);
+  return w;
+}
+
+Bytes message(std::size_t n, uint8_t seed) {
+  Bytes m(n);
+  for (std::size_t i = 0; i < n; ++i) m[i] = static_cast<uint8_t>(seed + i * 7 + (i >> 8));
+  return m;
+}
+
+// WinRM style: whole messages sealed and signed, several each way, then integrity-only
+// messages in the same session, so that sequence numbers and RC4 state must run on in step
+// with ntlm_auth's server side. The last message each way is tampered with and must fail.
+void exchange_with_ntlm_auth(const TempDir& dir, ntlm::Session& s, const std::string& key_hex,
+                             uint32_t flags) {
+  const std::size_t sizes[] = {1, 17, 300, 4000, 64};
+  std::string input;
+  std::vector<Bytes> ours, theirs;
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    Bytes m = message(sizes[i], static_cast<uint8_t>(i));
+    ours.push_back(m);
+    const auto sig = s.seal(m, ours.back());
+    input += "c " + hex(m) + " " + hex(sig) + "\n";
+    theirs.push_back(message(sizes[i] + 3, static_cast<uint8_t>(100 + i)));
+    input += "s " + hex(theirs.back()) + "\n";
+  }
+  const Bytes plain = ascii("integrity only");
+  input += "v " + hex(plain) + " " + hex(s.sign(plain)) + "\n";
+  input += "g " + hex(plain) + "\n";
+  Bytes tampered = ascii("tampered");
+  auto tsig = s.seal(tampered, tampered);
+  tampered[0] ^= 0x80;
+  input += "c " + hex(tampered) + " " + hex(tsig) + "\n";
+  input += "s " + hex(plain) + "\n";
+
+  const Run r = peer(dir, "winrm " + key_hex + " " + std::to_string(flags), input);
+  REQUIRE(r.status == 0);
+  REQUIRE(r.lines.size() == 2 * std::size(sizes) + 4);
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    CHECK(r.lines[2 * i] == "plain " + hex(ours[i]));  // ntlm_auth unsealed ours
+    const auto w = words(r.lines[2 * i + 1]);
+    REQUIRE(w.size() == 3);
+    REQUIRE(w[0] == "sealed");
+    Bytes m = unhex(w[1]);
+    CHECK(m != theirs[i]);
+    CHECK(s.receive_sequence() == i);
+    CHECK(s.unseal(m, m, unhex(w[2])));  // we unseal theirs
+    CHECK(m == theirs[i]);
+  }
+  CHECK(r.lines[2 * std::size(sizes)] == "verified");
+  const auto g = words(r.lines[2 * std::size(sizes) + 1]);
+  REQUIRE(g.size() == 2);
+  CHECK(s.verify(plain, unhex(g[1])));
+  CHECK(r.lines[2 * std::size(sizes) + 2] == "bad");
+  const auto last = words(r.lines.back());
+  REQUIRE(last.size() == 3);
+  Bytes m = unhex(last[1]);
+  m.back() ^= 1;
+  CHECK_FALSE(s.unseal(m, m, unhex(last[2])));
+}
+
+// One handshake: impacket's CHALLENGE, our AUTHENTICATE, checked by the peer as a server would;
+// then the exported session key it recovered drives a session against ours.
+void handshake(bool server_time, const std::string& spn, const Bytes& cbt) {
+  TempDir dir;
+  REQUIRE(peer(dir, "challenge " + dir.path.string() + (server_time ? "" : " notime")).status == 0);
+  const Bytes challenge = read_file(dir.file("challenge.bin"));
+  REQUIRE(challenge.size() > 56);
+
+  // Non-ASCII credentials: the user name is uppercased, both are UTF-16LE on the wire.
+  const ntlm::Credentials creds{"monitor.é", "OUTPOST", "Pässwörd-1 ✓"};
+  ntlm::ClientOptions o;
+  o.workstation = "COLLECTOR";
+  o.target_spn = spn;
+  o.channel_bindings_md5 = cbt;
+  ntlm::Client client(creds, o);
+  write_file(dir.file("negotiate.bin"), client.negotiate());
+  write_file(dir.file("authenticate.bin"), client.authenticate(challenge));
+
+  const std::string cbt_arg = cbt.empty() ? "-" : hex(cbt);
+  const std::string spn_arg = spn.empty() ? "''" : "'" + spn + "'";
+  const std::string common = dir.path.string() + " '" + creds.user + "' '" + creds.domain + "' ";
+  const Run r =
+      peer(dir, "verify " + common + "'" + creds.password + "' " + spn_arg + " " + cbt_arg);
+  REQUIRE(r.status == 0);
+  REQUIRE(r.lines.size() == 2);
+  const auto key = words(r.lines[0]);
+  REQUIRE(key.size() == 2);
+  REQUIRE(key[0] == "key");
+  CHECK(r.lines[1] == "flags " + std::to_string(client.negotiated_flags()));
+
+  // The same server with a different password refuses the response.
+  CHECK(peer(dir, "verify " + common + "'Pässwörd-2 ✓' " + spn_arg + " " + cbt_arg + " 2>/dev/null")
+            .status != 0);
+
+  auto s = client.session();
+  exchange_with_ntlm_auth(dir, s, key[1], client.negotiated_flags());
+}
+
+}  // namespace
+
+TEST_CASE("handshake: impacket's CHALLENGE with a timestamp; MIC, proof and key verified") {
+  if (!peer_available()) return;
+  handshake(true, "HTTP/winhost.outpost.test", {});
+}
+
+TEST_CASE("handshake: with channel bindings (HTTPS EPA)") {
+  if (!peer_available()) return;
+  handshake(true, "HTTP/winhost.outpost.test", message(16, 9));
+}
+
+TEST_CASE("handshake: a CHALLENGE without timestamp gets an LMv2 response and no MIC") {
+  if (!peer_available()) return;
+  handshake(false, "", {});
+}
+
+TEST_CASE("session: WinRM-style sealing both ways with ntlm_auth, fixed exported key") {
+  if (!peer_available()) return;
+  TempDir dir;
+  auto s = ntlm::Session::client(std::span<const uint8_t, 16>(kRandomSessionKey));
+  const uint32_t flags = 0xe28a8235;  // as Windows grants it
+  exchange_with_ntlm_auth(dir, s, hex(kRandomSessionKey), flags);
+}
+
+TEST_CASE("session: DCE/RPC-style, stub sealed and whole PDU signed, with impacket") {
+  if (!peer_available()) return;
+  TempDir dir;
+  const Bytes key = message(16, 42);
+  const uint32_t flags = 0xe28a8235;
+  auto s = ntlm::Session::client(std::span<const uint8_t, 16>(key), flags);
+  // A PDU: 24-byte header, stub, 8-byte sec_trailer. Only the stub is encrypted; the signature
+  // covers all of it, over the plaintext stub.
+  const std::size_t stubs[] = {8, 100, 1024, 16};
+  std::string input;
+  std::vector<Bytes> ours, theirs;
+  for (std::size_t i = 0; i < std::size(stubs); ++i) {
+    const std::size_t n = 24 + stubs[i] + 8;
+    Bytes pdu = message(n, static_cast<uint8_t>(i));
+    ours.push_back(pdu);
+    const auto sig = s.seal(std::span(pdu).subspan(24, stubs[i]), pdu);
+    CHECK(Bytes(pdu.begin(), pdu.begin() + 24) == Bytes(ours[i].begin(), ours[i].begin() + 24));
+    input += "c " + hex(pdu) + " 24 " + std::to_string(stubs[i]) + " " + hex(sig) + "\n";
+    theirs.push_back(message(n, static_cast<uint8_t>(200 + i)));
+    input += "s " + hex(theirs.back()) + " 24 " + std::to_string(stubs[i]) + "\n";
+  }
+  const Run r = peer(dir, "dcerpc " + hex(key) + " " + std::to_string(flags), input);
+  REQUIRE(r.status == 0);
+  REQUIRE(r.lines.size() == 2 * std::size(stubs));
+  for (std::size_t i = 0; i < std::size(stubs); ++i) {
+    CHECK(r.lines[2 * i] == "plain " + hex(ours[i]));
+    const auto w = words(r.lines[2 * i + 1]);
+    REQUIRE(w.size() == 3);
+    Bytes pdu = unhex(w[1]);
+    CHECK(pdu != theirs[i]);
+    CHECK(s.unseal(std::span(pdu).subspan(24, stubs[i]), pdu, unhex(w[2])));
+    CHECK(pdu == theirs[i]);
+  }
+}
