@@ -71,15 +71,23 @@ void add_field(std::vector<uint8_t>& msg, std::size_t at, std::span<const uint8_
 
 }  // namespace
 
-Client::Client(Credentials c, ClientOptions o) : creds_(std::move(c)), opts_(std::move(o)) {
+Client::Client(Credentials c, ClientOptions o)
+    : user_(std::move(c.user)), domain_(std::move(c.domain)), opts_(std::move(o)) {
   if (!opts_.channel_bindings_md5.empty() && opts_.channel_bindings_md5.size() != 16)
     throw Error("ntlm: channel bindings must be the 16 bytes of an MD5 hash");
+  try {
+    response_key_ = nt_owf_v2(user_, domain_, c.password);
+  } catch (...) {
+    detail::cleanse(c.password.data(), c.password.size());
+    throw;
+  }
+  detail::cleanse(c.password.data(), c.password.size());
 }
 
 Client::~Client() {
   detail::cleanse(exported_key_.data(), exported_key_.size());
   if (opts_.exported_session_key) detail::cleanse(opts_.exported_session_key->data(), 16);
-  detail::cleanse(creds_.password.data(), creds_.password.size());
+  detail::cleanse(response_key_.data(), response_key_.size());
 }
 
 std::vector<uint8_t> Client::negotiate() {
@@ -127,9 +135,8 @@ std::vector<uint8_t> Client::authenticate(std::span<const uint8_t> challenge) {
   const uint64_t time = c.timestamp ? *c.timestamp : opts_.timestamp.value_or(filetime_now());
   const auto target_info = client_target_info(c, mic, opts_.channel_bindings_md5, opts_.target_spn);
 
-  auto key = nt_owf_v2(creds_.user, creds_.domain, creds_.password);
-  Ntlmv2Response r = ntlmv2_response(key, c.server_challenge, client_challenge, time, target_info);
-  detail::cleanse(key.data(), key.size());
+  Ntlmv2Response r =
+      ntlmv2_response(response_key_, c.server_challenge, client_challenge, time, target_info);
   if (mic) r.lm_response.fill(0);
 
   // NTLMv2: KeyExchangeKey is the session base key.
@@ -149,8 +156,8 @@ std::vector<uint8_t> Client::authenticate(std::span<const uint8_t> challenge) {
   std::vector<uint8_t> m(kAuthHeaderSize, 0);
   std::memcpy(m.data(), kSignature, 8);
   detail::set32(m, 8, 3);
-  add_field(m, 28, utf16le(creds_.domain));
-  add_field(m, 36, utf16le(creds_.user));
+  add_field(m, 28, utf16le(domain_));
+  add_field(m, 36, utf16le(user_));
   add_field(m, 44, utf16le(opts_.workstation));
   add_field(m, 12, r.lm_response);
   add_field(m, 20, r.nt_response);

@@ -3,7 +3,8 @@
 messages, NTLMv2 proof, DCE/RPC-style sealing) and ntlm_auth (WinRM-style sealing).
 
   ntlm_peer.py check                     exit 0 when both packages import
-  ntlm_peer.py challenge DIR [notime]    write DIR/challenge.bin (with MsvAvTimestamp unless notime)
+  ntlm_peer.py challenge DIR [notime] [nokeyexch]
+        write DIR/challenge.bin: with MsvAvTimestamp unless notime, granting KEY_EXCH unless nokeyexch
   ntlm_peer.py verify DIR USER DOMAIN PASSWORD SPN CBT_HEX
         check DIR/authenticate.bin against DIR/negotiate.bin and DIR/challenge.bin as a server
         would; print "key <exported session key>" and "flags <negotiated flags>"
@@ -29,7 +30,7 @@ def die(msg):
     sys.exit(1)
 
 
-def challenge(d, with_time):
+def challenge(d, with_time, key_exch):
     from impacket import ntlm
     c = ntlm.NTLMAuthChallenge()
     c['flags'] = (ntlm.NTLMSSP_NEGOTIATE_UNICODE | ntlm.NTLMSSP_REQUEST_TARGET |
@@ -39,6 +40,8 @@ def challenge(d, with_time):
                   ntlm.NTLMSSP_NEGOTIATE_TARGET_INFO | ntlm.NTLMSSP_NEGOTIATE_VERSION |
                   ntlm.NTLMSSP_NEGOTIATE_128 | ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH |
                   ntlm.NTLMSSP_NEGOTIATE_56)
+    if not key_exch:
+        c['flags'] &= ~ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH
     c['challenge'] = os.urandom(8)
     c['domain_name'] = 'OUTPOST'.encode('utf-16le')
     c['domain_offset'] = 48 + 8
@@ -191,7 +194,7 @@ def main():
         import ntlm_auth.session_security  # noqa: F401
         import Cryptodome.Cipher.ARC4  # noqa: F401
     elif a[0] == 'challenge':
-        challenge(a[1], len(a) < 3 or a[2] != 'notime')
+        challenge(a[1], 'notime' not in a[2:], 'nokeyexch' not in a[2:])
     elif a[0] == 'verify':
         verify(*a[1:7])
     elif a[0] == 'winrm':

@@ -1,10 +1,15 @@
 // The NTLM library against MS-NLMP section 4.2.4 (NTLMv2 test vectors), RFC 1320 (MD4), and two
 // independent implementations run as peers: impacket and ntlm_auth (python3, ntlm_peer.py).
+#include <stdlib.h>  // mkdtemp
+
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <outpost_lib/ntlm.hpp>
 #include <sstream>
 #include <string>
@@ -416,9 +421,11 @@ void exchange_with_ntlm_auth(const TempDir& dir, ntlm::Session& s, const std::st
 
 // One handshake: impacket's CHALLENGE, our AUTHENTICATE, checked by the peer as a server would;
 // then the exported session key it recovered drives a session against ours.
-void handshake(bool server_time, const std::string& spn, const Bytes& cbt) {
+void handshake(bool server_time, const std::string& spn, const Bytes& cbt, bool key_exch = true) {
   TempDir dir;
-  REQUIRE(peer(dir, "challenge " + dir.path.string() + (server_time ? "" : " notime")).status == 0);
+  REQUIRE(peer(dir, "challenge " + dir.path.string() + (server_time ? "" : " notime") +
+                        (key_exch ? "" : " nokeyexch"))
+              .status == 0);
   const Bytes challenge = read_file(dir.file("challenge.bin"));
   REQUIRE(challenge.size() > 56);
 
@@ -443,6 +450,7 @@ void handshake(bool server_time, const std::string& spn, const Bytes& cbt) {
   REQUIRE(key.size() == 2);
   REQUIRE(key[0] == "key");
   CHECK(r.lines[1] == "flags " + std::to_string(client.negotiated_flags()));
+  CHECK(((client.negotiated_flags() & ntlm::kNegotiateKeyExch) != 0) == key_exch);
 
   // The same server with a different password refuses the response.
   CHECK(peer(dir, "verify " + common + "'Pässwörd-2 ✓' " + spn_arg + " " + cbt_arg + " 2>/dev/null")
@@ -467,6 +475,11 @@ TEST_CASE("handshake: with channel bindings (HTTPS EPA)") {
 TEST_CASE("handshake: a CHALLENGE without timestamp gets an LMv2 response and no MIC") {
   if (!peer_available()) return;
   handshake(false, "", {});
+}
+
+TEST_CASE("handshake: a server without KEY_EXCH: the session base key is the exported key") {
+  if (!peer_available()) return;
+  handshake(true, "HTTP/winhost.outpost.test", {}, false);
 }
 
 TEST_CASE("session: WinRM-style sealing both ways with ntlm_auth, fixed exported key") {

@@ -135,7 +135,8 @@ struct ClientOptions {
 
 class Client {
  public:
-  // Throws Error if channel_bindings_md5 is neither empty nor 16 bytes.
+  // Derives the response key (NTOWFv2) at once and keeps no copy of the password. Throws Error
+  // if a credential is not valid UTF-8 or channel_bindings_md5 is neither empty nor 16 bytes.
   Client(Credentials c, ClientOptions o = {});
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -153,8 +154,9 @@ class Client {
   uint32_t negotiated_flags() const { return flags_; }
 
  private:
-  Credentials creds_;
+  std::string user_, domain_;
   ClientOptions opts_;
+  std::array<uint8_t, 16> response_key_{};
   std::vector<uint8_t> negotiate_;
   std::array<uint8_t, 16> exported_key_{};
   uint32_t flags_ = 0;
