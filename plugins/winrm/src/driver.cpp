@@ -96,6 +96,13 @@ std::string_view as_view(const std::vector<uint8_t>& v) {
   return {reinterpret_cast<const char*>(v.data()), v.size()};
 }
 
+WinrmJob::Step first_step(const Task& t) {
+  using Step = WinrmJob::Step;
+  return t.kind == Task::Kind::invoke    ? Step::invoke
+         : t.kind == Task::Kind::command ? Step::shell_create
+                                         : Step::enumerate;
+}
+
 }  // namespace
 
 Driver::~Driver() {
@@ -126,6 +133,7 @@ bool Driver::begin(PollJob& job) {
     rt_->finish(j, OUTPOST_OK, "nothing to do");
     return true;
   }
+  j.step = first_step(j.tasks.front());
   return connect_next(j);
 }
 
@@ -270,11 +278,11 @@ std::string Driver::build_envelope(WinrmJob& j) {
     case Step::enumerate:
       h.resource_uri = wsman::wmi_resource_uri(t.wmi_namespace, "*");
       h.action = std::string(wsman::action::enumerate);
-      body = wsman::enumerate_body(
-          t.kind == Task::Kind::invoke
-              ? "SELECT Name, State FROM Win32_Service WHERE Name = " + wql::quote(t.selectors.at(0).second)
-              : t.wql,
-          j.s.max_elements);
+      body = wsman::enumerate_body(t.kind == Task::Kind::invoke
+                                       ? "SELECT Name, State FROM Win32_Service WHERE Name = " +
+                                             wql::quote(t.selectors.at(0).second)
+                                       : t.wql,
+                                   j.s.max_elements);
       break;
     case Step::pull:
       h.resource_uri = wsman::wmi_resource_uri(t.wmi_namespace, "*");
@@ -283,8 +291,9 @@ std::string Driver::build_envelope(WinrmJob& j) {
       break;
     case Step::invoke: {
       h.resource_uri = wsman::wmi_resource_uri(t.wmi_namespace, t.class_name);
-      const std::string method =
-          t.method == "restart" ? (j.restart_phase == 0 ? "StopService" : "StartService") : t.method;
+      const std::string method = t.method == "restart"
+                                     ? (j.restart_phase == 0 ? "StopService" : "StartService")
+                                     : t.method;
       h.action = h.resource_uri + "/" + method;
       h.selectors = t.selectors;
       body = wsman::invoke_body(h.resource_uri, method, {});
@@ -335,8 +344,7 @@ void Driver::send_request(WinrmJob& j) {
   h.emplace_back("Connection", "Keep-Alive");
   std::string body;
   if (j.s.auth == Auth::basic) {
-    h.emplace_back("Authorization",
-                   "Basic " + wsman::base64_encode(j.s.user + ":" + j.s.password));
+    h.emplace_back("Authorization", "Basic " + wsman::base64_encode(j.s.user + ":" + j.s.password));
   } else if (j.auth_stage == WinrmJob::AuthStage::none) {
     // NTLM's first leg goes without the body: only the third carries it, sealed.
     const auto [domain, user] = split_user(j.s.user, j.s.domain);
@@ -357,8 +365,8 @@ void Driver::send_request(WinrmJob& j) {
   if (j.encrypt) {
     std::vector<uint8_t> buf(j.soap.begin(), j.soap.end());
     const auto sig = j.session->seal(
-        buf, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(j.soap.data()),
-                                      j.soap.size()));
+        buf,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(j.soap.data()), j.soap.size()));
     const std::string sealed = wsman::ntlm_sealed(
         std::string_view(reinterpret_cast<const char*>(sig.data()), sig.size()), as_view(buf));
     body = wsman::encrypted_body(wsman::kSpnegoEncrypted, j.soap.size(), sealed);
@@ -396,7 +404,8 @@ void Driver::write_some(WinrmJob& j) {
       if (rc < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return watch_for(j, true);
         if (errno == EINTR) continue;
-        return fail(j, OUTPOST_E_UNAVAILABLE, "send to " + host_header(j) + ": " + errno_text(errno));
+        return fail(j, OUTPOST_E_UNAVAILABLE,
+                    "send to " + host_header(j) + ": " + errno_text(errno));
       }
       j.out_at += static_cast<std::size_t>(rc);
     }
@@ -494,7 +503,9 @@ void Driver::on_response(WinrmJob& j) {
     } catch (const ntlm::Error& e) {
       return fail(j, OUTPOST_E_AUTH, std::string("NTLM: ") + e.what());
     }
-    if (!resp.keep_alive) return fail(j, OUTPOST_E_UNAVAILABLE, "the server closed the connection in the NTLM handshake");
+    if (!resp.keep_alive)
+      return fail(j, OUTPOST_E_UNAVAILABLE,
+                  "the server closed the connection in the NTLM handshake");
     j.auth_stage = Stage::authenticate_sent;
     return send_request(j);
   }
@@ -515,12 +526,14 @@ void Driver::on_response(WinrmJob& j) {
       const auto part = wsman::parse_encrypted_body(resp.body, wsman::kSpnegoEncrypted);
       const auto [sig, sealed] = wsman::split_ntlm_sealed(part.sealed);
       std::vector<uint8_t> buf(sealed.begin(), sealed.end());
-      if (!j.session->unseal(buf, buf,
-                             std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(sig.data()),
-                                                      sig.size())))
-        return fail(j, OUTPOST_E_AUTH, "the answer's NTLM signature is wrong (tampered, or keys out of step)");
+      if (!j.session->unseal(
+              buf, buf,
+              std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(sig.data()), sig.size())))
+        return fail(j, OUTPOST_E_AUTH,
+                    "the answer's NTLM signature is wrong (tampered, or keys out of step)");
       if (buf.size() != part.original_length)
-        return fail(j, OUTPOST_E_UNAVAILABLE, "the decrypted answer's length differs from its OriginalContent");
+        return fail(j, OUTPOST_E_UNAVAILABLE,
+                    "the decrypted answer's length differs from its OriginalContent");
       xml.assign(buf.begin(), buf.end());
     } catch (const wsman::Error& e) {
       return fail(j, OUTPOST_E_UNAVAILABLE, std::string("encrypted answer: ") + e.what());
@@ -531,7 +544,10 @@ void Driver::on_response(WinrmJob& j) {
     xml = std::move(resp.body);
   }
   if (resp.status != 200 && resp.status != 500) {
-    return fail(j, resp.status == 400 || resp.status == 413 || resp.status == 415 ? OUTPOST_E_CONFIG : OUTPOST_E_UNAVAILABLE,
+    return fail(j,
+                resp.status == 400 || resp.status == 413 || resp.status == 415
+                    ? OUTPOST_E_CONFIG
+                    : OUTPOST_E_UNAVAILABLE,
                 "HTTP " + std::to_string(resp.status) + " " + resp.reason +
                     (resp.status == 400 && !j.encrypt && !j.s.https
                          ? " (a server that allows no unencrypted traffic refuses plain HTTP "
@@ -542,8 +558,9 @@ void Driver::on_response(WinrmJob& j) {
   try {
     r = wsman::parse(xml);
   } catch (const wsman::Error& e) {
-    return fail(j, OUTPOST_E_UNAVAILABLE,
-                "HTTP " + std::to_string(resp.status) + " without a WS-Management answer: " + e.what());
+    return fail(
+        j, OUTPOST_E_UNAVAILABLE,
+        "HTTP " + std::to_string(resp.status) + " without a WS-Management answer: " + e.what());
   }
   if (!resp.keep_alive) close_conn(j);
   handle_soap(j, r);
@@ -576,9 +593,12 @@ void Driver::handle_soap(WinrmJob& j, const wsman::Response& r) {
         return send_request(j);
       }
       if (t.kind == Task::Kind::invoke) {  // restart: waiting for the service to stop
-        const std::string* state = j.items.empty() ? nullptr : j.items.front().value("State");
+        const std::string* found = j.items.empty() ? nullptr : j.items.front().value("State");
+        const std::optional<std::string> state =
+            found != nullptr ? std::optional<std::string>(*found) : std::nullopt;
         j.items.clear();
-        if (state == nullptr) return task_done(j, OUTPOST_E_NOT_FOUND, "no service " + t.selectors.at(0).second);
+        if (!state)
+          return task_done(j, OUTPOST_E_NOT_FOUND, "no service " + t.selectors.at(0).second);
         if (*state != "Stopped") {
           rt_->set_timer(j, rt_->now() + kRestartPollNs);
           return;
@@ -591,17 +611,24 @@ void Driver::handle_soap(WinrmJob& j, const wsman::Response& r) {
       return task_done(j, OUTPOST_OK, {});
     case Step::invoke: {
       const std::string* rv = r.output ? r.output->value("ReturnValue") : nullptr;
-      const std::string method =
-          t.method == "restart" ? (j.restart_phase == 0 ? "StopService" : "StartService") : t.method;
+      const std::string method = t.method == "restart"
+                                     ? (j.restart_phase == 0 ? "StopService" : "StartService")
+                                     : t.method;
       int64_t code = -1;
       if (rv != nullptr) code = std::strtoll(rv->c_str(), nullptr, 10);
       // Win32_Service method return values (0 success, 10 already running, 6 not active...).
-      static const std::pair<int, const char*> kWords[] = {
-          {0, "success"}, {1, "not supported"}, {2, "access denied"},
-          {3, "dependent services running"}, {5, "cannot accept control"},
-          {6, "service not active"}, {7, "request timeout"}, {8, "unknown failure"},
-          {10, "service already running"}, {14, "service disabled"}, {15, "service marked for deletion"},
-          {24, "service paused"}};
+      static const std::pair<int, const char*> kWords[] = {{0, "success"},
+                                                           {1, "not supported"},
+                                                           {2, "access denied"},
+                                                           {3, "dependent services running"},
+                                                           {5, "cannot accept control"},
+                                                           {6, "service not active"},
+                                                           {7, "request timeout"},
+                                                           {8, "unknown failure"},
+                                                           {10, "service already running"},
+                                                           {14, "service disabled"},
+                                                           {15, "service marked for deletion"},
+                                                           {24, "service paused"}};
       std::string words = "return value " + std::to_string(code);
       for (const auto& [c, w] : kWords)
         if (c == code) words = w;
@@ -628,12 +655,14 @@ void Driver::handle_soap(WinrmJob& j, const wsman::Response& r) {
       return task_done(j, code == 2 ? OUTPOST_E_AUTH : OUTPOST_E_UNAVAILABLE, ev.message);
     }
     case Step::shell_create:
-      if (r.shell_id.empty()) return task_done(j, OUTPOST_E_UNAVAILABLE, "no ShellId in the answer");
+      if (r.shell_id.empty())
+        return task_done(j, OUTPOST_E_UNAVAILABLE, "no ShellId in the answer");
       j.shell_id = r.shell_id;
       j.step = Step::shell_command;
       return send_request(j);
     case Step::shell_command:
-      if (r.command_id.empty()) return task_done(j, OUTPOST_E_UNAVAILABLE, "no CommandId in the answer");
+      if (r.command_id.empty())
+        return task_done(j, OUTPOST_E_UNAVAILABLE, "no CommandId in the answer");
       j.command_id = r.command_id;
       j.step = Step::shell_receive;
       return send_request(j);
@@ -722,7 +751,8 @@ void Driver::task_done(WinrmJob& j, outpost_status status, const std::string& wh
   } else {
     ++j.tasks_failed;
     if (j.first_failure == OUTPOST_OK) j.first_failure = status;
-    if (j.failures.size() < 2000) j.failures += (j.failures.empty() ? "" : "; ") + t.name + ": " + why;
+    if (j.failures.size() < 2000)
+      j.failures += (j.failures.empty() ? "" : "; ") + t.name + ": " + why;
   }
   j.items.clear();
   j.context.clear();
@@ -731,11 +761,7 @@ void Driver::task_done(WinrmJob& j, outpost_status status, const std::string& wh
   j.command_id.clear();
   j.restart_phase = 0;
   if (++j.task_at >= j.tasks.size()) return all_done(j);
-  const Task& next = j.tasks[j.task_at];
-  using Step = WinrmJob::Step;
-  j.step = next.kind == Task::Kind::invoke    ? Step::invoke
-           : next.kind == Task::Kind::command ? Step::shell_create
-                                              : Step::enumerate;
+  j.step = first_step(j.tasks[j.task_at]);
   send_request(j);
 }
 
@@ -743,8 +769,9 @@ void Driver::all_done(WinrmJob& j) {
   const std::size_t n = j.tasks.size();
   if (j.tasks_failed == 0) {
     rt_->finish(j, OUTPOST_OK,
-                j.tasks_absent == 0 ? std::string()
-                                    : std::to_string(j.tasks_absent) + " optional queries found no class");
+                j.tasks_absent == 0
+                    ? std::string()
+                    : std::to_string(j.tasks_absent) + " optional queries found no class");
     return;
   }
   if (j.tasks_ok == 0 && j.tasks_absent == 0) {
@@ -753,7 +780,8 @@ void Driver::all_done(WinrmJob& j) {
   }
   // The host answered: the device is up, the failed queries are named in the detail.
   rt_->finish(j, OUTPOST_OK,
-              std::to_string(j.tasks_failed) + " of " + std::to_string(n) + " queries failed: " + j.failures);
+              std::to_string(j.tasks_failed) + " of " + std::to_string(n) +
+                  " queries failed: " + j.failures);
 }
 
 void Driver::fail(WinrmJob& j, outpost_status status, std::string why) {
@@ -779,8 +807,8 @@ void Driver::on_end(PollJob& job, outpost_status, bool) {
     j.ssl = nullptr;
   }
   const int64_t now = host_.now_ns();
-  rt_->emit(outpost::Metric{"winrm_query_failures", j.base, static_cast<double>(j.tasks_failed), now,
-                            OUTPOST_METRIC_GAUGE});
+  rt_->emit(outpost::Metric{"winrm_query_failures", j.base, static_cast<double>(j.tasks_failed),
+                            now, OUTPOST_METRIC_GAUGE});
   if (bookmarks_ != nullptr && !j.new_bookmarks.empty()) {
     try {
       bookmarks_->save();

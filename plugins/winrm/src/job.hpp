@@ -76,16 +76,28 @@ struct WinrmJob final : outpost::lib::PollJob {
   outpost::lib::http1::ResponseParser parser;
   std::string tls_end_point_hash;  // the server certificate's hash, for channel bindings
 
-  enum class AuthStage { none, negotiate_sent, authenticate_sent, done } auth_stage =
-      AuthStage::none;
+  enum class AuthStage {
+    none,
+    negotiate_sent,
+    authenticate_sent,
+    done
+  } auth_stage = AuthStage::none;
   std::unique_ptr<outpost::lib::ntlm::Client> ntlm;
   std::optional<outpost::lib::ntlm::Session> session;
-  bool encrypt = false;  // NTLM over HTTP: every body sealed (MS-WSMV 2.2.9.1)
+  bool encrypt = false;               // NTLM over HTTP: every body sealed (MS-WSMV 2.2.9.1)
   std::string pending_authorization;  // NTLM's third leg rides on the first SOAP request
 
   std::size_t task_at = 0;
-  enum class Step { enumerate, pull, invoke, shell_create, shell_command, shell_receive,
-                    shell_signal, shell_delete } step = Step::enumerate;
+  enum class Step {
+    enumerate,
+    pull,
+    invoke,
+    shell_create,
+    shell_command,
+    shell_receive,
+    shell_signal,
+    shell_delete
+  } step = Step::enumerate;
   std::string soap;  // the envelope in flight
   std::string context, shell_id, command_id;
   wsman::ShellOutput shell;
@@ -96,7 +108,7 @@ struct WinrmJob final : outpost::lib::PollJob {
   int requests = 0;
   std::size_t tasks_ok = 0, tasks_failed = 0, tasks_absent = 0;
   outpost_status first_failure = OUTPOST_OK;
-  std::string failures;  // "profile/query: why; ..."
+  std::string failures;                                         // "profile/query: why; ..."
   std::vector<std::pair<std::string, uint64_t>> new_bookmarks;  // log -> record
   int64_t connected_ns = 0;
 

@@ -52,7 +52,9 @@ std::vector<std::string> split_names(const std::string& s) {
 class WinrmPoller final : public outpost::Poller {
  public:
   WinrmPoller(outpost::Host host, const outpost::Config& cfg)
-      : host_(host), driver_(host), rt_(host, driver_, outpost::lib::async_poller_options(cfg, "winrm", 64)) {
+      : host_(host),
+        driver_(host),
+        rt_(host, driver_, outpost::lib::async_poller_options(cfg, "winrm", 64)) {
     driver_.attach(rt_);
     if (cfg.get_bool("builtin_profiles", true)) {
       const fs::path d = plugin_dir();
@@ -61,12 +63,13 @@ class WinrmPoller final : public outpost::Poller {
     for (auto& d : cfg.get_list("profile_dirs")) profile_dirs_.emplace_back(d);
     default_profiles_ = cfg.get("default_profiles", kDefaultProfiles);
     const std::string state = cfg.get("state_dir");
-    bookmarks_ = std::make_unique<wql::Bookmarks>(state.empty() ? fs::path()
-                                                                : fs::path(state) / "eventlog-bookmarks");
+    bookmarks_ = std::make_unique<wql::Bookmarks>(
+        state.empty() ? fs::path() : fs::path(state) / "eventlog-bookmarks");
     driver_.set_bookmarks(bookmarks_.get());
     lookback_ns_ = static_cast<int64_t>(cfg.get_seconds("eventlog_lookback", 3600) * 1e9);
     const int64_t me = cfg.get_int("max_events_per_poll", 1000);
-    if (me < 1 || me > 1'000'000) throw Error(OUTPOST_E_CONFIG, "max_events_per_poll must be 1-1000000");
+    if (me < 1 || me > 1'000'000)
+      throw Error(OUTPOST_E_CONFIG, "max_events_per_poll must be 1-1000000");
     max_events_ = static_cast<std::size_t>(me);
     const double ot = cfg.get_seconds("operation_timeout", 30);
     if (ot <= 0 || ot > 3600) throw Error(OUTPOST_E_CONFIG, "operation_timeout must be 0-3600 s");
@@ -130,15 +133,18 @@ class WinrmPoller final : public outpost::Poller {
         field("path", OUTPOST_FIELD_STRING, "URL path of the WS-Management service", "/wsman"),
         field("tls_verify", OUTPOST_FIELD_BOOL, "Verify the server's certificate and name (https)",
               "true"),
-        field("tls_ca_file", OUTPOST_FIELD_STRING, "PEM file of the CAs to trust instead of the system's"),
+        field("tls_ca_file", OUTPOST_FIELD_STRING,
+              "PEM file of the CAs to trust instead of the system's"),
         field("tls_server_name", OUTPOST_FIELD_STRING,
               "Name the certificate must carry (and SNI), when the address is not it"),
-        field("profile", OUTPOST_FIELD_STRING, "WQL profiles, comma-separated; default: the plugin's"),
+        field("profile", OUTPOST_FIELD_STRING,
+              "WQL profiles, comma-separated; default: the plugin's"),
         field("query", OUTPOST_FIELD_STRING,
               "A WQL query instead of the profiles: every instance becomes a windows.wmi_instance "
               "event"),
         field("namespace", OUTPOST_FIELD_STRING, "WMI namespace of query", "root/cimv2"),
-        field("service", OUTPOST_FIELD_STRING, "A service (its Name) to control, with service_action"),
+        field("service", OUTPOST_FIELD_STRING,
+              "A service (its Name) to control, with service_action"),
         field("service_action", OUTPOST_FIELD_STRING,
               "start, stop or restart the service; audited as a windows.service_control event"),
         field("command", OUTPOST_FIELD_STRING,
@@ -179,7 +185,8 @@ class WinrmPoller final : public outpost::Poller {
         struct stat st {};
         if (::stat(e.path().c_str(), &st) != 0) continue;
         parts.push_back(e.path().string() + ":" + std::to_string(st.st_size) + ":" +
-                        std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec));
+                        std::to_string(st.st_mtim.tv_sec) + "." +
+                        std::to_string(st.st_mtim.tv_nsec));
       }
       std::sort(parts.begin(), parts.end());
       sig += d.string() + "{";
@@ -248,14 +255,16 @@ class WinrmPoller final : public outpost::Poller {
     s.password = secret_or_literal(p, "password");
     if (s.user.empty()) throw Error(OUTPOST_E_CONFIG, "user is required");
     s.path = p.get("path", "/wsman");
-    if (s.path.empty() || s.path.front() != '/') throw Error(OUTPOST_E_CONFIG, "path must start with /");
+    if (s.path.empty() || s.path.front() != '/')
+      throw Error(OUTPOST_E_CONFIG, "path must start with /");
     s.tls_verify = p.get_bool("tls_verify", true);
     s.tls_ca_file = p.get("tls_ca_file");
     s.tls_server_name = p.get("tls_server_name");
     if (s.https) {
       driver_.tls_context(s.tls_ca_file);  // a bad CA file is the target's config error
-      if (!s.tls_verify) warn_once(s.device, "winrm: " + s.device +
-                                                  ": tls_verify is off: any certificate is accepted");
+      if (!s.tls_verify)
+        warn_once(s.device,
+                  "winrm: " + s.device + ": tls_verify is off: any certificate is accepted");
     }
     s.operation_timeout_s = operation_timeout_s_;
     s.max_elements = max_elements_;
@@ -274,7 +283,9 @@ class WinrmPoller final : public outpost::Poller {
       task.kind = Task::Kind::invoke;
       task.name = "service " + service;
       task.class_name = "Win32_Service";
-      task.method = action == "start" ? "StartService" : action == "stop" ? "StopService" : "restart";
+      task.method = action == "start"  ? "StartService"
+                    : action == "stop" ? "StopService"
+                                       : "restart";
       task.action = action;
       task.selectors = {{"Name", service}};
       j->tasks.push_back(std::move(task));
