@@ -128,7 +128,7 @@ SSL_CTX* Driver::tls_context(const std::string& ca_file) {
 
 bool Driver::begin(PollJob& job) {
   auto& j = static_cast<WinrmJob&>(job);
-  j.encrypt = j.s.auth == Auth::ntlm && !j.s.https;
+  j.encrypt = j.s.auth != Auth::basic && !j.s.https;
   if (j.tasks.empty()) {
     rt_->finish(j, OUTPOST_OK, "nothing to do");
     return true;
@@ -183,6 +183,7 @@ void Driver::close_conn(WinrmJob& j) {
   j.auth_stage = WinrmJob::AuthStage::none;
   j.session.reset();
   j.ntlm.reset();
+  j.krb.reset();
 }
 
 void Driver::on_io(PollJob& job, int fd, uint32_t events) {
@@ -345,6 +346,24 @@ void Driver::send_request(WinrmJob& j) {
   std::string body;
   if (j.s.auth == Auth::basic) {
     h.emplace_back("Authorization", "Basic " + wsman::base64_encode(j.s.user + ":" + j.s.password));
+  } else if (j.s.auth == Auth::kerberos && j.auth_stage == WinrmJob::AuthStage::none) {
+    // The AP-REQ goes on an empty request; the AP-REP comes back on its 200, and only then
+    // is there a context to seal bodies with.
+    if (!j.krb) {  // a new connection: a new context (the service ticket is cached by now)
+      try {
+        j.krb = std::make_unique<outpost::lib::gss::Context>(j.krb_cred, j.krb_service);
+        j.krb_token = j.krb->initial_token();
+      } catch (const outpost::lib::gss::Error& e) {
+        return fail(j, e.status(), e.what());
+      }
+    }
+    h.emplace_back("Authorization", "Kerberos " + wsman::base64_encode(as_view(j.krb_token)));
+    h.emplace_back("Content-Type", "application/soap+xml;charset=UTF-8");
+    j.auth_stage = WinrmJob::AuthStage::negotiate_sent;
+    j.out = http1::request("POST", j.s.path, host_header(j), h, {});
+    j.out_at = 0;
+    j.phase = WinrmJob::Phase::writing;
+    return write_some(j);
   } else if (j.auth_stage == WinrmJob::AuthStage::none) {
     // NTLM's first leg goes without the body: only the third carries it, sealed.
     const auto [domain, user] = split_user(j.s.user, j.s.domain);
@@ -362,7 +381,17 @@ void Driver::send_request(WinrmJob& j) {
     return write_some(j);
   }
   j.soap = build_envelope(j);
-  if (j.encrypt) {
+  if (j.encrypt && j.s.auth == Auth::kerberos) {
+    std::pair<std::string, std::string> w;
+    try {
+      w = j.krb->wrap(j.soap);
+    } catch (const outpost::lib::gss::Error& e) {
+      return fail(j, e.status(), e.what());
+    }
+    body = wsman::encrypted_body(wsman::kKerberosEncrypted, j.soap.size(),
+                                 wsman::ntlm_sealed(w.first, w.second));
+    h.emplace_back("Content-Type", wsman::encrypted_content_type(wsman::kKerberosEncrypted));
+  } else if (j.encrypt) {
     std::vector<uint8_t> buf(j.soap.begin(), j.soap.end());
     const auto sig = j.session->seal(
         buf,
@@ -472,6 +501,35 @@ void Driver::on_response(WinrmJob& j) {
   http1::Response& resp = j.parser.response();
   ++j.requests;
   using Stage = WinrmJob::AuthStage;
+  if (j.auth_stage == Stage::negotiate_sent && j.s.auth == Auth::kerberos) {
+    std::string_view token;
+    for (auto v : resp.all("WWW-Authenticate"))
+      if (v.size() > 9 && http1::iequals(v.substr(0, 9), "Kerberos ")) token = v.substr(9);
+    if (resp.status == 401)
+      return fail(j, OUTPOST_E_AUTH,
+                  "the server refused the Kerberos ticket of " + j.krb_cred->principal() + " for " +
+                      j.krb_service +
+                      " (HTTP 401): the service principal's key differs from the server's, the "
+                      "clocks are more than 5 minutes apart, or the account has no WinRM rights");
+    if (resp.status != 200 || token.empty())
+      return fail(j, OUTPOST_E_AUTH,
+                  "the server did not complete Kerberos mutual authentication (HTTP " +
+                      std::to_string(resp.status) + ")");
+    auto reply = wsman::base64_decode(token);
+    if (!reply) return fail(j, OUTPOST_E_AUTH, "the Kerberos reply is not base64");
+    try {
+      if (!j.krb->step(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(reply->data()),
+                                                reply->size())))
+        return fail(j, OUTPOST_E_AUTH, "Kerberos: the context needs more than one round trip");
+    } catch (const outpost::lib::gss::Error& e) {
+      return fail(j, e.status(), e.what());
+    }
+    if (!resp.keep_alive)
+      return fail(j, OUTPOST_E_UNAVAILABLE,
+                  "the server closed the connection after the Kerberos login");
+    j.auth_stage = Stage::done;
+    return send_request(j);
+  }
   if (j.auth_stage == Stage::negotiate_sent) {
     std::string_view token;
     std::string scheme;
@@ -513,14 +571,32 @@ void Driver::on_response(WinrmJob& j) {
     const std::string who = j.s.user.empty() ? std::string("no user") : "user " + j.s.user;
     return fail(j, OUTPOST_E_AUTH,
                 "the server refused the login of " + who + " (HTTP 401, " +
-                    (j.s.auth == Auth::basic ? "Basic" : "NTLM") +
+                    (j.s.auth == Auth::basic      ? "Basic"
+                     : j.s.auth == Auth::kerberos ? "Kerberos"
+                                                  : "NTLM") +
                     "): a wrong password, a locked account, or an account that is neither an "
                     "administrator nor in Remote Management Users");
   }
   if (j.auth_stage == Stage::authenticate_sent) j.auth_stage = Stage::done;
   std::string xml;
   const auto ct = resp.header("Content-Type").value_or("");
-  if (ct.size() >= 19 && http1::iequals(ct.substr(0, 19), "multipart/encrypted")) {
+  if (ct.size() >= 19 && http1::iequals(ct.substr(0, 19), "multipart/encrypted") &&
+      j.s.auth == Auth::kerberos) {
+    if (!j.krb || !j.krb->established())
+      return fail(j, OUTPOST_E_UNAVAILABLE, "an encrypted answer without a Kerberos context");
+    try {
+      const auto part = wsman::parse_encrypted_body(resp.body, wsman::kKerberosEncrypted);
+      const auto [header, sealed] = wsman::split_sealed(part.sealed);
+      xml = j.krb->unwrap(header, sealed);
+      if (xml.size() != part.original_length)
+        return fail(j, OUTPOST_E_UNAVAILABLE,
+                    "the decrypted answer's length differs from its OriginalContent");
+    } catch (const wsman::Error& e) {
+      return fail(j, OUTPOST_E_UNAVAILABLE, std::string("encrypted answer: ") + e.what());
+    } catch (const outpost::lib::gss::Error& e) {
+      return fail(j, e.status(), e.what());
+    }
+  } else if (ct.size() >= 19 && http1::iequals(ct.substr(0, 19), "multipart/encrypted")) {
     if (!j.session) return fail(j, OUTPOST_E_UNAVAILABLE, "an encrypted answer without a session");
     try {
       const auto part = wsman::parse_encrypted_body(resp.body, wsman::kSpnegoEncrypted);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <outpost/sdk.hpp>
 #include <outpost_lib/async_poller.hpp>
+#include <outpost_lib/gss.hpp>
 #include <outpost_lib/http1.hpp>
 #include <outpost_lib/ntlm.hpp>
 #include <outpost_lib/wql.hpp>
@@ -20,7 +21,7 @@ namespace outpost::winrm {
 namespace wql = outpost::lib::wql;
 namespace wsman = outpost::lib::wsman;
 
-enum class Auth { ntlm, basic };
+enum class Auth { ntlm, basic, kerberos };
 
 // One unit of a poll: a profile query (Enumerate, then Pull until the end), the new entries of
 // one event log, a method of a WMI object (service control), or a command in a remote shell.
@@ -83,6 +84,12 @@ struct WinrmJob final : outpost::lib::PollJob {
     done
   } auth_stage = AuthStage::none;
   std::unique_ptr<outpost::lib::ntlm::Client> ntlm;
+  // Kerberos: the credential (shared across polls) and this connection's context, whose first
+  // token make_job() obtained on the poll thread (the KDC exchange blocks).
+  std::shared_ptr<outpost::lib::gss::Credential> krb_cred;
+  std::string krb_service;  // "HTTP@host"
+  std::unique_ptr<outpost::lib::gss::Context> krb;
+  std::vector<uint8_t> krb_token;
   std::optional<outpost::lib::ntlm::Session> session;
   bool encrypt = false;               // NTLM over HTTP: every body sealed (MS-WSMV 2.2.9.1)
   std::string pending_authorization;  // NTLM's third leg rides on the first SOAP request

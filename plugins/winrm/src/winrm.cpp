@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <outpost/sdk.hpp>
 #include <outpost_lib/async_poller.hpp>
@@ -125,12 +127,17 @@ class WinrmPoller final : public outpost::Poller {
         field("transport", OUTPOST_FIELD_STRING,
               "http (5985; NTLM with message encryption) or https (5986; TLS)", "http"),
         field("port", OUTPOST_FIELD_INT, "TCP port; default 5985 for http, 5986 for https"),
-        field("auth", OUTPOST_FIELD_STRING, "ntlm, or basic (https only: a local account)", "ntlm"),
+        field("auth", OUTPOST_FIELD_STRING,
+              "ntlm, kerberos (user@REALM; the KDC from krb5.conf), or basic (https only: a local "
+              "account)",
+              "ntlm"),
         field("user", OUTPOST_FIELD_STRING, "Account: user, DOMAIN\\user or user@domain"),
         field("domain", OUTPOST_FIELD_STRING, "NTLM domain, when user does not name it"),
         field("password", OUTPOST_FIELD_STRING, "Password, literally (prefer password_ref)"),
         field("password_ref", OUTPOST_FIELD_SECRET, "Password, a credential reference"),
         field("path", OUTPOST_FIELD_STRING, "URL path of the WS-Management service", "/wsman"),
+        field("spn", OUTPOST_FIELD_STRING,
+              "Kerberos service principal, when not HTTP/<address> (e.g. HTTP/srv.corp.example)"),
         field("tls_verify", OUTPOST_FIELD_BOOL, "Verify the server's certificate and name (https)",
               "true"),
         field("tls_ca_file", OUTPOST_FIELD_STRING,
@@ -244,9 +251,10 @@ class WinrmPoller final : public outpost::Poller {
       s.auth = Auth::ntlm;
     else if (auth == "basic")
       s.auth = Auth::basic;
+    else if (auth == "kerberos")
+      s.auth = Auth::kerberos;
     else
-      throw Error(OUTPOST_E_CONFIG, "auth must be ntlm or basic, not '" + auth +
-                                        "' (Kerberos is not supported yet: use ntlm)");
+      throw Error(OUTPOST_E_CONFIG, "auth must be ntlm, kerberos or basic, not '" + auth + "'");
     if (s.auth == Auth::basic && !s.https)
       throw Error(OUTPOST_E_CONFIG,
                   "auth basic sends the password in clear: only with transport https");
@@ -271,6 +279,7 @@ class WinrmPoller final : public outpost::Poller {
     s.max_events = max_events_;
     j->base = t.labels();
     j->profiles = profiles;
+    if (s.auth == Auth::kerberos) kerberos_login(*j, p);
 
     const std::string service = p.get("service"), action = p.get("service_action");
     const std::string command = p.get("command"), query = p.get("query");
@@ -340,6 +349,50 @@ class WinrmPoller final : public outpost::Poller {
     return j;
   }
 
+  // "user@corp.example" -> user@CORP.EXAMPLE; "CORP\user" or "user" take the realm from
+  // domain. A ticket-granting ticket per principal is kept until it nearly expires.
+  void kerberos_login(WinrmJob& j, const outpost::Config& p) {
+    std::string user = j.s.user, realm;
+    if (const std::size_t bs = user.find('\\'); bs != std::string::npos) user = user.substr(bs + 1);
+    if (const std::size_t at = user.rfind('@'); at != std::string::npos) {
+      realm = user.substr(at + 1);
+      user.resize(at);
+    } else {
+      realm = j.s.domain;
+    }
+    if (realm.empty())
+      throw Error(OUTPOST_E_CONFIG, "auth kerberos needs user@REALM or domain (the DNS domain)");
+    for (auto& c : realm) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const std::string principal = user + "@" + realm;
+    std::string spn = p.get("spn");
+    if (spn.empty())
+      spn = "HTTP/" + (j.s.tls_server_name.empty() ? j.s.address : j.s.tls_server_name);
+    const std::size_t slash = spn.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == spn.size())
+      throw Error(OUTPOST_E_CONFIG, "spn must look like HTTP/host");
+    j.krb_service = spn.substr(0, slash) + "@" + spn.substr(slash + 1);
+    const std::string key =
+        principal + "\n" + std::to_string(std::hash<std::string>{}(j.s.password));
+    try {
+      std::shared_ptr<outpost::lib::gss::Credential> cred;
+      {
+        std::lock_guard g(krb_mu_);
+        auto it = krb_creds_.find(key);
+        if (it != krb_creds_.end() && it->second->lifetime_left() > 300) cred = it->second;
+      }
+      if (!cred) {
+        cred = outpost::lib::gss::Credential::acquire(principal, j.s.password);  // blocks: the KDC
+        std::lock_guard g(krb_mu_);
+        krb_creds_[key] = cred;
+      }
+      j.krb_cred = cred;
+      j.krb = std::make_unique<outpost::lib::gss::Context>(cred, j.krb_service);
+      j.krb_token = j.krb->initial_token();  // blocks unless the service ticket is cached
+    } catch (const outpost::lib::gss::Error& e) {
+      throw Error(e.status(), e.what());
+    }
+  }
+
   void warn_once(const std::string& key, const std::string& text) {
     std::lock_guard g(warned_mu_);
     if (warned_.insert(key).second) host_.log(OUTPOST_LOG_WARN, text);
@@ -358,6 +411,9 @@ class WinrmPoller final : public outpost::Poller {
   std::shared_ptr<const wql::ProfileSet> profiles_;
   std::string profiles_sig_;
   int64_t profiles_checked_ns_ = 0;
+
+  std::mutex krb_mu_;
+  std::map<std::string, std::shared_ptr<outpost::lib::gss::Credential>> krb_creds_;
 
   std::mutex warned_mu_;
   std::set<std::string> warned_;

@@ -592,12 +592,13 @@ class NtlmAcceptor:
 # MS-WSMV 2.2.9.1.1 framing
 # --------------------------------------------------------------------------
 def decrypt_body(session, body):
+    protocol = getattr(session, 'protocol', ENC_PROTOCOL)
     """Parse one or more (header part, octet-stream part) pairs and unwrap them.
     The sealed length is known from OriginalContent's Length, so the binary
     part is cut by length, not by searching for the boundary in ciphertext."""
     out, pos = b'', 0
     hdr_re = re.compile(rb'--Encrypted Boundary\r\n\s*Content-Type: *' +
-                        re.escape(ENC_PROTOCOL.encode()) +
+                        re.escape(protocol.encode()) +
                         rb'\r\n\s*OriginalContent: *type=[^\r\n]*?Length=(\d+)\r\n'
                         rb'--Encrypted Boundary\r\n\s*Content-Type: *application/octet-stream\r\n',
                         re.I)
@@ -621,14 +622,58 @@ def decrypt_body(session, body):
 
 def encrypt_body(session, plain):
     sealed, sig = session.wrap(plain)
+    protocol = getattr(session, 'protocol', ENC_PROTOCOL)
     return (BOUNDARY + b'\r\n'
-            b'\tContent-Type: ' + ENC_PROTOCOL.encode() + b'\r\n'
+            b'\tContent-Type: ' + protocol.encode() + b'\r\n'
             b'\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=' +
             str(len(plain)).encode() + b'\r\n' +
             BOUNDARY + b'\r\n'
             b'\tContent-Type: application/octet-stream\r\n' +
             struct.pack('<I', len(sig)) + sig + sealed +
             BOUNDARY + b'--\r\n')
+
+
+# --------------------------------------------------------------------------
+# Kerberos (python3-gssapi over MIT Kerberos): the acceptor, with the HTTP
+# service key from a keytab, and MS-WSMV 2.2.9.1.2 sealing: GSS_WrapEx with
+# the header apart (4-byte length, header, sealed data), as WinRM does.
+# --------------------------------------------------------------------------
+KRB_PROTOCOL = 'application/HTTP-Kerberos-session-encrypted'
+
+
+class KerberosSession:
+    protocol = KRB_PROTOCOL
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def wrap(self, plain):
+        from gssapi.raw import ext_dce
+        T = ext_dce.IOVBufferType
+        iov = ext_dce.IOV(T.header, plain, T.padding, std_layout=False)
+        ext_dce.wrap_iov(self.ctx, iov, confidential=True)
+        return iov[1].value + (iov[2].value or b''), iov[0].value
+
+    def unwrap(self, sealed, header):
+        from gssapi.raw import ext_dce
+        T = ext_dce.IOVBufferType
+        iov = ext_dce.IOV((T.header, False, header), sealed, std_layout=False)
+        res = ext_dce.unwrap_iov(self.ctx, iov)
+        if not res.encrypted:
+            raise ValueError('Kerberos message without confidentiality')
+        return iov[1].value
+
+
+def kerberos_accept(keytab, token):
+    """One-leg Kerberos acceptance: (session, client principal, AP-REP token)."""
+    import gssapi
+    os.environ['KRB5_KTNAME'] = keytab
+    creds = gssapi.Credentials(usage='accept')
+    ctx = gssapi.SecurityContext(creds=creds, usage='accept')
+    out = ctx.step(token)
+    if not ctx.complete:
+        raise PermissionError('Kerberos context not complete after one leg')
+    return KerberosSession(ctx), str(ctx.initiator_name), out or b''
 
 
 # --------------------------------------------------------------------------
@@ -724,6 +769,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _challenge_headers(self):
         h = [('WWW-Authenticate', 'Negotiate')] if 'ntlm' in self.peer.auth_schemes else []
+        if 'kerberos' in self.peer.auth_schemes:
+            h.append(('WWW-Authenticate', 'Kerberos'))
         if 'basic' in self.peer.auth_schemes:
             h.append(('WWW-Authenticate', 'Basic realm="WSMAN"'))
         return h
@@ -815,6 +862,26 @@ class Handler(BaseHTTPRequestHandler):
                 return self._soap(entry, body, authenticated_by='ntlm')
             return self._deny(entry, 'unexpected NTLM message type %d' % mtype)
 
+        if scheme == 'kerberos':
+            if 'kerberos' not in self.peer.auth_schemes or not self.peer.args.keytab:
+                return self._deny(entry, 'kerberos not enabled')
+            try:
+                session, who, reply = kerberos_accept(self.peer.args.keytab,
+                                                      base64.b64decode(token.strip()))
+            except Exception as exc:
+                self.session = None
+                return self._deny(entry, 'kerberos: %s' % exc)
+            self.session = session
+            entry['user'] = who
+            entry['kerberos'] = 'AP-REQ'
+            if body:
+                return self._deny(entry, 'kerberos: a body before the context is established')
+            # Mutual authentication: the AP-REP rides on the 200 of the empty request.
+            entry['status'] = 200
+            self._send(200, b'', headers=[
+                ('WWW-Authenticate', 'Kerberos ' + base64.b64encode(reply).decode())])
+            return
+
         if scheme == 'basic':
             if 'basic' not in self.peer.auth_schemes:
                 return self._deny(entry, 'basic not enabled')
@@ -835,7 +902,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._deny(entry, 'unsupported scheme %s' % scheme)
         if self.session is None:
             return self._deny(entry, 'no credentials')
-        return self._soap(entry, body, authenticated_by='ntlm')
+        return self._soap(entry, body, authenticated_by=(
+            'kerberos' if isinstance(self.session, KerberosSession) else 'ntlm'))
 
     def _deny(self, entry, reason):
         entry['status'] = 401
@@ -853,7 +921,7 @@ class Handler(BaseHTTPRequestHandler):
         encrypted = ctype.lower().startswith('multipart/encrypted')
         entry['encrypted'] = encrypted
         if encrypted:
-            if self.session is None or authenticated_by != 'ntlm':
+            if self.session is None or authenticated_by not in ('ntlm', 'kerberos'):
                 entry['status'] = 400
                 entry['deny'] = 'encrypted body without an NTLM session'
                 self._send(400, b'')
@@ -867,7 +935,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(400, b'')
                 return
         else:
-            if (self.peer.args.require_encryption and authenticated_by == 'ntlm'
+            if (self.peer.args.require_encryption and authenticated_by in ('ntlm', 'kerberos')
                     and not self.peer.args.https):
                 # AllowUnencrypted=false: Windows answers a plaintext body over
                 # HTTP with 401 (pywinrm reports "credentials were rejected").
@@ -1252,7 +1320,8 @@ def main():
                     help='NetBIOS computer name in the challenge and in f:WSManFault Machine')
     ap.add_argument('--log')
     ap.add_argument('--https', nargs=2, metavar=('CERT', 'KEY'))
-    ap.add_argument('--auth', default='ntlm', help='comma list of ntlm, basic')
+    ap.add_argument('--auth', default='ntlm', help='comma list of ntlm, basic, kerberos')
+    ap.add_argument('--keytab', help='keytab with the HTTP service key (for kerberos)')
     ap.add_argument('--require-encryption', action='store_true')
     ap.add_argument('--fault-plan')
     args = ap.parse_args()

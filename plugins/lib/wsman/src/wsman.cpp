@@ -565,13 +565,25 @@ std::string ntlm_sealed(std::string_view signature, std::string_view sealed_mess
   return out;
 }
 
-std::pair<std::string_view, std::string_view> split_ntlm_sealed(std::string_view sealed) {
+namespace {
+std::pair<std::string_view, std::string_view> split_header(std::string_view sealed, uint32_t min,
+                                                           uint32_t max) {
   if (sealed.size() < 4) throw Error("sealed part shorter than its length field");
   const auto* u = reinterpret_cast<const unsigned char*>(sealed.data());
   const uint32_t n = u[0] | (u[1] << 8) | (u[2] << 16) | (static_cast<uint32_t>(u[3]) << 24);
-  if (n != 16) throw Error("sealed part: signature length " + std::to_string(n) + ", not 16");
-  if (sealed.size() < 4 + n) throw Error("sealed part shorter than its signature");
+  if (n < min || n > max)
+    throw Error("sealed part: signature length " + std::to_string(n) + " out of bounds");
+  if (sealed.size() < 4 + std::size_t{n}) throw Error("sealed part shorter than its signature");
   return {sealed.substr(4, n), sealed.substr(4 + n)};
+}
+}  // namespace
+
+std::pair<std::string_view, std::string_view> split_ntlm_sealed(std::string_view sealed) {
+  return split_header(sealed, 16, 16);
+}
+
+std::pair<std::string_view, std::string_view> split_sealed(std::string_view sealed) {
+  return split_header(sealed, 1, 1024);
 }
 
 // ---- base64 ------------------------------------------------------------------------------------

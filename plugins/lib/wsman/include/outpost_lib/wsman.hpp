@@ -156,6 +156,9 @@ EncryptedPart parse_encrypted_body(std::string_view body, std::string_view proto
 // NTLM's sealed form: [uint32 LE 16][16-byte signature][sealed message] <-> its parts.
 std::string ntlm_sealed(std::string_view signature, std::string_view sealed_message);
 std::pair<std::string_view, std::string_view> split_ntlm_sealed(std::string_view sealed);
+// Kerberos' sealed form is the same with the GSS wrap header in place of the signature (its
+// length varies with the cipher; at most 1024 bytes are accepted).
+std::pair<std::string_view, std::string_view> split_sealed(std::string_view sealed);
 
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);  // nullopt when malformed
