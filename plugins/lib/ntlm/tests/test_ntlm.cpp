@@ -67,6 +67,12 @@ TEST_CASE("md4: the RFC 1320 test suite") {
   for (const auto& [in, want] : cases) CHECK(hex(ntlm::md4(ascii(in))) == want);
 }
 
+TEST_CASE("hmac_md5: RFC 2202 test case 2, and an empty key (Python's hmac)") {
+  CHECK(hex(ntlm::hmac_md5(ascii("Jefe"), ascii("what do ya want for nothing?"))) ==
+        "750c783e6ab0b503eaa86e310a5db738");
+  CHECK(hex(ntlm::hmac_md5({}, ascii("abc"))) == "dd2701993d29fdd0b032c233cec63403");
+}
+
 TEST_CASE("ntlmv2: MS-NLMP 4.2.4 NTOWFv2, responses and session base key") {
   const auto key = ntlm::nt_owf_v2("User", "Domain", "Password");
   CHECK(hex(key) == "0c868a403bfd7a93a3001ef22ef02e3f");  // 4.2.4.1.1
