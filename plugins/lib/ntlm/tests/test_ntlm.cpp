@@ -280,7 +280,9 @@ TEST_CASE("client: the calls come in order") {
                        ntlm::kNegotiateExtendedSessionSecurity | ntlm::kNegotiateVersion |
                        ntlm::kNegotiate128 | ntlm::kNegotiateKeyExch | ntlm::kNegotiate56)));
   CHECK_NOTHROW(c.session());
-  CHECK_THROWS_AS(c.authenticate(make_challenge(kSpecFlags, kTargetInfo)), ntlm::Error);
+  ntlm::Client moved = std::move(c);
+  CHECK_NOTHROW(moved.session());
+  CHECK_THROWS_AS(moved.authenticate(make_challenge(kSpecFlags, kTargetInfo)), ntlm::Error);
   CHECK_THROWS_AS(ntlm::Client({"u", "d", "p"}, {.channel_bindings_md5 = Bytes(15)}), ntlm::Error);
 }
 
