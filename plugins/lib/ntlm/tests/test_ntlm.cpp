@@ -538,3 +538,27 @@ TEST_CASE("session: DCE/RPC-style, stub sealed and whole PDU signed, with impack
     CHECK(pdu == theirs[i]);
   }
 }
+
+TEST_CASE("session: sequence numbers count per direction and can be set") {
+  const std::span<const uint8_t, 16> key(kRandomSessionKey);
+  auto client = ntlm::Session::client(key);
+  auto server = ntlm::Session::server(key);
+  const Bytes m = ascii("message");
+  // Each direction counts on its own.
+  for (uint32_t i = 0; i < 3; ++i) {
+    const auto sig = client.sign(m);
+    CHECK(sig[12] == i);
+    CHECK(server.verify(m, sig));
+  }
+  CHECK(client.receive_sequence() == 0);
+  CHECK(server.send_sequence() == 0);
+  CHECK(client.verify(m, server.sign(m)));
+  // A peer that counts otherwise: the number on the wire follows the setter, RC4 runs on.
+  client.set_send_sequence(41);
+  const auto sig = client.sign(m);
+  CHECK(sig[12] == 41);
+  CHECK_FALSE(ntlm::Session::server(key).verify(m, sig));  // fresh RC4 state: out of step
+  server.set_receive_sequence(41);
+  CHECK(server.verify(m, sig));
+  CHECK(server.receive_sequence() == 42);
+}
