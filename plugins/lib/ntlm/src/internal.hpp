@@ -38,6 +38,9 @@ void rc4_init(Rc4State& s, std::span<const uint8_t> key);
 void rc4_apply(Rc4State& s, std::span<uint8_t> data);
 
 std::array<uint8_t, 16> md5(std::span<const uint8_t> a, std::span<const uint8_t> b = {});
+// HMAC_MD5(key, a + b) without joining a and b.
+std::array<uint8_t, 16> hmac_md5(std::span<const uint8_t> key, std::span<const uint8_t> a,
+                                 std::span<const uint8_t> b);
 void random_bytes(std::span<uint8_t> out);  // throws Error when the CSPRNG fails
 void cleanse(void* p, std::size_t n);
 bool equal_ct(std::span<const uint8_t> a, std::span<const uint8_t> b);  // constant time

@@ -12,7 +12,7 @@ inline uint32_t rotl(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
 void block(std::array<uint32_t, 4>& h, const uint8_t* p) {
   uint32_t x[16];
-  for (int i = 0; i < 16; ++i) x[i] = detail::get32({p, 64}, static_cast<std::size_t>(4 * i));
+  for (std::size_t i = 0; i < 16; ++i) x[i] = detail::get32({p, 64}, 4 * i);
   uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
   auto f = [](uint32_t u, uint32_t v, uint32_t w) { return (u & v) | (~u & w); };
   auto g = [](uint32_t u, uint32_t v, uint32_t w) { return (u & v) | (u & w) | (v & w); };

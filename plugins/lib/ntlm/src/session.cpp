@@ -47,11 +47,9 @@ void Session::wipe() {
 // with the direction's handle when keys were exchanged, SeqNum. mac() is the HMAC alone, so
 // that seal() can take it over the plaintext before it encrypts (the two may alias).
 std::array<uint8_t, 16> Session::mac(const Direction& d, std::span<const uint8_t> message) {
-  std::vector<uint8_t> input;
-  input.reserve(4 + message.size());
-  detail::put32(input, d.seq);
-  input.insert(input.end(), message.begin(), message.end());
-  return hmac_md5(d.sign_key, input);
+  std::array<uint8_t, 4> seq{};
+  detail::set32(seq, 0, d.seq);
+  return detail::hmac_md5(d.sign_key, seq, message);
 }
 
 std::array<uint8_t, 16> Session::finish(Direction& d, std::array<uint8_t, 16> mac) {

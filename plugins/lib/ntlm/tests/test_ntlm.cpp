@@ -67,6 +67,12 @@ TEST_CASE("md4: the RFC 1320 test suite") {
   for (const auto& [in, want] : cases) CHECK(hex(ntlm::md4(ascii(in))) == want);
 }
 
+TEST_CASE("hmac_md5: RFC 2202 test case 2, and an empty key (Python's hmac)") {
+  CHECK(hex(ntlm::hmac_md5(ascii("Jefe"), ascii("what do ya want for nothing?"))) ==
+        "750c783e6ab0b503eaa86e310a5db738");
+  CHECK(hex(ntlm::hmac_md5({}, ascii("abc"))) == "dd2701993d29fdd0b032c233cec63403");
+}
+
 TEST_CASE("ntlmv2: MS-NLMP 4.2.4 NTOWFv2, responses and session base key") {
   const auto key = ntlm::nt_owf_v2("User", "Domain", "Password");
   CHECK(hex(key) == "0c868a403bfd7a93a3001ef22ef02e3f");  // 4.2.4.1.1
@@ -274,7 +280,9 @@ TEST_CASE("client: the calls come in order") {
                        ntlm::kNegotiateExtendedSessionSecurity | ntlm::kNegotiateVersion |
                        ntlm::kNegotiate128 | ntlm::kNegotiateKeyExch | ntlm::kNegotiate56)));
   CHECK_NOTHROW(c.session());
-  CHECK_THROWS_AS(c.authenticate(make_challenge(kSpecFlags, kTargetInfo)), ntlm::Error);
+  ntlm::Client moved = std::move(c);
+  CHECK_NOTHROW(moved.session());
+  CHECK_THROWS_AS(moved.authenticate(make_challenge(kSpecFlags, kTargetInfo)), ntlm::Error);
   CHECK_THROWS_AS(ntlm::Client({"u", "d", "p"}, {.channel_bindings_md5 = Bytes(15)}), ntlm::Error);
 }
 
@@ -311,8 +319,14 @@ struct TempDir {
 
 // Only /usr/bin/python3 has Debian's python3-impacket and python3-ntlm-auth.
 bool peer_available() {
-  static const bool ok =
-      std::system(("/usr/bin/python3 " + kPeer + " check >/dev/null 2>&1").c_str()) == 0;
+  static const bool ok = [] {
+    FILE* p = ::popen(("/usr/bin/python3 " + kPeer + " check 2>&1").c_str(), "r");
+    if (!p) return false;
+    char buf[256];
+    while (std::fread(buf, 1, sizeof buf, p) > 0) {
+    }
+    return ::pclose(p) == 0;
+  }();
   if (!ok)
     WARN(
         "skipped: /usr/bin/python3 cannot import impacket and ntlm_auth "
@@ -523,4 +537,28 @@ TEST_CASE("session: DCE/RPC-style, stub sealed and whole PDU signed, with impack
     CHECK(s.unseal(std::span(pdu).subspan(24, stubs[i]), pdu, unhex(w[2])));
     CHECK(pdu == theirs[i]);
   }
+}
+
+TEST_CASE("session: sequence numbers count per direction and can be set") {
+  const std::span<const uint8_t, 16> key(kRandomSessionKey);
+  auto client = ntlm::Session::client(key);
+  auto server = ntlm::Session::server(key);
+  const Bytes m = ascii("message");
+  // Each direction counts on its own.
+  for (uint32_t i = 0; i < 3; ++i) {
+    const auto sig = client.sign(m);
+    CHECK(sig[12] == i);
+    CHECK(server.verify(m, sig));
+  }
+  CHECK(client.receive_sequence() == 0);
+  CHECK(server.send_sequence() == 0);
+  CHECK(client.verify(m, server.sign(m)));
+  // A peer that counts otherwise: the number on the wire follows the setter, RC4 runs on.
+  client.set_send_sequence(41);
+  const auto sig = client.sign(m);
+  CHECK(sig[12] == 41);
+  CHECK_FALSE(ntlm::Session::server(key).verify(m, sig));  // fresh RC4 state: out of step
+  server.set_receive_sequence(41);
+  CHECK(server.verify(m, sig));
+  CHECK(server.receive_sequence() == 42);
 }

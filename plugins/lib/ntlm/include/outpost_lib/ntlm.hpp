@@ -138,7 +138,9 @@ class Client {
   // Derives the response key (NTOWFv2) at once and keeps no copy of the password. Throws Error
   // if a credential is not valid UTF-8 or channel_bindings_md5 is neither empty nor 16 bytes.
   Client(Credentials c, ClientOptions o = {});
-  Client(const Client&) = delete;
+  Client(Client&&) noexcept = default;
+  Client& operator=(Client&&) noexcept = default;
+  Client(const Client&) = delete;  // it holds the response key
   Client& operator=(const Client&) = delete;
   ~Client();
 
