@@ -6,6 +6,7 @@
 # the event log bookmarks cross a restart each time.
 #   winrm_e2e.sh BUILD_DIR
 source "$(dirname "$0")/../../../tests/integration/lib.sh"
+source "$SRC/tests/integration/kdc.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 $PY -c 'import impacket, ntlm_auth' 2>/dev/null ||
@@ -31,6 +32,12 @@ start_peer plain --require-encryption --fault-plan "$TMP/plan.json"
 HTTP=$PORT
 start_peer tls --https "$TMP/server.pem" "$TMP/server.key" --auth ntlm,basic
 HTTPS=$PORT
+# A Kerberos realm of its own; the third peer holds the key of HTTP/127.0.0.1 in a keytab.
+start_kdc OUTPOST.TEST
+kdc_user monitor 'Krb-pass1'
+kdc_service HTTP/127.0.0.1 "$TMP/http.keytab"
+start_peer krb --auth kerberos --keytab "$TMP/http.keytab" --require-encryption
+KRB=$PORT
 echo '{"faults": []}' > "$TMP/plan.json"
 
 # poll NAME [--param K=V]...: one poll of 127.0.0.1 (JSON lines in $TMP/NAME.json); RC = status.
@@ -161,7 +168,24 @@ check "tls_verify false accepts the certificate" has tls_any "target['status'] =
 poll basic_http --param port=$HTTP --param auth=basic
 check "Basic over plain HTTP is refused before anything is sent" [ "$RC" -eq 2 ]
 
-# 7. What Outpost sends, read by an independent implementation: pywinrm builds the same shell
+# 7. Kerberos: a ticket from the throwaway KDC, mutual authentication, every body sealed with
+# GSS wrap (the peer unwraps with python3-gssapi and answers sealed).
+K="--param port=$KRB --param auth=kerberos --param user=monitor@outpost.test"
+poll krb_ok $K --param password=Krb-pass1 --param profile=windows-os,windows-services
+check "Kerberos login, metrics of two profiles" has krb_ok \
+  "target['status'] == 'ok' and metric('windows_memory_free_bytes') and len(metric('windows_service_running')) > 5" krb
+check "the peer saw the principal, and every SOAP body sealed" has krb_ok \
+  "any(l.get('user', '').startswith('monitor@OUTPOST.TEST') for l in log) and all(l['encrypted'] for l in log if l.get('envelope')) and sum(1 for l in log if l.get('envelope')) >= 5" krb
+poll krb_badpass $K --param password=wrong
+check "a wrong Kerberos password is an authentication failure" has krb_badpass \
+  "target['status'] == 'auth' and 'Kerberos login of monitor@OUTPOST.TEST' in target['detail']" krb
+poll krb_nospn $K --param password=Krb-pass1 --param spn=HTTP/unknown.outpost.test
+check "a service principal the KDC does not know is a configuration error" has krb_nospn \
+  "target['status'] == 'config' and 'HTTP@unknown.outpost.test' in target['detail']" krb
+poll krb_norealm --param port=$KRB --param auth=kerberos --param user=monitor --param password=x
+check "Kerberos without a realm is refused before anything is sent" [ "$RC" -eq 2 ]
+
+# 8. What Outpost sends, read by an independent implementation: pywinrm builds the same shell
 # envelope, and its header elements and values match ours (the peer logged ours decrypted).
 $PY - "$TMP/plain.jsonl" <<'EOF' && pass "shell Create envelope matches pywinrm's" || fail "shell Create envelope matches pywinrm's"
 import json, sys, xml.etree.ElementTree as ET

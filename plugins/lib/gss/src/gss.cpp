@@ -16,7 +16,9 @@ std::string status_text(OM_uint32 code, int type) {
   OM_uint32 ctx = 0, minor = 0;
   do {
     gss_buffer_desc buf{0, nullptr};
-    if (gss_display_status(&minor, code, type, GSS_C_NO_OID, &ctx, &buf) != GSS_S_COMPLETE) break;
+    if (gss_display_status(&minor, code, type, const_cast<gss_OID>(gss_mech_krb5), &ctx, &buf) !=
+        GSS_S_COMPLETE)
+      break;
     if (!out.empty()) out += "; ";
     out.append(static_cast<const char*>(buf.value), buf.length);
     gss_release_buffer(&minor, &buf);
@@ -56,7 +58,7 @@ outpost_status classify(OM_uint32 major, OM_uint32 minor) {
 [[noreturn]] void fail(const std::string& what, OM_uint32 major, OM_uint32 minor) {
   std::string text = what + ": " + status_text(major, GSS_C_GSS_CODE);
   const std::string m = status_text(minor, GSS_C_MECH_CODE);
-  if (!m.empty()) text += " (" + m + ")";
+  if (!m.empty()) text += " (" + m + ", code " + std::to_string(static_cast<int32_t>(minor)) + ")";
   throw Error(classify(major, minor), text);
 }
 
@@ -132,7 +134,8 @@ std::vector<uint8_t> init_step(void*& ctx_, void* cred, void* target, gss_buffer
   ctx_ = ctx;
   std::vector<uint8_t> token(static_cast<const uint8_t*>(out.value),
                              static_cast<const uint8_t*>(out.value) + out.length);
-  gss_release_buffer(&minor, &out);
+  OM_uint32 release_minor = 0;  // keeps `minor`, the reason of a failure
+  gss_release_buffer(&release_minor, &out);
   if (GSS_ERROR(major)) fail("Kerberos context for " + service, major, minor);
   complete = major == GSS_S_COMPLETE;
   if (complete && (flags & GSS_C_CONF_FLAG) == 0)
@@ -173,7 +176,8 @@ std::pair<std::string, std::string> Context::wrap(std::string_view plain) {
   const OM_uint32 major =
       gss_wrap_iov(&minor, static_cast<gss_ctx_id_t>(ctx_), 1, GSS_C_QOP_DEFAULT, &conf, iov, 3);
   if (GSS_ERROR(major)) {
-    gss_release_iov_buffer(&minor, iov, 3);
+    OM_uint32 release_minor = 0;
+    gss_release_iov_buffer(&release_minor, iov, 3);
     fail("Kerberos wrap", major, minor);
   }
   std::string header(static_cast<const char*>(iov[0].buffer.value), iov[0].buffer.length);
