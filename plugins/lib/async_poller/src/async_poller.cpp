@@ -319,8 +319,14 @@ void AsyncPoller::loop() {
                           (e.events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? fd : ARES_SOCKET_BAD,
                           (e.events & EPOLLOUT) ? fd : ARES_SOCKET_BAD);
         } else if (auto it = m.fd_owner.find(fd); it != m.fd_owner.end()) {
-          if (auto j = m.jobs.find(it->second); j != m.jobs.end())
-            protocol_.on_io(*j->second, fd, e.events);
+          if (auto j = m.jobs.find(it->second); j != m.jobs.end()) {
+            PollJob& job = *j->second;
+            try {
+              protocol_.on_io(job, fd, e.events);
+            } catch (const std::exception& ex) {
+              contain(job, "on_io", ex);
+            }
+          }
         }
       }
       {
@@ -493,7 +499,14 @@ void AsyncPoller::admit() {
     j.stage = PollJob::Stage::running;
     j.started_ns = host_.monotonic_ns();
     ++running_;
-    if (!protocol_.begin(j)) {
+    bool begun = true;
+    try {
+      begun = protocol_.begin(j);
+    } catch (const std::exception& ex) {
+      contain(j, "begin", ex);
+      continue;
+    }
+    if (!begun) {
       --running_;
       j.stage = PollJob::Stage::waiting;
       j.protocol_timer_ = INT64_MAX;  // a timer begin() set is for a job that runs
@@ -537,7 +550,13 @@ void AsyncPoller::fire_timers() {
     j.timer_at_ = INT64_MAX;
     if (now < j.deadline_ns) {
       j.protocol_timer_ = INT64_MAX;
-      if (j.stage == PollJob::Stage::running) protocol_.on_timer(j);
+      if (j.stage == PollJob::Stage::running) {
+        try {
+          protocol_.on_timer(j);
+        } catch (const std::exception& ex) {
+          contain(j, "on_timer", ex);
+        }
+      }
       if (m.jobs.count(seq)) arm(j);
       continue;
     }
@@ -553,7 +572,11 @@ void AsyncPoller::fire_timers() {
                    : std::string("deadline reached before it could start"));
         break;
       case PollJob::Stage::running:
-        protocol_.on_deadline(j);
+        try {
+          protocol_.on_deadline(j);
+        } catch (const std::exception& ex) {
+          contain(j, "on_deadline", ex);
+        }
         if (m.jobs.count(seq)) finish(j, OUTPOST_E_TIMEOUT, "deadline reached");
         break;
     }
@@ -601,6 +624,12 @@ void AsyncPoller::unwatch(PollJob& j, int fd) {
     ::close(fd);  // closing also removes it from the epoll set
   else
     ::epoll_ctl(m.epoll, EPOLL_CTL_DEL, fd, nullptr);
+}
+
+// A protocol hook that throws (a bug, or memory running out) fails its own job; the loop turn
+// goes on, so timers, completions and stop() still work for every other job.
+void AsyncPoller::contain(PollJob& j, const char* hook, const std::exception& e) {
+  finish(j, OUTPOST_E_INTERNAL, opt_.name + " " + hook + ": " + e.what());
 }
 
 void AsyncPoller::finish(PollJob& j, outpost_status status, std::string detail) {

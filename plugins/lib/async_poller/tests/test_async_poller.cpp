@@ -18,6 +18,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 using outpost::lib::AsyncPoller;
@@ -89,7 +90,16 @@ class RecordingHost {
   int duplicates_ = 0;
 };
 
-enum class Plan { finish_now, timer, io, never, no_descriptor_once, finish_twice };
+enum class Plan {
+  finish_now,
+  timer,
+  io,
+  never,
+  no_descriptor_once,
+  finish_twice,
+  throw_begin,
+  throw_io
+};
 
 struct SimJob : PollJob {
   Plan plan = Plan::finish_now;
@@ -138,10 +148,21 @@ class Sim final : public AsyncPoller::Protocol {
         return true;
       case Plan::never:
         return true;
+      case Plan::throw_begin:
+        throw std::runtime_error("boom in begin");
+      case Plan::throw_io:
+        j.fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        rt->watch(j, j.fd, EPOLLIN);
+        answer(j);
+        return true;
     }
     return true;
   }
-  void on_io(PollJob& j, int, uint32_t) override { rt->finish(j, OUTPOST_OK, "io"); }
+  void on_io(PollJob& pj, int, uint32_t) override {
+    // Level-triggered and never read: a hook that throws here would fire every turn.
+    if (static_cast<SimJob&>(pj).plan == Plan::throw_io) throw std::runtime_error("boom in on_io");
+    rt->finish(pj, OUTPOST_OK, "io");
+  }
   void on_timer(PollJob& pj) override {
     auto& j = static_cast<SimJob&>(pj);
     if (j.plan == Plan::io) return answer(j);  // readable next turn, as a peer's answer
@@ -235,6 +256,38 @@ TEST_CASE("async poller: a target with no free slot before its deadline is overl
   CHECK(done.at({1, 2}).first == OUTPOST_E_OVERLOADED);
   CHECK(done.at({1, 2}).second == "no slot free before the deadline (max_concurrent 1)");
   CHECK(done.at({1, 3}).first == OUTPOST_E_OVERLOADED);
+}
+
+TEST_CASE("async poller: a hook that throws fails its own target, not the others or stop") {
+  RecordingHost rec;
+  Sim sim;
+  outpost::lib::AsyncPollerOptions o;
+  o.name = "sim";
+  AsyncPoller rt(rec.host(), sim, o);
+  sim.rt = &rt;
+  rt.start();
+  std::vector<std::unique_ptr<PollJob>> v;
+  const Plan plans[] = {Plan::throw_begin, Plan::throw_io, Plan::finish_now, Plan::timer};
+  for (std::size_t i = 0; i < 4; ++i) {
+    auto j = std::make_unique<SimJob>();
+    j->poll_id = 7;
+    j->target_id = i;
+    j->host = "127.0.0.1";
+    j->plan = plans[i];
+    j->after_ns = 50'000'000;
+    v.push_back(std::move(j));
+  }
+  rt.submit(std::move(v), mono() + 5'000'000'000);
+  REQUIRE(rec.wait_for(4));
+  const auto done = rec.done();
+  CHECK(done.at({7, 0}) ==
+        std::make_pair(OUTPOST_E_INTERNAL, std::string("sim begin: boom in begin")));
+  CHECK(done.at({7, 1}) ==
+        std::make_pair(OUTPOST_E_INTERNAL, std::string("sim on_io: boom in on_io")));
+  CHECK(done.at({7, 2}).first == OUTPOST_OK);
+  CHECK(done.at({7, 3}) == std::make_pair(OUTPOST_OK, std::string("timer")));
+  rt.stop();
+  CHECK(rec.duplicates() == 0);
 }
 
 TEST_CASE("async poller: submit before start and after stop completes at once") {

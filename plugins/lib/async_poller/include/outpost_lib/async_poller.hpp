@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -188,6 +189,7 @@ class AsyncPoller {
   int wait_ms();
   void flush();
   void stop_all();
+  void contain(PollJob& job, const char* hook, const std::exception& e);
 
   outpost::Host host_;
   Protocol& protocol_;
