@@ -89,6 +89,7 @@ std::string end_point_hash(SSL* ssl) {
 std::pair<std::string, std::string> split_user(const std::string& user, const std::string& domain) {
   const std::size_t bs = user.find('\\');
   if (bs != std::string::npos) return {user.substr(0, bs), user.substr(bs + 1)};
+  if (user.find('@') != std::string::npos) return {std::string(), user};  // a UPN
   return {domain, user};
 }
 
@@ -116,6 +117,9 @@ SSL_CTX* Driver::tls_context(const std::string& ca_file) {
   if (ctx == nullptr) throw outpost::Error(OUTPOST_E_INTERNAL, "TLS: " + tls_error_text());
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // A close without close_notify reads as an end of stream; the HTTP framing then tells a
+  // complete answer from a truncated one.
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   const int ok = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
                                  : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
   if (ok != 1) {
@@ -134,6 +138,10 @@ bool Driver::begin(PollJob& job) {
     return true;
   }
   j.step = first_step(j.tasks.front());
+  // An answer larger than the envelope size asked for (plus the sealing) is not WinRM's.
+  outpost::lib::http1::Limits lim;
+  lim.max_body_bytes = std::size_t{j.s.max_envelope_size} * 2 + 64 * 1024;
+  j.parser = outpost::lib::http1::ResponseParser(lim);
   return connect_next(j);
 }
 
@@ -279,11 +287,15 @@ std::string Driver::build_envelope(WinrmJob& j) {
     case Step::enumerate:
       h.resource_uri = wsman::wmi_resource_uri(t.wmi_namespace, "*");
       h.action = std::string(wsman::action::enumerate);
-      body = wsman::enumerate_body(t.kind == Task::Kind::invoke
-                                       ? "SELECT Name, State FROM Win32_Service WHERE Name = " +
-                                             wql::quote(t.selectors.at(0).second)
-                                       : t.wql,
-                                   j.s.max_elements);
+      if (j.probing)
+        body = wsman::enumerate_body(wql::eventlog_probe_wql(t.log, t.window_end.value_or(0)),
+                                     j.s.max_elements);
+      else if (t.kind == Task::Kind::invoke)
+        body = wsman::enumerate_body("SELECT Name, State FROM Win32_Service WHERE Name = " +
+                                         wql::quote(t.selectors.at(0).second),
+                                     j.s.max_elements);
+      else
+        body = wsman::enumerate_body(t.wql, j.s.max_elements);
       break;
     case Step::pull:
       h.resource_uri = wsman::wmi_resource_uri(t.wmi_namespace, "*");
@@ -458,10 +470,12 @@ void Driver::read_some(WinrmJob& j) {
         const int e = SSL_get_error(j.ssl, rc);
         if (e == SSL_ERROR_WANT_READ) return watch_for(j, false);
         if (e == SSL_ERROR_WANT_WRITE) return watch_for(j, true);
-        if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL)
+        if (e == SSL_ERROR_ZERO_RETURN)
           eof = true;
         else
-          return fail(j, OUTPOST_E_UNAVAILABLE, "TLS read: " + tls_error_text());
+          return fail(j, OUTPOST_E_UNAVAILABLE,
+                      e == SSL_ERROR_SYSCALL ? std::string("TLS read: the connection was reset")
+                                             : "TLS read: " + tls_error_text());
       } else {
         got = static_cast<std::size_t>(rc);
       }
@@ -615,8 +629,10 @@ void Driver::on_response(WinrmJob& j) {
       return fail(j, OUTPOST_E_UNAVAILABLE, std::string("encrypted answer: ") + e.what());
     }
   } else {
-    if (j.encrypt && resp.status == 200)
-      return fail(j, OUTPOST_E_AUTH, "the server answered in plain text to an encrypted request");
+    if (j.encrypt && (resp.status == 200 || (resp.status == 500 && !resp.body.empty())))
+      return fail(j, resp.status == 200 ? OUTPOST_E_AUTH : OUTPOST_E_UNAVAILABLE,
+                  "the server answered in plain text (HTTP " + std::to_string(resp.status) +
+                      ") to an encrypted request: not trusted");
     xml = std::move(resp.body);
   }
   if (resp.status != 200 && resp.status != 500) {
@@ -632,7 +648,9 @@ void Driver::on_response(WinrmJob& j) {
   }
   wsman::Response r;
   try {
-    r = wsman::parse(xml);
+    wsman::ParseLimits lim;
+    lim.max_items = std::size_t{j.s.max_elements} * 2 + 16;
+    r = wsman::parse(xml, lim);
   } catch (const wsman::Error& e) {
     return fail(
         j, OUTPOST_E_UNAVAILABLE,
@@ -647,13 +665,17 @@ void Driver::handle_soap(WinrmJob& j, const wsman::Response& r) {
   using Step = WinrmJob::Step;
   if (r.fault) {
     if (j.step == Step::shell_signal || j.step == Step::shell_delete) {
-      // The command's result is in; a shell that will not go away times out by itself.
+      // A shell that will not go away times out by itself on the server.
       if (j.step == Step::shell_signal) {
         j.step = Step::shell_delete;
         return send_request(j);
       }
-      return task_done(j, OUTPOST_OK, {});
+      return task_done(j, j.shell_failure, j.shell_failure_why);
     }
+    // A command that runs longer than OperationTimeout: its output is not there yet.
+    if (j.step == Step::shell_receive && r.fault->subcode == "TimedOut") return send_request(j);
+    if (j.step == Step::shell_command || j.step == Step::shell_receive)
+      return abort_shell(j, r.fault->status(), r.fault->text());
     return task_done(j, r.fault->status(), r.fault->text());
   }
   switch (j.step) {
@@ -673,14 +695,32 @@ void Driver::handle_soap(WinrmJob& j, const wsman::Response& r) {
         const std::optional<std::string> state =
             found != nullptr ? std::optional<std::string>(*found) : std::nullopt;
         j.items.clear();
+        if (state) j.service_state = *state;
         if (!state)
           return task_done(j, OUTPOST_E_NOT_FOUND, "no service " + t.selectors.at(0).second);
         if (*state != "Stopped") {
+          // Look again in a moment, on a new connection: nothing is read from an idle one, so
+          // a server that closes it meanwhile cannot be taken for an answer.
+          close_conn(j);
           rt_->set_timer(j, rt_->now() + kRestartPollNs);
           return;
         }
         j.restart_phase = 1;
         j.step = Step::invoke;
+        return send_request(j);
+      }
+      if (t.kind == Task::Kind::eventlog) {
+        if (j.probing) {  // the window's last record exists: the window is complete
+          if (!j.items.empty() && bookmarks_ != nullptr && t.window_end)
+            bookmarks_->set(j.s.device, t.bookmark_key, *t.window_end);
+          return task_done(j, OUTPOST_OK, {});
+        }
+        if (!finish_eventlog(j)) return;
+        if (!t.window_end) return task_done(j, OUTPOST_OK, {});
+        j.probing = true;
+        j.items.clear();
+        j.context.clear();
+        j.step = Step::enumerate;
         return send_request(j);
       }
       finish_task_items(j);
@@ -720,6 +760,7 @@ void Driver::handle_soap(WinrmJob& j, const wsman::Response& r) {
       ev.attributes.emplace_back("return_value", std::to_string(code));
       ev.attributes.emplace_back("user", j.s.user);
       ev.time_ns = host_.now_ns();
+      const std::string what = ev.message;
       rt_->emit(std::move(ev));
       const bool stopping = t.method == "restart" && j.restart_phase == 0;
       if (stopping && (code == 0 || code == 5 || code == 6)) {  // stopped or stopping: wait
@@ -728,7 +769,7 @@ void Driver::handle_soap(WinrmJob& j, const wsman::Response& r) {
       }
       if (code == 0 || (code == 10 && t.action != "stop") || (code == 6 && t.action == "stop"))
         return task_done(j, OUTPOST_OK, {});
-      return task_done(j, code == 2 ? OUTPOST_E_AUTH : OUTPOST_E_UNAVAILABLE, ev.message);
+      return task_done(j, code == 2 ? OUTPOST_E_AUTH : OUTPOST_E_UNAVAILABLE, what);
     }
     case Step::shell_create:
       if (r.shell_id.empty())
@@ -746,7 +787,7 @@ void Driver::handle_soap(WinrmJob& j, const wsman::Response& r) {
       j.shell.stdout_data += r.shell.stdout_data;
       j.shell.stderr_data += r.shell.stderr_data;
       if (j.shell.stdout_data.size() + j.shell.stderr_data.size() > 4 * 1024 * 1024)
-        return task_done(j, OUTPOST_E_CONFIG, "command output larger than 4 MiB");
+        return abort_shell(j, OUTPOST_E_CONFIG, "command output larger than 4 MiB");
       if (!r.shell.done) return send_request(j);
       j.shell.exit_code = r.shell.exit_code;
       outpost::Event ev;
@@ -770,8 +811,40 @@ void Driver::handle_soap(WinrmJob& j, const wsman::Response& r) {
       j.step = Step::shell_delete;
       return send_request(j);
     case Step::shell_delete:
-      return task_done(j, OUTPOST_OK, {});
+      return task_done(j, j.shell_failure, j.shell_failure_why);
   }
+}
+
+void Driver::abort_shell(WinrmJob& j, outpost_status status, const std::string& why) {
+  // The failure is the task's; the shell (and its process) still goes, so failed commands do
+  // not use up the account's MaxShellsPerUser.
+  j.shell_failure = status;
+  j.shell_failure_why = why;
+  if (j.shell_id.empty()) return task_done(j, status, why);
+  j.step = j.command_id.empty() ? WinrmJob::Step::shell_delete : WinrmJob::Step::shell_signal;
+  send_request(j);
+}
+
+bool Driver::finish_eventlog(WinrmJob& j) {
+  const Task& t = j.tasks[j.task_at];
+  auto r = wql::to_events(*t.query->eventlog, std::move(j.items), t.after_record, j.base,
+                          j.s.device, j.s.max_events);
+  j.items.clear();
+  // Emitted at once, not with the turn's batch: the bookmark moves only past entries the
+  // engine took (a batch refused by back-pressure is read again next poll).
+  if (!r.events.empty()) {
+    const outpost_status st = host_.emit({}, r.events);
+    if (st != OUTPOST_OK) {
+      task_done(j, OUTPOST_E_BUSY,
+                std::to_string(r.events.size()) +
+                    " event log entries refused by the engine (back-pressure): read again next "
+                    "poll");
+      return false;
+    }
+  }
+  if (r.new_bookmark && bookmarks_ != nullptr)
+    bookmarks_->set(j.s.device, t.bookmark_key, *r.new_bookmark);
+  return true;
 }
 
 void Driver::on_timer(PollJob& job) {
@@ -782,20 +855,6 @@ void Driver::on_timer(PollJob& job) {
 void Driver::finish_task_items(WinrmJob& j) {
   const Task& t = j.tasks[j.task_at];
   const int64_t now = host_.now_ns();
-  if (t.kind == Task::Kind::eventlog) {
-    auto r = wql::to_events(*t.query->eventlog, std::move(j.items), t.after_record, j.base,
-                            j.s.device, j.s.max_events);
-    for (auto& e : r.events) rt_->emit(std::move(e));
-    if (r.new_bookmark) {
-      j.new_bookmarks.emplace_back(t.log, *r.new_bookmark);
-      if (bookmarks_ != nullptr) bookmarks_->set(j.s.device, t.log, *r.new_bookmark);
-    } else if (!t.after_record && bookmarks_ != nullptr) {
-      // Nothing new since the start time: later polls keep reading by time until an entry
-      // comes. (A bookmark of 0 would read the whole log.)
-    }
-    j.items.clear();
-    return;
-  }
   if (t.query != nullptr) {
     for (auto& m : wql::to_metrics(*t.query, j.items, j.base, now)) rt_->emit(std::move(m));
   }
@@ -836,6 +895,10 @@ void Driver::task_done(WinrmJob& j, outpost_status status, const std::string& wh
   j.shell_id.clear();
   j.command_id.clear();
   j.restart_phase = 0;
+  j.service_state.clear();
+  j.probing = false;
+  j.shell_failure = OUTPOST_OK;
+  j.shell_failure_why.clear();
   if (++j.task_at >= j.tasks.size()) return all_done(j);
   j.step = first_step(j.tasks[j.task_at]);
   send_request(j);
@@ -870,6 +933,10 @@ void Driver::on_deadline(PollJob& job) {
                       : j.phase == WinrmJob::Phase::tls      ? "in the TLS handshake"
                       : j.phase == WinrmJob::Phase::writing  ? "sending"
                                                              : "waiting for an answer";
+  if (j.task_at < j.tasks.size() && !j.service_state.empty())
+    return fail(j, OUTPOST_E_TIMEOUT,
+                "timed out waiting for service " + j.tasks[j.task_at].selectors.at(0).second +
+                    " to stop (its state: " + j.service_state + ")");
   fail(j, OUTPOST_E_TIMEOUT,
        std::string("timed out ") + where + " (" + host_header(j) + ", after " +
            std::to_string(j.requests) + " answers, " + std::to_string(j.task_at) + " of " +
@@ -885,13 +952,6 @@ void Driver::on_end(PollJob& job, outpost_status, bool) {
   const int64_t now = host_.now_ns();
   rt_->emit(outpost::Metric{"winrm_query_failures", j.base, static_cast<double>(j.tasks_failed),
                             now, OUTPOST_METRIC_GAUGE});
-  if (bookmarks_ != nullptr && !j.new_bookmarks.empty()) {
-    try {
-      bookmarks_->save();
-    } catch (const outpost::Error& e) {
-      host_.report_error(e.status(), std::string("winrm: event log bookmarks: ") + e.what());
-    }
-  }
 }
 
 }  // namespace outpost::winrm

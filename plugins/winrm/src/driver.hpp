@@ -42,6 +42,8 @@ class Driver final : public outpost::lib::AsyncPoller::Protocol {
   void next_step(WinrmJob& j);
   void task_done(WinrmJob& j, outpost_status status, const std::string& why);
   void finish_task_items(WinrmJob& j);
+  bool finish_eventlog(WinrmJob& j);  // false: it failed the task
+  void abort_shell(WinrmJob& j, outpost_status status, const std::string& why);
   void all_done(WinrmJob& j);
   void fail(WinrmJob& j, outpost_status status, std::string why);
   void close_conn(WinrmJob& j);

@@ -33,7 +33,9 @@ struct Task {
   std::string wql;
   // eventlog
   std::string log;
+  std::string bookmark_key;  // the bookmark's name: profile/query/log
   std::optional<uint64_t> after_record;
+  std::optional<uint64_t> window_end;  // the last record of this poll's window
   // invoke (Win32_Service StartService/StopService; restart is stop then start)
   std::string class_name, method;
   std::vector<std::pair<std::string, std::string>> selectors;
@@ -109,14 +111,18 @@ struct WinrmJob final : outpost::lib::PollJob {
   std::string context, shell_id, command_id;
   wsman::ShellOutput shell;
   std::vector<wql::Instance> items;
-  int restart_phase = 0;  // restart: 0 stop, 1 start
+  int restart_phase = 0;      // restart: 0 stop, 1 start
+  std::string service_state;  // restart: the state last seen while waiting for the stop
+  bool probing = false;       // eventlog: asking whether the window's last record exists
+  // A shell task that failed still deletes its shell first; the failure waits here.
+  outpost_status shell_failure = OUTPOST_OK;
+  std::string shell_failure_why;
 
   // ---- outcome ----
   int requests = 0;
   std::size_t tasks_ok = 0, tasks_failed = 0, tasks_absent = 0;
   outpost_status first_failure = OUTPOST_OK;
-  std::string failures;                                         // "profile/query: why; ..."
-  std::vector<std::pair<std::string, uint64_t>> new_bookmarks;  // log -> record
+  std::string failures;  // "profile/query: why; ..."
   int64_t connected_ns = 0;
 
   ~WinrmJob() override {

@@ -68,7 +68,10 @@ class WinrmPoller final : public outpost::Poller {
     bookmarks_ = std::make_unique<wql::Bookmarks>(
         state.empty() ? fs::path() : fs::path(state) / "eventlog-bookmarks");
     driver_.set_bookmarks(bookmarks_.get());
-    lookback_ns_ = static_cast<int64_t>(cfg.get_seconds("eventlog_lookback", 3600) * 1e9);
+    const double lookback = cfg.get_seconds("eventlog_lookback", 3600);
+    if (lookback > 36500.0 * 86400)
+      throw Error(OUTPOST_E_CONFIG, "eventlog_lookback must be at most 36500d");
+    lookback_ns_ = static_cast<int64_t>(lookback * 1e9);
     const int64_t me = cfg.get_int("max_events_per_poll", 1000);
     if (me < 1 || me > 1'000'000)
       throw Error(OUTPOST_E_CONFIG, "max_events_per_poll must be 1-1000000");
@@ -161,9 +164,13 @@ class WinrmPoller final : public outpost::Poller {
   }
 
   void start() override { rt_.start(); }
-  void stop() override { rt_.stop(); }
+  void stop() override {
+    rt_.stop();
+    save_bookmarks();
+  }
 
   void poll(const outpost::PollRequest& req) override {
+    save_bookmarks();  // what the last polls moved; here, not on the I/O thread
     reload_profiles(false);
     std::shared_ptr<const wql::ProfileSet> profiles;
     {
@@ -217,6 +224,14 @@ class WinrmPoller final : public outpost::Poller {
     profiles_sig_ = std::move(sig);
   }
 
+  void save_bookmarks() {
+    try {
+      bookmarks_->save();
+    } catch (const Error& e) {
+      host_.report_error(e.status(), std::string("winrm: event log bookmarks: ") + e.what());
+    }
+  }
+
   std::string secret_or_literal(const outpost::Config& p, const std::string& name) const {
     if (auto ref = p.find(name + "_ref"); ref && !ref->empty()) {
       try {
@@ -262,6 +277,14 @@ class WinrmPoller final : public outpost::Poller {
     s.domain = p.get("domain");
     s.password = secret_or_literal(p, "password");
     if (s.user.empty()) throw Error(OUTPOST_E_CONFIG, "user is required");
+    for (const auto& [what, text] : {std::pair{"user", &s.user}, std::pair{"domain", &s.domain},
+                                     std::pair{"password", &s.password}}) {
+      try {
+        (void)outpost::lib::ntlm::utf16le(*text);
+      } catch (const outpost::lib::ntlm::Error&) {
+        throw Error(OUTPOST_E_CONFIG, std::string(what) + " is not valid UTF-8");
+      }
+    }
     s.path = p.get("path", "/wsman");
     if (s.path.empty() || s.path.front() != '/')
       throw Error(OUTPOST_E_CONFIG, "path must start with /");
@@ -319,7 +342,7 @@ class WinrmPoller final : public outpost::Poller {
         throw Error(OUTPOST_E_CONFIG, "profile does not go with query, command or service_action");
       return j;
     }
-    const int64_t since = host_.now_ns() - lookback_ns_;
+    const int64_t since = std::max<int64_t>(host_.now_ns() - lookback_ns_, 0);
     for (const auto& name : split_names(p.get("profile", default_profiles_))) {
       const wql::Profile* prof = profiles->find(name);
       if (prof == nullptr) throw Error(OUTPOST_E_CONFIG, "unknown profile '" + name + "'");
@@ -332,8 +355,10 @@ class WinrmPoller final : public outpost::Poller {
             task.query = &q;
             task.wmi_namespace = q.wmi_namespace;
             task.log = log;
-            task.after_record = bookmarks_->get(s.device, log);
-            task.wql = wql::eventlog_wql(*q.eventlog, log, task.after_record, since);
+            task.bookmark_key = task.name;
+            task.after_record = bookmarks_->get(s.device, task.bookmark_key);
+            if (task.after_record) task.window_end = *task.after_record + max_events_;
+            task.wql = wql::eventlog_wql(*q.eventlog, log, task.after_record, since, max_events_);
             j->tasks.push_back(std::move(task));
           }
           continue;

@@ -141,9 +141,9 @@ bool ResponseParser::parse_head() {
 }
 
 std::size_t ResponseParser::feed(std::string_view bytes) {
-  std::size_t used = 0;
+  std::size_t skipped = 0;  // bytes of interim answers already passed over in this call
   if (state_ != State::need_more) return 0;
-  if (!in_body_) {
+  while (!in_body_) {
     // Look for the blank line, also across feeds: keep at most the 3 bytes before it.
     const std::size_t before = head_.size();
     head_.append(bytes);
@@ -161,19 +161,27 @@ std::size_t ResponseParser::feed(std::string_view bytes) {
     }
     if (end == std::string::npos) {
       if (head_.size() > limits_.max_header_bytes) fail("response head larger than the limit");
-      return bytes.size();
+      return skipped + bytes.size();
     }
-    if (end > limits_.max_header_bytes) return fail("response head larger than the limit"), 0;
-    used = end - before;
+    if (end > limits_.max_header_bytes) return fail("response head larger than the limit"), skipped;
+    const std::size_t used = end - before;
     head_.resize(end);
-    if (!parse_head()) return used;
+    if (!parse_head()) return skipped + used;
+    bytes.remove_prefix(used);
+    skipped += used;
+    if (resp_.status >= 100 && resp_.status < 200 && resp_.status != 101) {
+      // An interim answer (100 Continue, 102, 103): the real one follows on the same stream.
+      head_.clear();
+      resp_ = Response{};
+      continue;
+    }
     in_body_ = true;
     if (framing_ == Framing::length && remaining_ == 0) {
       state_ = State::complete;
-      return used;
+      return skipped;
     }
   }
-  return used + feed_body(bytes.substr(used));
+  return skipped + feed_body(bytes);
 }
 
 std::size_t ResponseParser::feed_body(std::string_view bytes) {

@@ -47,6 +47,19 @@ TEST_CASE("http1: Content-Length and chunked bodies, cut anywhere") {
   }
 }
 
+TEST_CASE("http1: interim 1xx answers are skipped") {
+  const std::string in =
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 200 "
+      "OK\r\nContent-Length: 2\r\n\r\nok";
+  for (std::size_t step = 1; step <= 7; ++step) {
+    auto p = fed(in, step);
+    REQUIRE(p.state() == ResponseParser::State::complete);
+    CHECK(p.response().status == 200);
+    CHECK(p.response().body == "ok");
+    CHECK_FALSE(p.response().header("Link"));
+  }
+}
+
 TEST_CASE("http1: a body read until the peer closes") {
   ResponseParser p;
   p.feed("HTTP/1.0 200 OK\r\nServer: x\r\n\r\nab");

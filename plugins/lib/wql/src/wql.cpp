@@ -1,9 +1,12 @@
 #include "outpost_lib/wql.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -257,13 +260,18 @@ std::optional<int64_t> parse_datetime(std::string_view t) {
 }
 
 std::string cim_datetime(int64_t unix_ns) {
-  const time_t secs = static_cast<time_t>(unix_ns / 1'000'000'000);
+  int64_t whole = unix_ns / 1'000'000'000, frac = unix_ns % 1'000'000'000;
+  if (frac < 0) {  // floor, for times before 1970
+    frac += 1'000'000'000;
+    --whole;
+  }
+  const time_t secs = static_cast<time_t>(whole);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[96];
   std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d.%06d+000", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>((unix_ns % 1'000'000'000) / 1000));
+                static_cast<int>(frac / 1000));
   return buf;
 }
 
@@ -406,9 +414,11 @@ std::optional<uint64_t> Bookmarks::get(std::string_view device, std::string_view
 
 void Bookmarks::set(std::string_view device, std::string_view log, uint64_t record) {
   std::lock_guard g(mu_);
-  auto& v = marks_[std::string(device) + "\t" + std::string(log)];
-  if (v != record) dirty_ = true;
-  v = record;
+  auto [it, fresh] = marks_.try_emplace(std::string(device) + "\t" + std::string(log), record);
+  if (fresh || record > it->second) {
+    it->second = record;
+    dirty_ = true;
+  }
 }
 
 void Bookmarks::save() {
@@ -417,27 +427,49 @@ void Bookmarks::save() {
   std::error_code ec;
   fs::create_directories(file_.parent_path(), ec);
   const fs::path tmp = file_.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& [k, v] : marks_) out << k << '\t' << v << '\n';
-    out.flush();
-    if (!out) throw Error(OUTPOST_E_PERMISSION, "cannot write " + tmp.string());
+  std::string text;
+  for (const auto& [k, v] : marks_) text += k + '\t' + std::to_string(v) + '\n';
+  // Synced before the rename and the directory after it: a power cut leaves the old file or
+  // the new one, never an empty one.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw Error(OUTPOST_E_PERMISSION, "cannot write " + tmp.string());
+  bool ok = true;
+  for (std::size_t at = 0; ok && at < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + at, text.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) at += static_cast<std::size_t>(n);
   }
+  ok = ok && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw Error(OUTPOST_E_PERMISSION, "cannot write " + tmp.string());
   fs::rename(tmp, file_, ec);
   if (ec)
     throw Error(OUTPOST_E_PERMISSION, "cannot replace " + file_.string() + ": " + ec.message());
+  const fs::path dir = file_.parent_path().empty() ? fs::path(".") : file_.parent_path();
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
   dirty_ = false;
 }
 
+std::string eventlog_probe_wql(std::string_view log, uint64_t record) {
+  return "SELECT RecordNumber FROM Win32_NTLogEvent WHERE Logfile = " + quote(log) +
+         " AND RecordNumber = " + std::to_string(record);
+}
+
 std::string eventlog_wql(const EventLogSpec& spec, std::string_view log,
-                         std::optional<uint64_t> after_record, int64_t since_ns) {
+                         std::optional<uint64_t> after_record, int64_t since_ns, uint64_t window) {
   std::string q =
       "SELECT RecordNumber, Logfile, EventCode, EventIdentifier, EventType, SourceName, "
       "TimeGenerated, ComputerName, Message, CategoryString, User FROM Win32_NTLogEvent WHERE "
       "Logfile = " +
       quote(log);
   if (after_record)
-    q += " AND RecordNumber > " + std::to_string(*after_record);
+    q += " AND RecordNumber > " + std::to_string(*after_record) +
+         " AND RecordNumber <= " + std::to_string(*after_record + window);
   else
     q += " AND TimeGenerated >= " + quote(cim_datetime(since_ns));
   switch (spec.max_level) {

@@ -114,11 +114,15 @@ TEST_CASE("wql: event log entries in order, each once, the rest deferred") {
   spec.logs = {"System"};
   spec.max_level = wql::Level::warning;
   spec.exclude_ids = {7036};
-  CHECK(wql::eventlog_wql(spec, "System", 41, 0) ==
+  CHECK(wql::eventlog_wql(spec, "System", 41, 0, 100) ==
         "SELECT RecordNumber, Logfile, EventCode, EventIdentifier, EventType, SourceName, "
         "TimeGenerated, ComputerName, Message, CategoryString, User FROM Win32_NTLogEvent WHERE "
-        "Logfile = 'System' AND RecordNumber > 41 AND (EventType = 1 OR EventType = 2 OR "
-        "EventType = 5)");
+        "Logfile = 'System' AND RecordNumber > 41 AND RecordNumber <= 141 AND (EventType = 1 OR "
+        "EventType = 2 OR EventType = 5)");
+  CHECK(
+      wql::eventlog_probe_wql("System", 141) ==
+      "SELECT RecordNumber FROM Win32_NTLogEvent WHERE Logfile = 'System' AND RecordNumber = 141");
+  CHECK(wql::cim_datetime(-1'500'000'000) == "19691231235958.500000+000");
   CHECK(wql::eventlog_wql(spec, "System", std::nullopt, 1796491800500000000LL)
             .find("TimeGenerated >= '20261205173000.500000+000'") != std::string::npos);
   auto ev = [](int rec, int type, int code) {
@@ -157,6 +161,7 @@ TEST_CASE("wql: bookmarks survive a restart") {
     wql::Bookmarks b(dir / "state" / "bookmarks");
     CHECK_FALSE(b.get("win1", "System"));
     b.set("win1", "System", 42);
+    b.set("win1", "System", 40);  // never back
     b.set("win1", "Application", 7);
     b.save();
   }

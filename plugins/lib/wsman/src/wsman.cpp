@@ -218,6 +218,50 @@ std::string format_seconds(double s) {
   return buf;
 }
 
+// Windows nests what WMI said inside the WinRM fault: Detail/WSManFault/Message/ProviderFault/
+// WSManFault (and, on newer builds, an MSFT_WmiError with error_Code). The innermost code is the
+// one that tells an access denied from a missing class; the message of the innermost fault that
+// has one is the most specific.
+void read_fault_detail(const Node& detail, Fault& fault) {
+  std::size_t best_depth = 0;
+  bool have_wmi_error = false;
+  auto parse_code = [](std::string_view t) -> std::optional<uint32_t> {
+    uint64_t v = 0;
+    const std::string s = trimmed(t);
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size() || s.empty() || v > UINT32_MAX)
+      return std::nullopt;
+    return static_cast<uint32_t>(v);
+  };
+  // Depth-first, with an explicit stack (the tree's depth is bounded by the parser anyway).
+  std::vector<std::pair<const Node*, std::size_t>> stack{{&detail, 0}};
+  while (!stack.empty()) {
+    auto [n, depth] = stack.back();
+    stack.pop_back();
+    if (n->local == "WSManFault" && depth >= best_depth && !have_wmi_error) {
+      if (const std::string* code = n->attr("Code")) {
+        if (auto v = parse_code(*code)) {
+          fault.wsman_code = *v;
+          best_depth = depth;
+        }
+      }
+      if (const Node* m = n->child({}, "Message")) {
+        // The message's own text, without the nested faults it holds.
+        std::string own = trimmed(m->text);
+        if (own.empty()) own = trimmed(m->all_text());
+        if (!own.empty()) fault.message = own;
+      }
+    } else if (n->local == "error_Code") {  // MSFT_WmiError: WMI's own number
+      if (auto v = parse_code(n->text)) {
+        fault.wsman_code = *v;
+        have_wmi_error = true;
+      }
+    }
+    for (auto it = n->children.rbegin(); it != n->children.rend(); ++it)
+      stack.emplace_back(it->get(), depth + 1);
+  }
+}
+
 }  // namespace
 
 std::string wmi_resource_uri(std::string_view wmi_namespace, std::string_view class_name) {
@@ -428,18 +472,7 @@ Response parse(std::string_view xml, const ParseLimits& limits) {
     }
     if (const Node* reason = f->child(kSoap, "Reason"))
       if (const Node* t = reason->child(kSoap, "Text")) fault.reason = trimmed(t->text);
-    if (const Node* detail = f->child(kSoap, "Detail")) {
-      for (const auto& c : detail->children) {
-        if (c->local != "WSManFault") continue;
-        if (const std::string* code = c->attr("Code")) {
-          uint64_t v = 0;
-          auto [p, ec] = std::from_chars(code->data(), code->data() + code->size(), v);
-          if (ec == std::errc{} && p == code->data() + code->size() && v <= UINT32_MAX)
-            fault.wsman_code = static_cast<uint32_t>(v);
-        }
-        if (const Node* m = c->child({}, "Message")) fault.message = trimmed(m->all_text());
-      }
-    }
+    if (const Node* detail = f->child(kSoap, "Detail")) read_fault_detail(*detail, fault);
     r.fault = std::move(fault);
     return r;
   }

@@ -76,6 +76,24 @@ TEST_CASE("wsman: faults carry their class") {
   CHECK(fault("QuotaLimit", "2150859174").text() == "QuotaLimit (0x803381A6): Detail message.");
 }
 
+TEST_CASE("wsman: the WMI error nested in a WinRM fault decides its class") {
+  // As Windows sends a WMI failure: the WinRM code outside, WMI's inside a ProviderFault.
+  const std::string xml =
+      R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:InternalError</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US"></s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150859010" Machine="win1"><f:Message><f:ProviderFault provider="WMI Provider" path="%systemroot%\system32\WsmWmiPl.dll"><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2147749902" Machine="win1"><f:Message>Invalid namespace </f:Message></f:WSManFault><f:ExtendedError/></f:ProviderFault></f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>)";
+  const auto r = ws::parse(xml);
+  REQUIRE(r.fault);
+  CHECK(r.fault->wsman_code == 2147749902u);
+  CHECK(r.fault->status() == OUTPOST_E_NOT_FOUND);
+  CHECK(r.fault->message == "Invalid namespace");
+  // Newer builds: an MSFT_WmiError beside, whose error_Code wins.
+  const std::string xml2 =
+      R"(<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:InternalError</s:Value></s:Subcode></s:Code><s:Detail><p:MSFT_WmiError xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/MSFT_WmiError"><p:error_Code>2147749891</p:error_Code><p:Message>Access denied </p:Message></p:MSFT_WmiError><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150859010"><f:Message>The WS-Management service cannot process the request.</f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>)";
+  const auto r2 = ws::parse(xml2);
+  REQUIRE(r2.fault);
+  CHECK(r2.fault->wsman_code == 0x80041003u);
+  CHECK(r2.fault->status() == OUTPOST_E_AUTH);
+}
+
 TEST_CASE("wsman: envelopes parse back and escape what they carry") {
   ws::Header h;
   h.to = "http://win1:5985/wsman";

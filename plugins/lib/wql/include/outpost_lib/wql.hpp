@@ -124,15 +124,19 @@ std::vector<outpost::Metric> to_metrics(const Query& q, const std::vector<Instan
 
 // ---- event logs ------------------------------------------------------------------------------
 
-// Per device and log, the highest RecordNumber already reported. Kept in a file under the
-// plugin's state directory (one line per device and log, written atomically), so nothing is
-// read twice or skipped across restarts.
+// Per device and reader (a profile's query and its log), the highest RecordNumber already
+// reported. Kept in a file under the plugin's state directory (one line each, replaced
+// atomically and synced), so nothing is read twice or skipped across restarts.
 class Bookmarks {
  public:
   explicit Bookmarks(std::filesystem::path file);  // empty path: memory only
   std::optional<uint64_t> get(std::string_view device, std::string_view log) const;
+  // Moves a bookmark forward (never back: two readers racing cannot re-read what was reported).
   void set(std::string_view device, std::string_view log, uint64_t record);
-  void save();  // throws Error(OUTPOST_E_PERMISSION...) when the file cannot be written
+  // Writes the file when a bookmark moved since the last save; throws
+  // Error(OUTPOST_E_PERMISSION) when it cannot be written. Blocking: not on an I/O thread.
+  void save();
+
  private:
   std::filesystem::path file_;
   mutable std::mutex mu_;
@@ -140,10 +144,16 @@ class Bookmarks {
   bool dirty_ = false;
 };
 
-// The WQL that reads one log's new entries: after the bookmark, or since `since_ns` on a
-// device seen the first time.
+// The WQL that reads one log's new entries: the window of `window` records after the bookmark
+// (record numbers are dense within a log, so a backlog is worked off a window per poll), or
+// everything since `since_ns` on a log read the first time.
 std::string eventlog_wql(const EventLogSpec& spec, std::string_view log,
-                         std::optional<uint64_t> after_record, int64_t since_ns);
+                         std::optional<uint64_t> after_record, int64_t since_ns,
+                         uint64_t window = 1000);
+// Whether record `record` exists (Logfile and RecordNumber are the class's keys): a window
+// whose last record exists is complete, and the bookmark may pass entries the level filter
+// left out.
+std::string eventlog_probe_wql(std::string_view log, uint64_t record);
 
 struct EventLogResult {
   std::vector<outpost::Event> events;
