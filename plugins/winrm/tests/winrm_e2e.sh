@@ -44,8 +44,9 @@ echo '{"faults": []}' > "$TMP/plan.json"
 poll() {
   local name=$1; shift
   set +e
-  "$OUTPOST" poll --plugin winrm --set state_dir="$TMP/state" --set eventlog_lookback=36500d \
-    --timeout 20s --json --param user=$USER --param "password=$PASS" "$@" 127.0.0.1 \
+  # shellcheck disable=SC2086 # SETS is a list of --set options
+  "$OUTPOST" poll --plugin winrm --set state_dir="${STATE:-$TMP/state}" --set eventlog_lookback=36500d \
+    ${SETS:-} --timeout 20s --json --param user=$USER --param "password=$PASS" "$@" 127.0.0.1 \
     > "$TMP/$name.json" 2> "$TMP/$name.err"
   RC=$?
   set -e
@@ -115,7 +116,23 @@ check "new warning and error entries come, the information one does not" has thi
 check "an entry carries its log, level and source" has third \
   "any(e['attributes']['log'] == 'System' and e['attributes']['level'] == 'error' and e['severity'] == 3 and e['attributes']['source_name'] == 'EventLog' for e in events('windows.eventlog'))"
 
+# 2b. A backlog comes a window of records per poll (3 here), every entry once, none skipped,
+# also where a whole window holds only entries the level filter leaves out.
+: > "$TMP/backlog.json"
+for i in $(seq 1 20); do
+  STATE=$TMP/state-backlog SETS="--set max_events_per_poll=3" poll "backlog$i" $H --param profile=windows-eventlog
+  grep '"type":"event"' "$TMP/backlog$i.json" >> "$TMP/backlog.json" || break
+done
+echo '{"type":"target","status":"ok"}' >> "$TMP/backlog.json"
+check "a backlog is read a window per poll, each entry once" has backlog \
+  "sorted(int(e['attributes']['record']) for e in events('windows.eventlog')) == $WANTED and $i > 4"
+check "the windows asked for at most 3 records each" has backlog \
+  "any('RecordNumber <= ' in (l.get('wql') or '') for l in log)"
+
 # 3. Refusals and faults, each with its class.
+poll badutf8 $H --param password=$'p\xffw'
+check "a password that is not UTF-8 is a configuration error" has badutf8 \
+  "target['status'] == 'config' and 'UTF-8' in target['detail']"
 poll badpass --param port=$HTTP --param domain=WINHOST --param password=wrong
 check "a wrong password is an authentication failure" has badpass \
   "target['status'] == 'auth' and 'refused the login' in target['detail']"
