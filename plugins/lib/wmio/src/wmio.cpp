@@ -203,7 +203,15 @@ std::string number(T v) {
 
 struct Decoder {
   const Limits& limits;
+  std::size_t* spent;  // text produced so far by this decode, nested objects included
   std::size_t depth = 0;
+  std::string last_class;  // of the last object_block
+
+  // Heap references may point many values at one long string: the text they make is bounded.
+  void charge(std::size_t n) {
+    *spent += n + sizeof(std::string);
+    if (*spent > limits.max_text_bytes) throw Error("values longer in all than the limit");
+  }
 
   std::vector<wql::Instance> object_block(std::span<const uint8_t> block, ClassCache& cache,
                                           std::string_view class_id = {});
@@ -279,6 +287,7 @@ void Decoder::values(std::vector<std::string>& out, uint32_t type,
   if ((type & kCimArray) == 0) {
     out.emplace_back();
     value(out.back(), type, inline_value, heap);
+    charge(out.back().size());
     return;
   }
   // Encoded-Array (2.2.79): ArrayCount, then the elements as they would sit in a ValueTable.
@@ -292,6 +301,7 @@ void Decoder::values(std::vector<std::string>& out, uint32_t type,
   for (uint32_t i = 0; i < count; ++i) {
     out.emplace_back();
     value(out.back(), base, a.take(size), heap);
+    charge(out.back().size());
   }
 }
 
@@ -301,17 +311,10 @@ std::string Decoder::embedded(uint32_t ref, const Heap& heap) {
   const uint32_t len = r.u32();
   if (len > r.left()) throw Error("embedded object past the heap");
   if (depth + 1 > limits.max_depth) throw Error("objects nested deeper than the limit");
-  Decoder inner{limits, depth + 1};
+  Decoder inner{limits, spent, depth + 1, {}};
   ClassCache scratch(4);
   auto items = inner.object_block(r.take(len), scratch);
-  std::string name;
-  if (!items.empty()) {
-    name = items.front().class_name;
-  } else if (scratch.size() > 0) {
-    // A class object embedded: name it after the class just decoded.
-    name = "class";
-  }
-  return "<object " + name + ">";
+  return "<object " + (items.empty() ? inner.last_class : items.front().class_name) + ">";
 }
 
 void Decoder::skip_methods_part(Reader& r) {
@@ -469,6 +472,7 @@ wql::Instance Decoder::instance_part(Reader& outer, const ClassDef& cls) {
       p.null = true;
     } else if (bits & 2u) {  // the class default
       p.values = def.default_values;
+      for (const auto& v : p.values) charge(v.size());
       p.null = def.default_null;
     } else {
       const std::size_t size = value_size(def.type);
@@ -494,12 +498,14 @@ std::vector<wql::Instance> Decoder::object_block(std::span<const uint8_t> block,
     skip_methods_part(r);
     auto cls = class_part(r, &cache);
     skip_methods_part(r);
+    last_class = cls->name;
     cache.put(std::move(cls), class_id);
     return {};
   }
   auto cls = class_part(r, &cache);
   std::vector<wql::Instance> out;
   out.push_back(instance_part(r, *cls));
+  last_class = out.back().class_name;
   cache.put(std::move(cls), class_id);
   return out;
 }
@@ -540,13 +546,15 @@ std::vector<wql::Instance> decode(std::span<const uint8_t> unit, ClassCache& cac
   if (r.u32() != kSignature) throw Error("encoding unit without the signature 0x12345678");
   const uint32_t len = r.u32();
   if (len > limits.max_object_bytes) throw Error("object larger than the limit");
-  Decoder d{limits};
+  std::size_t spent = 0;
+  Decoder d{limits, &spent, 0, {}};
   return d.object_block(r.take(len), cache);
 }
 
 std::vector<wql::Instance> decode_object_block(std::span<const uint8_t> block, ClassCache& cache,
                                                std::string_view class_id, const Limits& limits) {
-  Decoder d{limits};
+  std::size_t spent = 0;
+  Decoder d{limits, &spent, 0, {}};
   return d.object_block(block, cache, class_id);
 }
 
@@ -561,7 +569,8 @@ std::vector<wql::Instance> decode_instance_noclass(std::span<const uint8_t> obje
   if ((flags & kFlagClass) || !(flags & kFlagInstance))
     throw Error("instance without class part that is not an instance");
   if (flags & kFlagDecoration) skip_decoration(r);
-  Decoder d{limits};
+  std::size_t spent = 0;
+  Decoder d{limits, &spent, 0, {}};
   std::vector<wql::Instance> out;
   out.push_back(d.instance_part(r, *cls));
   return out;

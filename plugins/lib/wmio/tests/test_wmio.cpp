@@ -491,3 +491,19 @@ TEST_CASE("the class cache keeps at most its limit and finds names case-insensit
   CHECK(cache.size() <= 2);
   CHECK(cache.find("c") != nullptr);
 }
+
+TEST_CASE("the text all values of an object make is bounded, however the heap is shared") {
+  const Bytes unit = enc::encoding_unit(
+      enc::encode_object_block(enc::process_like_class(), enc::process_like_values(4)));
+  wmio::ClassCache cache;
+  wmio::Limits lim;
+  CHECK(wmio::decode(unit, cache, lim).size() == 1);
+  lim.max_text_bytes = 1000;
+  wmio::ClassCache fresh;
+  CHECK_THROWS_AS(wmio::decode(unit, fresh, lim), wmio::Error);
+  // An array longer than max_array_items (XStrings has 4).
+  wmio::Limits few;
+  few.max_array_items = 2;
+  wmio::ClassCache other;
+  CHECK_THROWS_AS(wmio::decode(unit, other, few), wmio::Error);
+}

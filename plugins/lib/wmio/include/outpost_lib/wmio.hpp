@@ -40,6 +40,7 @@ struct Limits {
   std::size_t max_array_items = 1u << 20;    // of one array value
   std::size_t max_depth = 8;                 // embedded objects within embedded objects
   std::size_t max_classes = 1024;            // kept by one ClassCache
+  std::size_t max_text_bytes = 64u << 20;    // all values of one object, as text
 };
 
 // CimType (MS-WMIO 2.2.82); an array type is the base type | kCimArray.
