@@ -166,6 +166,16 @@ TEST_CASE("MS-WMIO 3.1 with a property qualifier (InstPropQualSetFlag 2) decodes
   check_spec_values(cache, wmio::decode(spec_instance_with_qualifier(), cache));
 }
 
+TEST_CASE("MS-WMIO 3.1's instance part alone (EncodingUnitInstanceNoClass) decodes by its class") {
+  const Bytes unit = from_hex(kSpecInstance);
+  wmio::ClassCache cache;
+  (void)wmio::decode(unit, cache);
+  // ObjectFlags (instance, no decoration), then the instance part after the 0x176-octet class.
+  Bytes noclass = {0x02};
+  noclass.insert(noclass.end(), unit.begin() + 28 + 0x176, unit.end());
+  check_spec_values(cache, wmio::decode_instance_noclass(noclass, cache, "MYCLASS"));
+}
+
 TEST_CASE("a class object yields no instance, and its instances without class part decode") {
   const auto cls = enc::process_like_class();
   wmio::ClassCache cache;
