@@ -406,7 +406,7 @@ std::vector<uint8_t> encoding_unit(const std::vector<uint8_t>& block) {
 
 namespace outpost::lib::wmio::testing {
 
-ClassDesc process_like_class() {
+ClassDesc process_like_class(bool real_scalars) {
   ClassDesc c;
   c.name = "Win32_Process";
   c.superclasses = {"CIM_Process", "CIM_LogicalElement", "CIM_ManagedSystemElement"};
@@ -476,6 +476,7 @@ ClassDesc process_like_class() {
       {"XObject", kCimObject},
   };
   for (const auto& [name, type] : props) {
+    if (!real_scalars && (type == kCimReal32 || type == kCimReal64)) continue;
     PropertyDesc p;
     p.name = name;
     p.type = type;
@@ -485,8 +486,8 @@ ClassDesc process_like_class() {
   return c;
 }
 
-std::vector<ValueDesc> process_like_values(uint32_t n) {
-  const ClassDesc c = process_like_class();
+std::vector<ValueDesc> process_like_values(uint32_t n, bool real_scalars) {
+  const ClassDesc c = process_like_class(real_scalars);
   std::vector<ValueDesc> out(c.properties.size());
   const std::string exe = n % 3 == 0 ? "svchost.exe" : (n % 3 == 1 ? "café.exe" : "процесс.exe");
   const uint64_t big = 0xFFFFFFF0ull * (n + 1) + n;

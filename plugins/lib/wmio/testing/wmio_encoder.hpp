@@ -57,8 +57,9 @@ std::vector<uint8_t> encoding_unit(const std::vector<uint8_t>& object_block);
 // A class shaped like Win32_Process (its 45 properties: strings, uint32/uint64, datetimes) plus
 // one property of every other CIM type and arrays, and values for its instance number `n`:
 // some NULL, some 8-bit and some UTF-16 strings, an embedded object. Shared by the tests and
-// the benchmark.
-ClassDesc process_like_class();
-std::vector<ValueDesc> process_like_values(uint32_t n);
+// the benchmark. Without `real_scalars` the real32 and real64 scalars are left out (impacket
+// 0.10.0 cannot decode an instance that has one).
+ClassDesc process_like_class(bool real_scalars = true);
+std::vector<ValueDesc> process_like_values(uint32_t n, bool real_scalars = true);
 
 }  // namespace outpost::lib::wmio::testing
