@@ -546,9 +546,11 @@ std::vector<wql::Instance> decode(std::span<const uint8_t> unit, ClassCache& cac
   if (r.u32() != kSignature) throw Error("encoding unit without the signature 0x12345678");
   const uint32_t len = r.u32();
   if (len > limits.max_object_bytes) throw Error("object larger than the limit");
+  // MS-WMIO 3's own example states a length larger than the octets that follow: the blocks
+  // inside carry their own lengths, which are what is checked.
   std::size_t spent = 0;
   Decoder d{limits, &spent, 0, {}};
-  return d.object_block(r.take(len), cache);
+  return d.object_block(r.take(std::min<std::size_t>(len, r.left())), cache);
 }
 
 std::vector<wql::Instance> decode_object_block(std::span<const uint8_t> block, ClassCache& cache,

@@ -69,6 +69,61 @@ constexpr std::string_view kSpecInstance =
     "73"
     "73 00 03 00 00 00 01 00 00 00 02 00 00 00 03 00 00 00 00 53 74 72 69 6E 67 46 69 65 6C 64 00";
 
+// MS-WMIO section 3 "Structure Examples": the classes Base { [key] sint32 Id; } and
+// [Description("MyClass Example")] MyClass : Base { [read, write] string Data1; string Data2 =
+// "defaultValue"; uint32 Array[]; }, each a class object (ClassType) in an EncodingUnit. Base's
+// ObjectEncodingLength (0xD0) is larger than the octets that follow, as the spec notes.
+constexpr std::string_view kSpecBase =
+    "78 56 34 12 D0 00 00 00 05 00 44 50 52 41 56 41 54 2D 44 45 56 00 00 52 4F 4F 54 00 1D 00 00 "
+    "00"
+    "00 FF FF FF FF 00 00 00 00 04 00 00 00 04 00 00 00 00 00 00 00 00 00 00 80 0C 00 00 00 00 00 "
+    "00"
+    "00 00 00 00 80 66 00 00 00 00 00 00 00 00 05 00 00 00 04 00 00 00 04 00 00 00 01 00 00 00 06 "
+    "00"
+    "00 00 0A 00 00 00 05 FF FF FF FF 3C 00 00 80 00 42 61 73 65 00 00 49 64 00 03 00 00 00 00 00 "
+    "00"
+    "00 00 00 00 00 00 00 1C 00 00 00 0A 00 00 80 03 08 00 00 00 34 00 00 00 01 00 00 80 13 0B 00 "
+    "00"
+    "00 FF FF 00 73 69 6E 74 33 32 00 0C 00 00 00 00 00 34 00 00 00 00 80 00 80 13 0B 00 00 00 FF "
+    "FF"
+    "00 73 69 6E 74 33 32 00";
+constexpr std::string_view kSpecMyClass =
+    "78 56 34 12 2E 02 00 00 05 00 44 50 52 41 56 41 54 2D 44 45 56 00 00 52 4F 4F 54 00 66 00 00 "
+    "00"
+    "00 00 00 00 00 05 00 00 00 04 00 00 00 04 00 00 00 01 00 00 00 06 00 00 00 0A 00 00 00 05 FF "
+    "FF"
+    "FF FF 3C 00 00 80 00 42 61 73 65 00 00 49 64 00 03 00 00 00 00 00 00 00 00 00 00 00 00 00 1C "
+    "00"
+    "00 00 0A 00 00 80 03 08 00 00 00 34 00 00 00 01 00 00 80 13 0B 00 00 00 FF FF 00 73 69 6E 74 "
+    "33"
+    "32 00 0C 00 00 00 00 00 34 00 00 00 00 80 76 01 00 00 00 00 00 00 00 11 00 00 00 0E 00 00 00 "
+    "00"
+    "42 61 73 65 00 06 00 00 00 11 00 00 00 09 00 00 00 00 08 00 00 00 16 00 00 00 04 00 00 00 27 "
+    "00"
+    "00 00 2E 00 00 00 55 00 00 00 5C 00 00 00 99 00 00 00 A0 00 00 00 C7 00 00 00 CB 00 00 00 47 "
+    "FF"
+    "FF FF FF FF FF FF FF FD 00 00 00 FF FF FF FF 11 01 00 80 00 4D 79 43 6C 61 73 73 00 00 44 65 "
+    "73"
+    "63 72 69 70 74 69 6F 6E 00 00 4D 79 43 6C 61 73 73 20 45 78 61 6D 70 6C 65 00 00 41 72 72 61 "
+    "79"
+    "00 13 20 00 00 03 00 0C 00 00 00 01 00 00 00 11 00 00 00 0A 00 00 80 03 08 00 00 00 4D 00 00 "
+    "00"
+    "00 75 69 6E 74 33 32 00 00 44 61 74 61 31 00 08 00 00 00 01 00 04 00 00 00 01 00 00 00 27 00 "
+    "00"
+    "00 0A 00 00 80 03 08 00 00 00 91 00 00 00 03 00 00 80 00 0B 00 00 00 FF FF 04 00 00 80 00 0B "
+    "00"
+    "00 00 FF FF 00 73 74 72 69 6E 67 00 00 44 61 74 61 32 00 08 00 00 00 02 00 08 00 00 00 01 00 "
+    "00"
+    "00 11 00 00 00 0A 00 00 80 03 08 00 00 00 BF 00 00 00 00 73 74 72 69 6E 67 00 00 49 64 00 03 "
+    "40"
+    "00 00 00 00 00 00 00 00 00 00 00 00 1C 00 00 00 0A 00 00 80 23 08 00 00 00 F5 00 00 00 01 00 "
+    "00"
+    "80 33 0B 00 00 00 FF FF 00 73 69 6E 74 33 32 00 00 64 65 66 61 75 6C 74 56 61 6C 75 65 00 00 "
+    "00"
+    "00 00 00 00 0C 00 00 00 00 00 00 73 00 00 00 80 32 00 00 64 65 66 61 75 6C 74 56 61 6C 75 65 "
+    "00"
+    "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 80 00 00 00 00";
+
 void put32(Bytes& b, std::size_t at, uint32_t v) {
   for (int i = 0; i < 4; ++i)
     b[at + static_cast<std::size_t>(i)] = static_cast<uint8_t>(v >> (8 * i));
@@ -159,6 +214,38 @@ TEST_CASE("the instance example of MS-WMIO 3.1 decodes to the values the spec st
   wmio::ClassCache cache;
   const auto items = wmio::decode(from_hex(kSpecInstance), cache);
   check_spec_values(cache, items);
+}
+
+TEST_CASE("the class examples of MS-WMIO 3 decode to the classes the spec states") {
+  wmio::ClassCache cache;
+  CHECK(wmio::decode(from_hex(kSpecBase), cache).empty());
+  const auto base = cache.find("Base");
+  REQUIRE(base != nullptr);
+  CHECK(base->superclasses.empty());
+  REQUIRE(base->properties.size() == 1);
+  CHECK(base->properties[0].name == "Id");
+  CHECK(base->properties[0].type == wmio::kCimSint32);
+  CHECK(base->properties[0].default_null);
+
+  CHECK(wmio::decode(from_hex(kSpecMyClass), cache).empty());
+  const auto my = cache.find("MyClass");
+  REQUIRE(my != nullptr);
+  CHECK(my->superclasses == std::vector<std::string>{"Base"});
+  REQUIRE(my->properties.size() == 4);
+  CHECK(my->properties[0].name == "Id");
+  CHECK(my->properties[1].name == "Data1");
+  CHECK(my->properties[2].name == "Data2");
+  CHECK(my->properties[3].name == "Array");
+  CHECK(my->properties[3].type == (wmio::kCimUint32 | wmio::kCimArray));
+  CHECK(my->properties[1].default_null);
+  CHECK_FALSE(my->properties[2].default_null);
+  CHECK(my->properties[2].default_values == std::vector<std::string>{"defaultValue"});
+
+  // The instance part of 3.1 alone, against the class of 3 (not the copy inside 3.1's instance).
+  const Bytes unit = from_hex(kSpecInstance);
+  Bytes noclass = {0x02};
+  noclass.insert(noclass.end(), unit.begin() + 28 + 0x176, unit.end());
+  check_spec_values(cache, wmio::decode_instance_noclass(noclass, cache, "MyClass"));
 }
 
 TEST_CASE("MS-WMIO 3.1 with a property qualifier (InstPropQualSetFlag 2) decodes the same") {
