@@ -46,13 +46,16 @@ std::vector<uint8_t> tcp_tower(const SyntaxId& iface) {
 std::vector<uint8_t> ept_map_request(const SyntaxId& iface, uint32_t max_towers) {
   const auto tower = tcp_tower(iface);
   wire::Writer w;
-  w.u32(0);                                    // obj: null pointer
-  w.u32(1);                                    // map_tower: a full pointer's referent id
+  // Full pointers with referent ids 1 and 2 and a nil object: Windows Server 2003 answers
+  // rpc_x_bad_stub_data to anything else (as impacket notes), later versions accept it.
+  w.u32(1);                                    // obj
+  w.zeros(16);                                 // the nil UUID
+  w.u32(2);                                    // map_tower
   w.u32(static_cast<uint32_t>(tower.size()));  // conformance of tower_octet_string
   w.u32(static_cast<uint32_t>(tower.size()));  // tower_length
   w.bytes(tower);
   w.align(4);
-  w.bytes(std::array<uint8_t, 20>{});  // entry_handle: a nil context handle
+  w.zeros(20);  // entry_handle: a nil context handle
   w.u32(max_towers);
   return std::move(w.out);
 }

@@ -26,6 +26,7 @@ struct Writer {
     for (int i = 0; i < 32; i += 8) out.push_back(static_cast<uint8_t>(v >> i));
   }
   void bytes(std::span<const uint8_t> b) { out.insert(out.end(), b.begin(), b.end()); }
+  void zeros(std::size_t n) { out.resize(out.size() + n, 0); }
   void align(std::size_t n) {
     while (out.size() % n != 0) out.push_back(0);
   }
