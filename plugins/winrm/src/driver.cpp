@@ -291,9 +291,7 @@ std::string Driver::build_envelope(WinrmJob& j) {
         body = wsman::enumerate_body(wql::eventlog_probe_wql(t.log, t.window_end.value_or(0)),
                                      j.s.max_elements);
       else if (t.kind == Task::Kind::invoke)
-        body = wsman::enumerate_body("SELECT Name, State FROM Win32_Service WHERE Name = " +
-                                         wql::quote(t.selectors.at(0).second),
-                                     j.s.max_elements);
+        body = wsman::enumerate_body(wql::service_state_wql(t), j.s.max_elements);
       else
         body = wsman::enumerate_body(t.wql, j.s.max_elements);
       break;
@@ -304,9 +302,7 @@ std::string Driver::build_envelope(WinrmJob& j) {
       break;
     case Step::invoke: {
       h.resource_uri = wsman::wmi_resource_uri(t.wmi_namespace, t.class_name);
-      const std::string method = t.method == "restart"
-                                     ? (j.restart_phase == 0 ? "StopService" : "StartService")
-                                     : t.method;
+      const std::string method = wql::service_method(t, j.restart_phase == 1);
       h.action = h.resource_uri + "/" + method;
       h.selectors = t.selectors;
       body = wsman::invoke_body(h.resource_uri, method, {});
@@ -323,7 +319,7 @@ std::string Driver::build_envelope(WinrmJob& j) {
       h.action = std::string(wsman::action::command);
       h.selectors = {{"ShellId", j.shell_id}};
       h.options = {{"WINRS_CONSOLEMODE_STDIN", "TRUE"}, {"WINRS_SKIP_CMD_SHELL", "FALSE"}};
-      body = wsman::shell_command_body(t.command, t.args);
+      body = wsman::shell_command_body(t.command, {});
       break;
     case Step::shell_receive:
       h.resource_uri = std::string(wsman::kShellUri);
@@ -727,49 +723,20 @@ void Driver::handle_soap(WinrmJob& j, const wsman::Response& r) {
       return task_done(j, OUTPOST_OK, {});
     case Step::invoke: {
       const std::string* rv = r.output ? r.output->value("ReturnValue") : nullptr;
-      const std::string method = t.method == "restart"
-                                     ? (j.restart_phase == 0 ? "StopService" : "StartService")
-                                     : t.method;
+      const std::string method = wql::service_method(t, j.restart_phase == 1);
       int64_t code = -1;
       if (rv != nullptr) code = std::strtoll(rv->c_str(), nullptr, 10);
-      // Win32_Service method return values (0 success, 10 already running, 6 not active...).
-      static const std::pair<int, const char*> kWords[] = {{0, "success"},
-                                                           {1, "not supported"},
-                                                           {2, "access denied"},
-                                                           {3, "dependent services running"},
-                                                           {5, "cannot accept control"},
-                                                           {6, "service not active"},
-                                                           {7, "request timeout"},
-                                                           {8, "unknown failure"},
-                                                           {10, "service already running"},
-                                                           {14, "service disabled"},
-                                                           {15, "service marked for deletion"},
-                                                           {24, "service paused"}};
-      std::string words = "return value " + std::to_string(code);
-      for (const auto& [c, w] : kWords)
-        if (c == code) words = w;
-      outpost::Event ev;
-      ev.kind = "windows.service_control";
-      ev.source = j.s.device;
-      ev.severity = code == 0 ? OUTPOST_SEV_NOTICE : OUTPOST_SEV_WARNING;
-      ev.message = method + " " + t.selectors.at(0).second + ": " + words;
-      ev.attributes = j.base;
-      ev.attributes.emplace_back("service", t.selectors.at(0).second);
-      ev.attributes.emplace_back("action", t.action);
-      ev.attributes.emplace_back("method", method);
-      ev.attributes.emplace_back("return_value", std::to_string(code));
-      ev.attributes.emplace_back("user", j.s.user);
-      ev.time_ns = host_.now_ns();
+      outpost::Event ev =
+          wql::service_control_event(t, method, code, j.base, j.s.device, j.s.user, host_.now_ns());
       const std::string what = ev.message;
       rt_->emit(std::move(ev));
-      const bool stopping = t.method == "restart" && j.restart_phase == 0;
-      if (stopping && (code == 0 || code == 5 || code == 6)) {  // stopped or stopping: wait
+      const wql::ServiceStep next =
+          wql::service_step(t, t.method == "restart" && j.restart_phase == 0, code);
+      if (next.wait_stopped) {
         j.step = Step::enumerate;
         return send_request(j);
       }
-      if (code == 0 || (code == 10 && t.action != "stop") || (code == 6 && t.action == "stop"))
-        return task_done(j, OUTPOST_OK, {});
-      return task_done(j, code == 2 ? OUTPOST_E_AUTH : OUTPOST_E_UNAVAILABLE, what);
+      return task_done(j, next.status, next.status == OUTPOST_OK ? std::string() : what);
     }
     case Step::shell_create:
       if (r.shell_id.empty())
@@ -827,23 +794,14 @@ void Driver::abort_shell(WinrmJob& j, outpost_status status, const std::string& 
 
 bool Driver::finish_eventlog(WinrmJob& j) {
   const Task& t = j.tasks[j.task_at];
-  auto r = wql::to_events(*t.query->eventlog, std::move(j.items), t.after_record, j.base,
-                          j.s.device, j.s.max_events);
-  j.items.clear();
-  // Emitted at once, not with the turn's batch: the bookmark moves only past entries the
-  // engine took (a batch refused by back-pressure is read again next poll).
-  if (!r.events.empty()) {
-    const outpost_status st = host_.emit({}, r.events);
-    if (st != OUTPOST_OK) {
-      task_done(j, OUTPOST_E_BUSY,
-                std::to_string(r.events.size()) +
-                    " event log entries refused by the engine (back-pressure): read again next "
-                    "poll");
-      return false;
-    }
+  std::string why;
+  if (!wql::take_eventlog(host_, bookmarks_, t, std::move(j.items), j.base, j.s.device,
+                          j.s.max_events, why)) {
+    j.items.clear();
+    task_done(j, OUTPOST_E_BUSY, why);
+    return false;
   }
-  if (r.new_bookmark && bookmarks_ != nullptr)
-    bookmarks_->set(j.s.device, t.bookmark_key, *r.new_bookmark);
+  j.items.clear();
   return true;
 }
 
@@ -858,37 +816,14 @@ void Driver::finish_task_items(WinrmJob& j) {
   if (t.query != nullptr) {
     for (auto& m : wql::to_metrics(*t.query, j.items, j.base, now)) rt_->emit(std::move(m));
   }
-  if (j.s.query_events) {
-    for (const auto& inst : j.items) {
-      outpost::Event ev;
-      ev.kind = "windows.wmi_instance";
-      ev.source = j.s.device;
-      ev.message = inst.class_name;
-      ev.attributes = j.base;
-      for (const auto& p : inst.properties) {
-        std::string v;
-        for (std::size_t i = 0; i < p.values.size(); ++i) v += (i ? "," : "") + p.values[i];
-        ev.attributes.emplace_back(p.name, p.null ? "NULL" : v);
-      }
-      ev.time_ns = now;
+  if (j.s.query_events)
+    for (auto& ev : wql::instance_events(j.items, j.base, j.s.device, now))
       rt_->emit(std::move(ev));
-    }
-  }
   j.items.clear();
 }
 
 void Driver::task_done(WinrmJob& j, outpost_status status, const std::string& why) {
-  const Task& t = j.tasks[j.task_at];
-  if (status == OUTPOST_OK) {
-    ++j.tasks_ok;
-  } else if (status == OUTPOST_E_NOT_FOUND && t.query != nullptr && t.query->optional) {
-    ++j.tasks_absent;  // e.g. no SQL Server on this host
-  } else {
-    ++j.tasks_failed;
-    if (j.first_failure == OUTPOST_OK) j.first_failure = status;
-    if (j.failures.size() < 2000)
-      j.failures += (j.failures.empty() ? "" : "; ") + t.name + ": " + why;
-  }
+  j.outcome.done(j.tasks[j.task_at], status, why);
   j.items.clear();
   j.context.clear();
   j.shell = {};
@@ -905,22 +840,8 @@ void Driver::task_done(WinrmJob& j, outpost_status status, const std::string& wh
 }
 
 void Driver::all_done(WinrmJob& j) {
-  const std::size_t n = j.tasks.size();
-  if (j.tasks_failed == 0) {
-    rt_->finish(j, OUTPOST_OK,
-                j.tasks_absent == 0
-                    ? std::string()
-                    : std::to_string(j.tasks_absent) + " optional queries found no class");
-    return;
-  }
-  if (j.tasks_ok == 0 && j.tasks_absent == 0) {
-    rt_->finish(j, j.first_failure, j.failures);
-    return;
-  }
-  // The host answered: the device is up, the failed queries are named in the detail.
-  rt_->finish(j, OUTPOST_OK,
-              std::to_string(j.tasks_failed) + " of " + std::to_string(n) +
-                  " queries failed: " + j.failures);
+  auto [status, detail] = j.outcome.result(j.tasks.size());
+  rt_->finish(j, status, std::move(detail));
 }
 
 void Driver::fail(WinrmJob& j, outpost_status status, std::string why) {
@@ -950,7 +871,7 @@ void Driver::on_end(PollJob& job, outpost_status, bool) {
     j.ssl = nullptr;
   }
   const int64_t now = host_.now_ns();
-  rt_->emit(outpost::Metric{"winrm_query_failures", j.base, static_cast<double>(j.tasks_failed),
+  rt_->emit(outpost::Metric{"winrm_query_failures", j.base, static_cast<double>(j.outcome.failed()),
                             now, OUTPOST_METRIC_GAUGE});
 }
 

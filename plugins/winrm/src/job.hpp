@@ -12,6 +12,7 @@
 #include <outpost_lib/http1.hpp>
 #include <outpost_lib/ntlm.hpp>
 #include <outpost_lib/wql.hpp>
+#include <outpost_lib/wql_plan.hpp>
 #include <outpost_lib/wsman.hpp>
 #include <string>
 #include <vector>
@@ -23,27 +24,7 @@ namespace wsman = outpost::lib::wsman;
 
 enum class Auth { ntlm, basic, kerberos };
 
-// One unit of a poll: a profile query (Enumerate, then Pull until the end), the new entries of
-// one event log, a method of a WMI object (service control), or a command in a remote shell.
-struct Task {
-  enum class Kind { query, eventlog, invoke, command } kind = Kind::query;
-  std::string name;  // "profile/query", for details and labels
-  const wql::Query* query = nullptr;
-  std::string wmi_namespace = "root/cimv2";
-  std::string wql;
-  // eventlog
-  std::string log;
-  std::string bookmark_key;  // the bookmark's name: profile/query/log
-  std::optional<uint64_t> after_record;
-  std::optional<uint64_t> window_end;  // the last record of this poll's window
-  // invoke (Win32_Service StartService/StopService; restart is stop then start)
-  std::string class_name, method;
-  std::vector<std::pair<std::string, std::string>> selectors;
-  std::string action;  // what the user asked: start, stop, restart
-  // command
-  std::string command;
-  std::vector<std::string> args;
-};
+using Task = wql::Task;
 
 struct Settings {
   std::string device, address;
@@ -120,9 +101,7 @@ struct WinrmJob final : outpost::lib::PollJob {
 
   // ---- outcome ----
   int requests = 0;
-  std::size_t tasks_ok = 0, tasks_failed = 0, tasks_absent = 0;
-  outpost_status first_failure = OUTPOST_OK;
-  std::string failures;  // "profile/query: why; ..."
+  wql::Outcome outcome;
   int64_t connected_ns = 0;
 
   ~WinrmJob() override {
