@@ -179,17 +179,7 @@ class TcpMonitor final : public outpost::Poller, private AsyncPoller::Protocol {
   void stop() override { runtime_.stop(); }
 
   void poll(const outpost::PollRequest& req) override {
-    std::vector<std::unique_ptr<PollJob>> jobs;
-    jobs.reserve(req.size());
-    for (std::size_t i = 0; i < req.size(); ++i) {
-      const outpost::Target t = req[i];
-      try {
-        jobs.push_back(make_job(t, req.id()));
-      } catch (const Error& e) {
-        host_.complete(req.id(), t.id(), e.status(), e.what());
-      }
-    }
-    runtime_.submit(std::move(jobs), req.deadline_ns());
+    runtime_.submit(req, [this](const outpost::Target& t) { return make_job(t); });
   }
 
  private:
@@ -206,11 +196,9 @@ class TcpMonitor final : public outpost::Poller, private AsyncPoller::Protocol {
     return o;
   }
 
-  std::unique_ptr<PollJob> make_job(const outpost::Target& t, uint64_t poll_id) const {
+  std::unique_ptr<PollJob> make_job(const outpost::Target& t) const {
     const outpost::Config p = t.params();
     auto j = std::make_unique<TcpJob>();
-    j->poll_id = poll_id;
-    j->target_id = t.id();
     int64_t port = 0;
     try {
       if (!p.has("port")) throw Error(OUTPOST_E_CONFIG, "port is required");

@@ -147,26 +147,15 @@ bool Driver::begin(PollJob& job) {
 
 bool Driver::connect_next(WinrmJob& j) {
   while (j.addr_index < j.addrs.size()) {
-    outpost::lib::Address a = j.addrs[j.addr_index];
-    a.set_port(j.s.port);
-    const int fd = ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const outpost::lib::Address& a = j.addrs[j.addr_index];
+    int err = 0;
+    const int fd = outpost::lib::start_connect(a, j.s.port, &err);
     if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE) return false;
-      fail(j, OUTPOST_E_UNAVAILABLE, "socket: " + errno_text(errno));
+      if (err == EMFILE || err == ENFILE) return false;
+      if (++j.addr_index < j.addrs.size()) continue;
+      fail(j, OUTPOST_E_UNAVAILABLE,
+           "connect to " + a.text() + " port " + std::to_string(j.s.port) + ": " + errno_text(err));
       return true;
-    }
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) != 0 &&
-        errno != EINPROGRESS) {
-      const int err = errno;
-      ::close(fd);
-      ++j.addr_index;
-      if (j.addr_index >= j.addrs.size()) {
-        fail(j, OUTPOST_E_UNAVAILABLE,
-             "connect to " + a.text() + " port " + std::to_string(j.s.port) + ": " +
-                 errno_text(err));
-        return true;
-      }
-      continue;
     }
     j.fd = fd;
     j.phase = WinrmJob::Phase::connecting;
@@ -199,10 +188,7 @@ void Driver::on_io(PollJob& job, int fd, uint32_t events) {
   if (fd != j.fd) return;
   switch (j.phase) {
     case WinrmJob::Phase::connecting: {
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0) err = ECONNREFUSED;
+      const int err = outpost::lib::connect_result(fd, events);
       if (err != 0) {
         outpost::lib::Address a = j.addrs[j.addr_index];
         rt_->unwatch(j, fd);

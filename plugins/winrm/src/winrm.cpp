@@ -97,24 +97,13 @@ class WinrmPoller final : public outpost::Poller {
 
   void poll(const outpost::PollRequest& req) override {
     planner_.save_bookmarks();  // what the last polls moved; here, not on the I/O thread
-    std::vector<std::unique_ptr<outpost::lib::PollJob>> jobs;
-    for (std::size_t i = 0; i < req.size(); ++i) {
-      const outpost::Target t = req[i];
-      try {
-        jobs.push_back(make_job(t, req.id()));
-      } catch (const Error& e) {
-        host_.complete(req.id(), t.id(), e.status(), e.what());
-      }
-    }
-    rt_.submit(std::move(jobs), req.deadline_ns());
+    rt_.submit(req, [this](const outpost::Target& t) { return make_job(t); });
   }
 
  private:
-  std::unique_ptr<WinrmJob> make_job(const outpost::Target& t, uint64_t poll_id) {
+  std::unique_ptr<WinrmJob> make_job(const outpost::Target& t) {
     const outpost::Config p = t.params();
     auto j = std::make_unique<WinrmJob>();
-    j->poll_id = poll_id;
-    j->target_id = t.id();
     auto& s = j->s;
     s.device = std::string(t.device());
     s.address = outpost::lib::Address::host_of(t.address());

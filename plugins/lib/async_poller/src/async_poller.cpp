@@ -274,6 +274,51 @@ void AsyncPoller::stop() {
   m.dns_closing = false;
 }
 
+int start_connect(const Address& a, uint16_t port, int* err) {
+  Address to = a;
+  to.set_port(port);
+  const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&to.ss), to.len) != 0 &&
+      errno != EINPROGRESS) {
+    *err = errno;
+    ::close(fd);
+    return -1;
+  }
+  *err = 0;
+  return fd;
+}
+
+int connect_result(int fd, uint32_t events) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0) err = ECONNREFUSED;
+  return err;
+}
+
+void AsyncPoller::submit(
+    const outpost::PollRequest& req,
+    const std::function<std::unique_ptr<PollJob>(const outpost::Target&)>& make) {
+  std::vector<std::unique_ptr<PollJob>> jobs;
+  jobs.reserve(req.size());
+  for (std::size_t i = 0; i < req.size(); ++i) {
+    const outpost::Target t = req[i];
+    try {
+      std::unique_ptr<PollJob> j = make(t);
+      j->poll_id = req.id();
+      j->target_id = t.id();
+      jobs.push_back(std::move(j));
+    } catch (const outpost::Error& e) {
+      host_.complete(req.id(), t.id(), e.status(), e.what());
+    }
+  }
+  submit(std::move(jobs), req.deadline_ns());
+}
+
 void AsyncPoller::submit(std::vector<std::unique_ptr<PollJob>> jobs, int64_t deadline_ns) {
   if (jobs.empty()) return;
   Impl& m = *impl_;

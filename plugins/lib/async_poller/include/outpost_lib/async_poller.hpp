@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -92,6 +93,12 @@ struct AsyncPollerOptions {
 };
 
 // The runtime's settings every poller shares, to list in a plugin's config_fields().
+// A non-blocking TCP connection to `a` at `port`, under way (EINPROGRESS) or made: the socket,
+// or -1 with the errno in *err (EMFILE or ENFILE: out of descriptors; else this address failed).
+int start_connect(const Address& a, uint16_t port, int* err);
+// Once a connecting socket is writable (or hung up): 0 when it is connected, else the errno.
+int connect_result(int fd, uint32_t events);
+
 std::vector<outpost_field> async_poller_fields(const char* default_max_concurrent);
 // Reads them (throws outpost::Error(OUTPOST_E_CONFIG) on a bad value).
 AsyncPollerOptions async_poller_options(const outpost::Config& cfg, std::string name,
@@ -148,6 +155,10 @@ class AsyncPoller {
 
   // From poll(): takes the jobs; deadline_ns is the request's. Each is completed exactly once.
   void submit(std::vector<std::unique_ptr<PollJob>> jobs, int64_t deadline_ns);
+  // From poll(): a job per target made by `make` (poll_id and target_id set here); a target
+  // whose job cannot be made (outpost::Error: a bad parameter) is completed with that error.
+  void submit(const outpost::PollRequest& req,
+              const std::function<std::unique_ptr<PollJob>(const outpost::Target&)>& make);
 
   // ---- for Protocol hooks, on the I/O thread only ----
   // Who closes a watched descriptor: the runtime (when the job ends, or at unwatch()), or the
