@@ -174,7 +174,7 @@ void Planner::reload(bool first) {
   std::string sig = signature();
   if (!first && sig == signature_) return;
   std::vector<std::string> errors;
-  auto set = std::make_shared<ProfileSet>(ProfileSet::load(dirs_, errors));
+  auto set = std::make_shared<ProfileSet>(ProfileSet::load(dirs_, errors, profiles_.get()));
   for (const auto& e : errors) host_.report_error(OUTPOST_E_CONFIG, plugin_ + " profile " + e);
   profiles_ = std::move(set);
   signature_ = std::move(sig);

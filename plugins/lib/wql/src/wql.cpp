@@ -315,7 +315,8 @@ Profile ProfileSet::parse(std::string_view yaml_text, const std::string& source)
   }
 }
 
-ProfileSet ProfileSet::load(const std::vector<fs::path>& dirs, std::vector<std::string>& errors) {
+ProfileSet ProfileSet::load(const std::vector<fs::path>& dirs, std::vector<std::string>& errors,
+                            const ProfileSet* previous) {
   ProfileSet set;
   for (const auto& d : dirs) {
     std::error_code ec;
@@ -331,10 +332,21 @@ ProfileSet ProfileSet::load(const std::vector<fs::path>& dirs, std::vector<std::
       ss << in.rdbuf();
       try {
         Profile p = parse(ss.str(), f.string());
+        p.source = f.string();
         std::string name = p.name;
         set.profiles_.insert_or_assign(std::move(name), std::move(p));
       } catch (const Error& e) {
-        errors.emplace_back(e.what());
+        // A file being edited may be broken for a moment: what it last held stays in use.
+        std::string kept;
+        if (previous != nullptr)
+          for (const auto& [name, p] : previous->profiles_)
+            if (p.source == f.string()) {
+              set.profiles_.insert_or_assign(name, p);
+              kept += (kept.empty() ? "" : ", ") + name;
+            }
+        errors.emplace_back(
+            std::string(e.what()) +
+            (kept.empty() ? "" : " (its last good version of " + kept + " is kept)"));
       }
     }
   }

@@ -74,6 +74,30 @@ TEST_CASE("wql: broken profiles say where") {
             .find("WMI property name") != std::string::npos);
 }
 
+TEST_CASE("wql: a profile file broken by an edit keeps its last good version") {
+  const fs::path dir = fs::temp_directory_path() / ("wql-edit-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto write = [&](const std::string& text) { std::ofstream(dir / "mine.yaml") << text; };
+  write(
+      "name: mine\nqueries:\n  - name: a\n    wql: SELECT A FROM B\n    metrics: [{name: m, "
+      "property: A}]\n");
+  std::vector<std::string> errors;
+  const auto first = wql::ProfileSet::load({dir}, errors);
+  REQUIRE(errors.empty());
+  REQUIRE(first.find("mine") != nullptr);
+  write("name: mine\nqueries: [\n");
+  const auto second = wql::ProfileSet::load({dir}, errors, &first);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].find("last good version of mine is kept") != std::string::npos);
+  REQUIRE(second.find("mine") != nullptr);
+  CHECK(second.find("mine")->queries.at(0).wql == "SELECT A FROM B");
+  errors.clear();
+  const auto third = wql::ProfileSet::load({dir}, errors);  // no previous set: left out
+  CHECK(errors.size() == 1);
+  CHECK(third.find("mine") == nullptr);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("wql: instances become metrics: labels, scale, maps, ages, skips") {
   const auto p = wql::ProfileSet::parse(R"(name: t
 queries:

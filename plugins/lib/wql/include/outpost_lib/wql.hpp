@@ -99,14 +99,16 @@ struct Query {
 struct Profile {
   std::string name, description;
   std::vector<Query> queries;
+  std::string source;  // the file it came from
 };
 
 class ProfileSet {
  public:
   // Every *.yaml in the directories, later ones replacing a profile of the same name. A broken
-  // file is reported in `errors` ("file: line L, column C: why") and left out.
+  // file is reported in `errors` ("file: line L, column C: why"); the profiles `previous` had
+  // from it (its last good version) are kept, else it is left out.
   static ProfileSet load(const std::vector<std::filesystem::path>& dirs,
-                         std::vector<std::string>& errors);
+                         std::vector<std::string>& errors, const ProfileSet* previous = nullptr);
   static Profile parse(std::string_view yaml_text, const std::string& source);  // throws Error
   const Profile* find(std::string_view name) const;
   std::vector<std::string> names() const;
