@@ -46,21 +46,21 @@ Status classify(uint32_t hr);
 // A failing HRESULT (high bit set) as an Error naming the call; success codes pass.
 void check(uint32_t hr, std::string_view call);
 
-inline constexpr uint32_t kWbemSFalse = 0x00000001;      // Next: fewer objects than asked
-inline constexpr uint32_t kWbemSTimedOut = 0x00040004;   // Next: none ready within lTimeout
+inline constexpr uint32_t kWbemSFalse = 0x00000001;     // Next: fewer objects than asked
+inline constexpr uint32_t kWbemSTimedOut = 0x00040004;  // Next: none ready within lTimeout
 inline constexpr int32_t kWbemInfinite = -1;
-inline constexpr int32_t kWbemFlagForwardOnly = 0x20;     // ExecQuery flags
+inline constexpr int32_t kWbemFlagForwardOnly = 0x20;  // ExecQuery flags
 inline constexpr int32_t kWbemFlagReturnImmediately = 0x10;
 
 // Interfaces and classes.
-Uuid iid_iunknown();            // 00000000-0000-0000-c000-000000000046
-Uuid iid_irem_unknown();        // 00000131-0000-0000-c000-000000000046
-Uuid iid_irem_unknown2();       // 00000143-0000-0000-c000-000000000046
-Uuid iid_iremote_scm_activator();  // 000001a0-0000-0000-c000-000000000046
-Uuid iid_iobject_exporter();    // 99fcfec4-5260-101b-bbcb-00aa0021347a
-Uuid clsid_wbem_level1_login();    // 8bc3f05e-d86b-11d0-a075-00c04fb68820
-Uuid iid_iwbem_level1_login();     // f309ad18-d86a-11d0-a075-00c04fb68820
-Uuid iid_iwbem_services();         // 9556dc99-828c-11cf-a37e-00aa003240c7
+Uuid iid_iunknown();                 // 00000000-0000-0000-c000-000000000046
+Uuid iid_irem_unknown();             // 00000131-0000-0000-c000-000000000046
+Uuid iid_irem_unknown2();            // 00000143-0000-0000-c000-000000000046
+Uuid iid_iremote_scm_activator();    // 000001a0-0000-0000-c000-000000000046
+Uuid iid_iobject_exporter();         // 99fcfec4-5260-101b-bbcb-00aa0021347a
+Uuid clsid_wbem_level1_login();      // 8bc3f05e-d86b-11d0-a075-00c04fb68820
+Uuid iid_iwbem_level1_login();       // f309ad18-d86a-11d0-a075-00c04fb68820
+Uuid iid_iwbem_services();           // 9556dc99-828c-11cf-a37e-00aa003240c7
 Uuid iid_ienum_wbem_class_object();  // 027947e1-d731-11ce-a357-000000000001
 Uuid clsid_wbem_class_object();      // 4590f812-1d3a-11d0-891f-00aa004b2e24 (OBJREF_CUSTOM)
 // The presentation syntax of an interface (version 0.0, as DCOM binds them).
@@ -133,7 +133,7 @@ struct Activation {
   Uuid remunknown_ipid;                 // its IRemUnknown(2), for RemRelease
   uint32_t authn_hint = 0;              // the level the server expects at least
   uint16_t com_major = 0, com_minor = 0;
-  ObjRef object;                        // the interface asked for
+  ObjRef object;  // the interface asked for
 };
 // The RemoteCreateInstance answer. A failing HRESULT (the call's, or the interface's result)
 // throws Error with it.
@@ -143,11 +143,12 @@ ObjRef decode_interface_result(std::span<const uint8_t> stub, std::string_view c
 // ExecMethod: the out-parameters object (an __PARAMETERS instance, OBJREF_CUSTOM), if any.
 std::optional<ObjRef> decode_exec_method(std::span<const uint8_t> stub);
 // Next: the objects returned (OBJREF_CUSTOM each) and the HRESULT (kWbemSFalse: the end).
+// `asked` is the count the request asked for: an answer with more objects is refused.
 struct NextResult {
   std::vector<ObjRef> objects;
   uint32_t hresult = 0;
 };
-NextResult decode_enum_next(std::span<const uint8_t> stub);
+NextResult decode_enum_next(std::span<const uint8_t> stub, uint32_t asked);
 // RemRelease: the HRESULT checked.
 void decode_rem_release(std::span<const uint8_t> stub);
 
