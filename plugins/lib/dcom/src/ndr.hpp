@@ -27,10 +27,10 @@ struct Writer {
     out.push_back(static_cast<uint8_t>(v >> 8));
   }
   void u32(uint32_t v) {
-    for (int i = 0; i < 32; i += 8) out.push_back(static_cast<uint8_t>(v >> i));
+    for (unsigned i = 0; i < 32; i += 8) out.push_back(static_cast<uint8_t>(v >> i));
   }
   void u64(uint64_t v) {
-    for (int i = 0; i < 64; i += 8) out.push_back(static_cast<uint8_t>(v >> i));
+    for (unsigned i = 0; i < 64; i += 8) out.push_back(static_cast<uint8_t>(v >> i));
   }
   void bytes(std::span<const uint8_t> b) { out.insert(out.end(), b.begin(), b.end()); }
   void uuid(const Uuid& u) { bytes(u.to_wire()); }
@@ -44,7 +44,7 @@ struct Writer {
   }
   void null() { u32(0); }
   void put_u32(std::size_t at, uint32_t v) {
-    for (int i = 0; i < 4; ++i) out[at + i] = static_cast<uint8_t>(v >> (8 * i));
+    for (std::size_t i = 0; i < 4; ++i) out[at + i] = static_cast<uint8_t>(v >> (8 * i));
   }
 };
 
@@ -73,14 +73,14 @@ struct Reader {
   uint32_t u32() {
     need(4);
     uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(in[at + i]) << (8 * i);
+    for (std::size_t i = 0; i < 4; ++i) v |= static_cast<uint32_t>(in[at + i]) << (8 * i);
     at += 4;
     return v;
   }
   uint64_t u64() {
     need(8);
     uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(in[at + i]) << (8 * i);
+    for (std::size_t i = 0; i < 8; ++i) v |= static_cast<uint64_t>(in[at + i]) << (8 * i);
     at += 8;
     return v;
   }

@@ -445,7 +445,7 @@ TEST_CASE("ORPCTHAT extents: NULL slots, and counts past the end") {
 
   auto patched = [&](std::size_t at, uint32_t v) {
     Bytes b = w.out;
-    for (int i = 0; i < 4; ++i) b[at + i] = static_cast<uint8_t>(v >> (8 * i));
+    for (std::size_t i = 0; i < 4; ++i) b[at + i] = static_cast<uint8_t>(v >> (8 * i));
     return b;
   };
   for (uint32_t huge : {0x40000000u, 0xffffffffu, 100u}) {
@@ -461,7 +461,9 @@ TEST_CASE("ORPCTHAT extents: NULL slots, and counts past the end") {
 }
 
 TEST_CASE("every truncated response stub is Error(protocol)") {
-  for (const auto& [name, stub] : responses()) {
+  for (const auto& entry : responses()) {
+    const std::string& name = entry.first;
+    const Bytes& stub = entry.second;
     for (std::size_t n = 0; n < stub.size(); ++n) {
       // An OBJREF_CUSTOM's object data is whatever follows its 48-byte header (nothing says
       // its length), so a bare one cut there or later is still well-formed.
@@ -482,7 +484,7 @@ TEST_CASE("huge conformant counts and lengths are Error(protocol), not allocatio
     for (std::size_t at = 0; at + 4 <= stub.size(); at += 4) {
       for (uint32_t v : {0xffffffffu, 0x7ffffff0u, 0x00010001u}) {
         Bytes b = stub;
-        for (int i = 0; i < 4; ++i) b[at + i] = static_cast<uint8_t>(v >> (8 * i));
+        for (std::size_t i = 0; i < 4; ++i) b[at + i] = static_cast<uint8_t>(v >> (8 * i));
         try {
           decode_any(name, b);
         } catch (const dcom::Error& e) {
