@@ -1,7 +1,9 @@
 # The other side of test_dcom's cross-checks: impacket's dcomrt and dcom.wmi structures (run with
 # /usr/bin/python3) parse the request stubs the C++ side builds, and build the response stubs
 # the C++ side decodes.
-#   impacket_dcom.py check | build | parse (lines "name hex" on stdin)
+#   impacket_dcom.py check | build | parse (lines "name hex" on stdin) | seeds DIR
+# `seeds` writes the built responses as fuzz_dcom inputs: a first byte choosing the decoder
+# (see fuzz_dcom.cpp), then the stub.
 import struct
 import sys
 
@@ -263,6 +265,31 @@ def activation_out(hresult=0, iface_hresult=0):
 
 
 def build():
+    out = responses()
+    for k, v in out.items():
+        print(k, v.hex())
+
+
+def seeds(directory):
+    import os
+    for name, stub in responses().items():
+        if name.startswith('rci'):
+            first = 0
+        elif name.startswith('ntlm_login') or name.startswith('exec_query'):
+            first = 1
+        elif name.startswith('exec_method'):
+            first = 2
+        elif name.startswith('next'):
+            first = 3 + 6 * 10  # ten objects asked for
+        elif name.startswith('rem_release'):
+            first = 4
+        else:
+            first = 5
+        with open(os.path.join(directory, name), 'wb') as f:
+            f.write(bytes([first]) + stub)
+
+
+def responses():
     out = {}
 
     def rci(ext=False, hresult=0, iface_hresult=0):
@@ -359,8 +386,7 @@ def build():
     out['custom_objref'] = objref_custom(3)
     out['standard_objref'] = objref_standard('9556dc99-828c-11cf-a37e-00aa003240c7',
                                              IPID_SERVICES, 0x42, 0x43, 7)
-    for k, v in out.items():
-        print(k, v.hex())
+    return out
 
 
 if __name__ == '__main__':
@@ -369,6 +395,8 @@ if __name__ == '__main__':
         pass
     elif cmd == 'build':
         build()
+    elif cmd == 'seeds':
+        seeds(sys.argv[2])
     elif cmd == 'parse':
         for line in sys.stdin:
             name, data = line.split()
