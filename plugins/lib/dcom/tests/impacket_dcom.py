@@ -97,7 +97,23 @@ def parse_rci(data):
     return f
 
 
+def reserialized(req, data):
+    """impacket writes back what it parsed: the same bytes but for the padding, which it fills
+    with its own marker bytes where we put zeros."""
+    again = req.getData()
+    same = len(again) == len(data) and all(a == b or b == 0 for a, b in zip(again, data))
+    return ['reserialized=%d' % same]
+
+
 def parse(name, data):
+    f = parse_fields(name, data)
+    cls = {'rci': dcomrt.RemoteCreateInstance, 'ntlm_login': wmi.IWbemLevel1Login_NTLMLogin,
+           'exec_method': wmi.IWbemServices_ExecMethod, 'next': wmi.IEnumWbemClassObject_Next,
+           'rem_release': dcomrt.RemRelease}.get(name, wmi.IWbemServices_ExecQuery)
+    return f + reserialized(cls(data), data)
+
+
+def parse_fields(name, data):
     if name == 'rci':
         return parse_rci(data)
     if name == 'ntlm_login':

@@ -128,9 +128,12 @@ const std::string kOrpcThis =
     "version=5.7 orpc_flags=0 reserved1=0 cid=0badc0de-1234-5678-9abc-def012345678 "
     "extensions=null";
 
+// ORPCTHIS as every request carries it, and impacket writing back the same stub (but for the
+// values of padding bytes) from what it parsed: nothing of ours was left unread.
 void check_orpcthis(const std::string& fields) {
   std::istringstream s(kOrpcThis);
   for (std::string f; s >> f;) CHECK(has_field(fields, f));
+  CHECK(has_field(fields, "reserialized=1"));
 }
 
 // The decoders of every response stub, by the name impacket gives it.
@@ -422,6 +425,67 @@ TEST_CASE("OBJREFs and string bindings") {
     INFO(no_port);
     CHECK(!dcom::StringBinding{7, no_port}.port().has_value());
   }
+}
+
+TEST_CASE("OBJREF handler, extended, and an empty DUALSTRINGARRAY") {
+  // The header and STDOBJREF shared by the three.
+  auto start = [](uint32_t flags) {
+    dcom::ndr::Writer w;
+    w.u32(0x574f454d);
+    w.u32(flags);
+    w.uuid(dcom::iid_iwbem_services());
+    w.u32(0x1000);  // SORF_NOPING
+    w.u32(3);
+    w.u64(0x0807060504030201u);
+    w.u64(0x1112131415161718u);
+    w.uuid(kIpidServices);
+    return w;
+  };
+  auto bindings = [](dcom::ndr::Writer& w) {
+    // "a[1]" over TCP, the end of the string bindings, one security binding, its end.
+    const uint16_t entries[] = {7, 'a', '[', '1', ']', 0, 0, 10, 0xffff, 0, 0};
+    w.u16(11);
+    w.u16(7);
+    for (uint16_t e : entries) w.u16(e);
+  };
+  auto h = start(2);
+  h.uuid(dcom::clsid_wbem_class_object());
+  bindings(h);
+  const auto handler = dcom::decode_objref(h.out);
+  CHECK(handler.kind == dcom::ObjRef::Kind::handler);
+  CHECK(handler.clsid == dcom::clsid_wbem_class_object());
+  CHECK(handler.ipid == kIpidServices);
+  CHECK(handler.public_refs == 3);
+  CHECK(handler.oxid == 0x0807060504030201u);
+  REQUIRE(handler.bindings.size() == 1);
+  CHECK(handler.bindings[0].port() == 1);
+
+  auto e = start(8);
+  e.u32(0x4e535956);  // Signature1
+  bindings(e);
+  e.u32(0);  // nElms
+  e.u32(0x4e535956);
+  const auto extended = dcom::decode_objref(e.out);
+  CHECK(extended.kind == dcom::ObjRef::Kind::extended);
+  CHECK(extended.oid == 0x1112131415161718u);
+  REQUIRE(extended.bindings.size() == 1);
+  CHECK(extended.bindings[0].address == "a[1]");
+
+  // Activation answers may carry an OBJREF with no string bindings at all.
+  auto s = start(1);
+  s.u16(0);
+  s.u16(0);
+  const auto empty = dcom::decode_objref(s.out);
+  CHECK(empty.kind == dcom::ObjRef::Kind::standard);
+  CHECK(empty.bindings.empty());
+
+  // A string binding running into the security bindings without its terminating NUL.
+  auto u = start(1);
+  const uint16_t unterminated[] = {7, 'a', 'b', 10, 0xffff, 0, 0};
+  u.u16(7);
+  u.u16(3);
+  for (uint16_t v : unterminated) u.u16(v);
+  CHECK(status_of([&] { dcom::decode_objref(u.out); }) == dcom::Status::protocol);
 }
 
 TEST_CASE("ORPCTHAT extents: NULL slots, and counts past the end") {
