@@ -46,6 +46,13 @@ def parse_property(cls, data):
     return p
 
 
+def private_header_ok(chunk):
+    """MS-RPCE 2.2.6.2: ObjectBufferLength counts the padded data after the headers, the filler
+    is zero."""
+    length, filler = struct.unpack('<LL', chunk[8:16])
+    return length == len(chunk) - 16 and filler == 0 and len(chunk) % 8 == 0
+
+
 def parse_rci(data):
     req = dcomrt.RemoteCreateInstance(data)
     f = orpcthis_fields(req['ORPCthis'])
@@ -93,7 +100,10 @@ def parse_rci(data):
             f += ['ClientImpLevel=%d' % rr['ClientImpLevel'],
                   'protseqs=' + ','.join(str(x) for x in rr['pRequestedProtseqs'])]
         f.append('ts_header=%s' % chunk[:8].hex())
+        f.append('private_header_ok=%d' % private_header_ok(chunk))
     f.append('props_len_ok=%d' % (at == len(props)))
+    # The CustomHeader's own serialization, after dwSize and dwReserved.
+    f.append('header_private_ok=%d' % private_header_ok(blob_bytes[8:8 + hdr['headerSize']]))
     return f
 
 

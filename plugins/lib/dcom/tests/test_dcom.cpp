@@ -177,6 +177,8 @@ TEST_CASE("request stubs parse with impacket's NDRCALL classes to the values put
     const auto& f = out.at("rci");
     INFO(f);
     check_orpcthis(f);
+    CHECK(f.find("private_header_ok=0") == std::string::npos);
+    CHECK(f.find("private_header_ok=1") != std::string::npos);
     for (const char* want : {
              "unkouter=null",
              "cnt_ok=1",
@@ -206,6 +208,7 @@ TEST_CASE("request stubs parse with impacket's NDRCALL classes to the values put
              "protseqs=7",
              "ts_header=01100800cccccccc",
              "props_len_ok=1",
+             "header_private_ok=1",
              // The header is 152 bytes; the BLOB's size counts it and the properties, and the
              // BLOB is that and its own dwSize and dwReserved.
              "headerSize=152",
