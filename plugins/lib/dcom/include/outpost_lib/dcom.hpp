@@ -143,11 +143,12 @@ ObjRef decode_interface_result(std::span<const uint8_t> stub, std::string_view c
 // ExecMethod: the out-parameters object (an __PARAMETERS instance, OBJREF_CUSTOM), if any.
 std::optional<ObjRef> decode_exec_method(std::span<const uint8_t> stub);
 // Next: the objects returned (OBJREF_CUSTOM each) and the HRESULT (kWbemSFalse: the end).
+// `asked` is the count the request asked for: an answer with more objects is refused.
 struct NextResult {
   std::vector<ObjRef> objects;
   uint32_t hresult = 0;
 };
-NextResult decode_enum_next(std::span<const uint8_t> stub);
+NextResult decode_enum_next(std::span<const uint8_t> stub, uint32_t asked);
 // RemRelease: the HRESULT checked.
 void decode_rem_release(std::span<const uint8_t> stub);
 
