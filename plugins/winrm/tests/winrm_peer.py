@@ -812,24 +812,7 @@ class Handler(BaseHTTPRequestHandler):
         cname, row = self._select_one(ns, cname, selectors)
         if cname.lower() != 'win32_service' or method not in ('StartService', 'StopService'):
             raise WsmanFault('action_not_supported', action)
-        state = row.get('State')
-        if method == 'StartService':
-            if state == 'Running':
-                rv = 10  # The service is already running
-            elif row.get('StartMode') == 'Disabled':
-                rv = 14  # The service has been disabled
-            else:
-                rv = 0
-                self.peer.store.update(cname, row, {'State': 'Running', 'Started': True,
-                                                    'Status': 'OK',
-                                                    'ProcessId': row.get('ProcessId') or 4242})
-        else:
-            if state != 'Running' or row.get('AcceptStop') is False:
-                rv = 5  # The service cannot accept control messages at this time
-            else:
-                rv = 0
-                self.peer.store.update(cname, row, {'State': 'Stopped', 'Started': False,
-                                                    'ProcessId': 0})
+        rv = self.peer.store.service_control(cname, row, method)
         entry['return_value'] = rv
         rns = WMI_PREFIX + ns + '/' + cname
         return (action + 'Response',

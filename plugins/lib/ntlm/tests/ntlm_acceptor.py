@@ -31,8 +31,11 @@ def filetime_now():
 
 
 class NtlmAcceptor:
-    def __init__(self, user, password, domain, hostname):
+    def __init__(self, user, password, domain, hostname, accounts=None):
+        """accounts: further {user: password} the acceptor knows besides user."""
         self.user, self.password = user, password
+        self.accounts = {k.lower(): v for k, v in (accounts or {}).items()}
+        self.accounts[user.lower()] = password
         self.domain, self.hostname = domain, hostname
         self.negotiate_raw = self.challenge_raw = None
         self.server_challenge = None
@@ -92,8 +95,9 @@ class NtlmAcceptor:
         enc = 'utf-16le' if flags & ntlm.NTLMSSP_NEGOTIATE_UNICODE else 'cp437'
         user = auth['user_name'].decode(enc)
         domain = auth['domain_name'].decode(enc)
-        if user.lower() != self.user.lower():
+        if user.lower() not in self.accounts:
             raise PermissionError('unknown user %r' % user)
+        password = self.accounts[user.lower()]
         if domain and domain.lower() not in (self.domain.lower(), self.hostname.lower(), '.'):
             raise PermissionError('unknown domain %r' % domain)
         nt = auth['ntlm']
@@ -101,7 +105,7 @@ class NtlmAcceptor:
             raise PermissionError('NTLMv1 response refused (LmCompatibilityLevel 5)')
         nt_proof, blob = nt[:16], nt[16:]
         # NTOWFv2 takes the domain exactly as the client sent it.
-        key_nt = ntlm.NTOWFv2(user, self.password, domain)
+        key_nt = ntlm.NTOWFv2(user, password, domain)
         if not hmac.compare_digest(ntlm.hmac_md5(key_nt, self.server_challenge + blob), nt_proof):
             raise PermissionError('NTLMv2 proof mismatch (wrong password)')
         session_base_key = ntlm.hmac_md5(key_nt, nt_proof)

@@ -78,6 +78,23 @@ class Store:
         with self.lock:
             self.overrides.setdefault((cname, _row_key(row, None)), {}).update(changes)
 
+    def service_control(self, cname, row, method):
+        """Win32_Service StartService/StopService on a row: changes the State
+        (kept across fixture reloads) and returns Windows' ReturnValue."""
+        state = row.get('State')
+        if method == 'StartService':
+            if state == 'Running':
+                return 10  # The service is already running
+            if row.get('StartMode') == 'Disabled':
+                return 14  # The service has been disabled
+            self.update(cname, row, {'State': 'Running', 'Started': True, 'Status': 'OK',
+                                     'ProcessId': row.get('ProcessId') or 4242})
+            return 0
+        if state != 'Running' or row.get('AcceptStop') is False:
+            return 5  # The service cannot accept control messages at this time
+        self.update(cname, row, {'State': 'Stopped', 'Started': False, 'ProcessId': 0})
+        return 0
+
     def commands(self):
         return self.data.get().get('commands', {})
 
