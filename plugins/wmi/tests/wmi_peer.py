@@ -174,7 +174,7 @@ def infer_type(values):
     return 'string'
 
 
-KEY_GUESS = ('Name', 'DeviceID', 'Handle', 'Tag')
+KEY_GUESS = ('DeviceID', 'Name', 'Handle', 'Tag')
 
 
 def class_def(fixture, cname, rows):
