@@ -19,6 +19,7 @@ from impacket import ntlm
 from impacket.dcerpc.v5 import dcomrt, rpcrt, transport
 from impacket.dcerpc.v5.dcom import wmi
 from impacket.dcerpc.v5.dtypes import NULL
+from impacket.uuid import uuidtup_to_bin
 from impacket.dcerpc.v5.rpcrt import (RPC_C_AUTHN_LEVEL_CONNECT, RPC_C_AUTHN_LEVEL_PKT_INTEGRITY,
                                       RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
 
@@ -97,6 +98,10 @@ def _verify(dce, data):
 
 
 rpcrt.DCERPC_v5.recv = _checked_recv
+
+
+NDR_SYNTAX = uuidtup_to_bin(('8a885d04-1ceb-11c9-9fe8-08002b104860', '2.0'))
+BTFN_SYNTAX = uuidtup_to_bin(('6cb71c2c-9812-4540-0300-000000000000', '1.0'))
 
 
 # --- sessions ---
@@ -338,6 +343,93 @@ def main():
     check('ComplexPing adds the OID, gives a set id', r['ErrorCode'] == 0 and set_id != 0)
     check('SimplePing(that set) -> 0', exporter.SimplePing(set_id)['ErrorCode'] == 0)
     s.close()
+
+    # The way plugins/lib/dcerpc switches interfaces: alter_context WITHOUT a verifier, the
+    # bind's security context going on (impacket itself re-runs NTLM on every alter_context).
+    s = Session()
+    en = s.svc.ExecQuery('SELECT Name FROM Win32_Service')
+    dce = s.svc.get_dce_rpc()
+    old_ctx = dce._ctx
+    new_ctx = old_ctx + 7
+    bind = rpcrt.MSRPCBind()
+    item = rpcrt.CtxItem()
+    item['ContextID'] = new_ctx
+    item['TransItems'] = 1
+    item['AbstractSyntax'] = wmi.IID_IEnumWbemClassObject
+    item['TransferSyntax'] = NDR_SYNTAX
+    bind.addCtxItem(item)
+    alter = rpcrt.MSRPCHeader()
+    alter['type'] = rpcrt.MSRPC_ALTERCTX
+    alter['pduData'] = bind.getData()
+    alter['call_id'] = 4242
+    dce._transport.send(alter.get_packet())
+    resp = rpcrt.MSRPCHeader(dce._transport.recv())
+    ack = rpcrt.MSRPCBindAck(resp.getData())
+    check('alter_context without a verifier -> alter_context_resp, accepted, no auth',
+          resp['type'] == rpcrt.MSRPC_ALTERCTX_R and resp['auth_len'] == 0 and
+          ack.getCtxItems()[0]['Result'] == 0)
+    nxt = wmi.IEnumWbemClassObject_Next()
+    nxt['ORPCthis'] = s.svc.get_cinstance().get_ORPCthis()
+    nxt['ORPCthis']['flags'] = 0
+    nxt['lTimeout'] = 0xffffffff
+    nxt['uCount'] = 50
+    stub = nxt.getData()
+    pkt = rpcrt.MSRPCRequestHeader()
+    pkt['flags'] = rpcrt.PFC_FIRST_FRAG | rpcrt.PFC_LAST_FRAG | rpcrt.PFC_OBJECT_UUID
+    pkt['call_id'] = 4243
+    pkt['ctx_id'] = new_ctx
+    pkt['op_num'] = nxt.opnum
+    pkt['uuid'] = en.get_iPid()
+    pkt['alloc_hint'] = len(stub)
+    pad = (-len(stub)) % 4
+    pkt['pduData'] = stub + b'\xbb' * pad
+    trailer = rpcrt.SEC_TRAILER()
+    trailer['auth_type'] = rpcrt.RPC_C_AUTHN_WINNT
+    trailer['auth_level'] = RPC_C_AUTHN_LEVEL_PKT_PRIVACY
+    trailer['auth_pad_len'] = pad
+    trailer['auth_ctx_id'] = old_ctx + 79231  # the security context of the bind
+    pkt['sec_trailer'] = trailer.getData()
+    pkt['auth_data'] = b' ' * 16
+    seq = dce._DCERPC_v5__sequence
+    sealed, sig = ntlm.SEAL(dce._DCERPC_v5__flags, dce._DCERPC_v5__clientSigningKey, None,
+                            pkt.get_packet()[:-16], pkt['pduData'], seq,
+                            dce._DCERPC_v5__clientSealingHandle)
+    dce._DCERPC_v5__sequence = seq + 1
+    pkt['pduData'] = sealed
+    pkt['auth_data'] = sig.getData()
+    dce._transport.send(pkt.get_packet())
+    plain = dce.recv()
+    answer = wmi.IEnumWbemClassObject_NextResponse(plain)
+    check('a sealed Next on that context (same auth_context_id) -> all %d services, '
+          'WBEM_S_FALSE' % len(services),
+          answer['puReturned'] == len(services) and answer['ErrorCode'] == 1,
+          answer['puReturned'])
+    raw_max = struct.unpack_from('<I', plain, 8)[0]  # after ORPCTHAT
+    check('Next: apObjects maximum count is uCount (50), actual count puReturned', raw_max == 50,
+          raw_max)
+    s.close()
+
+    # Bind time feature negotiation (MS-RPCE 3.3.1.5.3) next to a real context.
+    tr = transport.DCERPCTransportFactory('ncacn_ip_tcp:127.0.0.1[%d]' % MAIN_PORT)
+    tr.connect()
+    bind = rpcrt.MSRPCBind()
+    for i, (abstract, ts) in enumerate(((dcomrt.IID_IRemoteSCMActivator, NDR_SYNTAX),
+                                        (dcomrt.IID_IRemoteSCMActivator, BTFN_SYNTAX))):
+        item = rpcrt.CtxItem()
+        item['ContextID'] = i
+        item['TransItems'] = 1
+        item['AbstractSyntax'] = abstract
+        item['TransferSyntax'] = ts
+        bind.addCtxItem(item)
+    b = rpcrt.MSRPCHeader()
+    b['type'] = rpcrt.MSRPC_BIND
+    b['pduData'] = bind.getData()
+    tr.send(b.get_packet())
+    resp = rpcrt.MSRPCHeader(tr.recv())
+    ack = rpcrt.MSRPCBindAck(resp.getData())
+    check('bind with bind time feature negotiation -> [acceptance, negotiate_ack]',
+          [c['Result'] for c in ack.getCtxItems()] == [0, 3])
+    tr.disconnect()
 
     # Fragmentation both ways: the small peer sends and accepts fragments of 1024 octets.
     s = Session(port=SMALL_PORT)
