@@ -489,7 +489,7 @@ class Conn(socketserver.BaseRequestHandler):
 
     def fault(self, call_id, ctx_id, status):
         body = struct.pack('<IHBBII', 0, ctx_id, 0, 0, status, 0)
-        self.send(self.header(FAULT, FIRST_FRAG | LAST_FRAG | 0x20 * 0, 16 + len(body), 0,
+        self.send(self.header(FAULT, FIRST_FRAG | LAST_FRAG, 16 + len(body), 0,
                               call_id) + body)
 
     def pdu(self, ptype, flags, auth_len, call_id, pdu):
@@ -594,6 +594,9 @@ class Conn(socketserver.BaseRequestHandler):
             a_type, a_level, pad, _r, a_ctx = struct.unpack_from('<BBBBI', pdu, trailer_at)
             sec = self.secs.get(a_ctx)
             if sec is None or sec.state != 'ok':
+                # No such security context, or its AUTH3 was refused: access denied, hang up.
+                self.peer.log({'pdu': 'request', 'deny': 'auth context %d: %s' % (
+                    a_ctx, 'unknown' if sec is None else 'AUTH3 refused: %s' % sec.why)})
                 self.fault(call_id, ctx_id, NCA_S_FAULT_ACCESS_DENIED)
                 return False
             level = a_level
@@ -638,7 +641,7 @@ class Conn(socketserver.BaseRequestHandler):
         n = peer.next_call()
         entry = {'n': n, 'iface': iface, 'opnum': opnum, 'level': level,
                  'user': sec.user if sec else None, 'port': 'exporter' if self.exporter else
-                 'resolver', 'frag_in': None}
+                 'resolver'}
         if obj is not None:
             entry['ipid'] = bin_to_string(obj)
         if iface is None:
@@ -1284,7 +1287,7 @@ class Call:
         req = wmi.IEnumWbemClassObject_Next(self.stub)
         count = req['uCount']
         e = self.target
-        self.entry.update(class_=e.cls, asked=count, timeout=req['lTimeout'])
+        self.entry.update({'class': e.cls, 'asked': count, 'timeout': req['lTimeout']})
         r = wmi.IEnumWbemClassObject_NextResponse()
         orpcthat(r)
         if self.forced_hresult is not None:
