@@ -494,8 +494,37 @@ def main():
         check('control garble: the client cannot decode the stub', False)
     except Exception as exc:  # noqa: BLE001
         check('control garble: the client cannot decode the stub', True, type(exc).__name__)
+    set_control({'faults': [{'op': 'Next', 'class': 'Win32_PerfFormattedData_PerfOS_Processor',
+                             'kind': 'timed_out'}]})
+    en = s.svc.ExecQuery('SELECT Name FROM Win32_PerfFormattedData_PerfOS_Processor')
+    try:
+        en.Next(0, 10)
+        check('control timed_out: Next -> WBEM_S_TIMEDOUT, no objects', False)
+    except wmi.DCERPCSessionError as exc:
+        check('control timed_out: Next -> WBEM_S_TIMEDOUT 0x40004, no objects',
+              hresult(exc) == 0x40004 and len(exc.get_packet()['apObjects']) == 0)
+    try:
+        en.Next(0xffffffff, 10)
+    except wmi.DCERPCSessionError as exc:
+        n_cpu = len(FX['classes']['Win32_PerfFormattedData_PerfOS_Processor'])
+        check('... and the next Next still has all %d objects' % n_cpu,
+              hresult(exc) == 1 and len(exc.get_packet()['apObjects']) == n_cpu)
     s.close()
     SIG['bad'] = 0
+    # A malformed bind (its context list runs past the PDU): the peer hangs up and logs it.
+    import socket
+    raw = socket.create_connection(('127.0.0.1', MAIN_PORT), timeout=5)
+    raw.sendall(struct.pack('<BBBBIHHI', 5, 0, 11, 3, 0x10, 28, 0, 1) +
+                struct.pack('<HHIB3x', 4280, 4280, 0, 5))
+    try:
+        closed = raw.recv(16) == b''
+    except OSError:
+        closed = True
+    raw.close()
+    time.sleep(0.1)
+    check('malformed bind -> connection closed, logged as malformed',
+          closed and any('malformed PDU' in str(e.get('error')) for e in log_entries()))
+
     # impacket's TCP transport spins forever on a closed socket, so the drop is watched
     # on the socket itself: an unauthenticated ServerAlive2 that gets no answer.
     set_control({'faults': [{'op': 'ServerAlive2', 'kind': 'drop'}]})

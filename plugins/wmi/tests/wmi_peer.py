@@ -80,6 +80,7 @@ REGDB_E_CLASSNOTREG = 0x80040154
 RPC_E_DISCONNECTED, RPC_E_INVALID_OBJECT = 0x80010108, 0x80010114
 OR_INVALID_OXID, OR_INVALID_SET = 0x776, 0x777
 WBEM_S_FALSE = 1
+WBEM_S_TIMEDOUT = 0x00040004
 WBEM_E_FAILED = 0x80041001
 WBEM_E_NOT_FOUND = 0x80041002
 WBEM_E_ACCESS_DENIED = 0x80041003
@@ -478,7 +479,12 @@ class Conn(socketserver.BaseRequestHandler):
                 if ver != 5 or frag_len < 16 or drep & 0xF0 != 0x10:
                     return  # not DCE/RPC v5 little-endian: hang up
                 pdu = head + self.read_exact(frag_len - 16)
-                if not self.pdu(ptype, flags, auth_len, call_id, pdu):
+                try:
+                    if not self.pdu(ptype, flags, auth_len, call_id, pdu):
+                        return
+                except (struct.error, IndexError, ValueError) as exc:
+                    # A malformed PDU from the client under test: say so in the log, hang up.
+                    self.peer.log({'pdu': ptype, 'error': 'malformed PDU: %s' % exc})
                     return
         except (EOFError, ConnectionError, socket.timeout, OSError, Drop):
             return
@@ -665,6 +671,8 @@ class Conn(socketserver.BaseRequestHandler):
                     raise Fault(int(str(rule.get('status', '0x1c01000b')), 0), 'planned')
                 elif kind == 'hresult':
                     ctx.forced_hresult = int(str(rule.get('hresult', '0x80041001')), 0)
+                elif kind == 'timed_out':
+                    ctx.timed_out = True
             out = ctx.run()
         except Fault as f:
             entry['fault'] = hexs(f.status)
@@ -778,6 +786,7 @@ class Call:
         self.obj, self.stub, self.sec, self.level, self.entry = obj, stub, sec, level, entry
         self.user = sec.user if sec else None
         self.forced_hresult = None
+        self.timed_out = False
         self.target = None
 
     def describe(self):
@@ -1290,10 +1299,12 @@ class Call:
         self.entry.update({'class': e.cls, 'asked': count, 'timeout': req['lTimeout']})
         r = wmi.IEnumWbemClassObject_NextResponse()
         orpcthat(r)
-        if self.forced_hresult is not None:
+        if self.forced_hresult is not None or self.timed_out:
+            # A provider error, or (timed_out) nothing ready within lTimeout: no objects.
             r['puReturned'] = 0
-            r['ErrorCode'] = self.forced_hresult
-            return r.getData()
+            r['ErrorCode'] = WBEM_S_TIMEDOUT if self.timed_out else self.forced_hresult
+            self.entry['returned'] = 0
+            return struct.pack('<III', 0, 0, count) + r.getData()[12:]
         with self.peer.lock:
             batch = e.units[e.pos:e.pos + count]
             e.pos += len(batch)
