@@ -22,13 +22,13 @@ Only /usr/bin/python3 can import impacket/ntlm_auth (Debian packages).
 
 import argparse
 import base64
-import hmac
 import json
 import os
 import re
 import signal
 import ssl
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -36,8 +36,13 @@ import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape as _xml_escape
 
-from impacket import ntlm
-from ntlm_auth.session_security import SessionSecurity
+
+# The NTLM acceptor and the WMI store/WQL evaluator are shared with wmi_peer.py.
+_LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'lib')
+sys.path.insert(0, os.path.join(_LIB, 'ntlm', 'tests'))
+sys.path.insert(0, os.path.join(_LIB, 'wql', 'tests'))
+from ntlm_acceptor import NtlmAcceptor  # noqa: E402
+from wmi_store import ReloadingJson, Store, Wql, WqlError, get_prop  # noqa: E402
 
 # --------------------------------------------------------------------------
 # Namespaces (MS-WSMV 2.2.1; DSP0226; WS-Enumeration; WS-Addressing 2004/08)
@@ -157,270 +162,6 @@ class WsmanFault(Exception):
 
 
 # --------------------------------------------------------------------------
-# Fixture (re-read when its mtime changes, so a test can append NTLogEvent
-# records while the peer runs) and the fault plan (likewise).
-# --------------------------------------------------------------------------
-class ReloadingJson:
-    def __init__(self, path, default):
-        self.path = path
-        self.default = default
-        self.stamp = None
-        self.value = default
-        self.lock = threading.Lock()
-        self.get()
-
-    def get(self):
-        if not self.path:
-            return self.value
-        with self.lock:
-            try:
-                st = os.stat(self.path)
-                stamp = (st.st_mtime_ns, st.st_size)
-                if stamp != self.stamp:
-                    with open(self.path, encoding='utf-8') as fh:
-                        value = json.load(fh)
-                    # Only take it once it parses: a test may be mid-write.
-                    self.value, self.stamp = value, stamp
-            except (OSError, ValueError):
-                pass
-            return self.value
-
-
-class Store:
-    """The WMI side: classes, namespaces, services' state changes."""
-
-    def __init__(self, path):
-        self.data = ReloadingJson(path, {})
-        # Start/StopService changes survive a reload of the fixture file.
-        self.overrides = {}
-        self.lock = threading.Lock()
-
-    def classes(self):
-        return self.data.get().get('classes', {})
-
-    def find_class(self, namespace, name):
-        """Case-insensitive (WMI is) lookup; returns (canonical name, rows) or None."""
-        nss = self.data.get().get('namespaces')
-        if nss is not None:
-            ns_key = next((k for k in nss if k.lower() == namespace.lower()), None)
-            if ns_key is None:
-                return None
-            if not any(c.lower() == name.lower() for c in nss[ns_key]):
-                return None
-        for cname, rows in self.classes().items():
-            if cname.lower() == name.lower():
-                out = []
-                with self.lock:
-                    for i, row in enumerate(rows):
-                        row = dict(row)
-                        row.update(self.overrides.get((cname, _row_key(row, i)), {}))
-                        out.append(row)
-                return cname, out
-        return None
-
-    def update(self, cname, row, changes):
-        with self.lock:
-            self.overrides.setdefault((cname, _row_key(row, None)), {}).update(changes)
-
-    def commands(self):
-        return self.data.get().get('commands', {})
-
-
-def _row_key(row, index):
-    for k in ('Name', 'DeviceID', 'RecordNumber'):
-        if k in row:
-            return '%s=%s' % (k, row[k])
-    return '#%s' % index
-
-
-# --------------------------------------------------------------------------
-# A tiny WQL: SELECT <* | a, b> FROM Class [WHERE cond], cond built from
-# comparisons (= <> != < > <= >=, LIKE, IS [NOT] NULL), AND, OR, NOT, ().
-# --------------------------------------------------------------------------
-class WqlError(Exception):
-    pass
-
-
-_TOKEN = re.compile(r"""\s*(?:
-    (?P<str>'(?:[^']|'')*'|"(?:[^"]|"")*")
-  | (?P<num>-?\d+(?:\.\d+)?)
-  | (?P<op><>|!=|<=|>=|=|<|>|\(|\)|,|\*)
-  | (?P<id>[A-Za-z_][A-Za-z0-9_.]*)
-)""", re.X)
-
-
-def _tokenize(text):
-    pos, out = 0, []
-    text = text.strip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise WqlError('unexpected input at %r' % text[pos:pos + 20])
-        pos = m.end()
-        if m.group('str') is not None:
-            s = m.group('str')
-            out.append(('str', s[1:-1].replace(s[0] * 2, s[0])))
-        elif m.group('num') is not None:
-            n = m.group('num')
-            out.append(('num', float(n) if '.' in n else int(n)))
-        elif m.group('op') is not None:
-            out.append(('op', m.group('op')))
-        else:
-            out.append(('id', m.group('id')))
-    return out
-
-
-class Wql:
-    def __init__(self, text):
-        self.text = text
-        self.toks = _tokenize(text)
-        self.i = 0
-        self._kw('SELECT')
-        if self._peek() == ('op', '*'):
-            self.i += 1
-            self.props = None  # all properties: Windows renders the class instance
-        else:
-            self.props = [self._ident()]
-            while self._peek() == ('op', ','):
-                self.i += 1
-                self.props.append(self._ident())
-        self._kw('FROM')
-        self.cls = self._ident()
-        self.where = None
-        if self._peek_kw('WHERE'):
-            self.i += 1
-            self.where = self._or()
-        if self.i != len(self.toks):
-            raise WqlError('trailing input')
-
-    def _peek(self):
-        return self.toks[self.i] if self.i < len(self.toks) else (None, None)
-
-    def _peek_kw(self, kw):
-        t = self._peek()
-        return t[0] == 'id' and t[1].upper() == kw
-
-    def _kw(self, kw):
-        if not self._peek_kw(kw):
-            raise WqlError('expected %s' % kw)
-        self.i += 1
-
-    def _ident(self):
-        t = self._peek()
-        if t[0] != 'id':
-            raise WqlError('expected a name')
-        self.i += 1
-        return t[1]
-
-    def _or(self):
-        node = self._and()
-        while self._peek_kw('OR'):
-            self.i += 1
-            node = ('or', node, self._and())
-        return node
-
-    def _and(self):
-        node = self._not()
-        while self._peek_kw('AND'):
-            self.i += 1
-            node = ('and', node, self._not())
-        return node
-
-    def _not(self):
-        if self._peek_kw('NOT'):
-            self.i += 1
-            return ('not', self._not())
-        if self._peek() == ('op', '('):
-            self.i += 1
-            node = self._or()
-            if self._peek() != ('op', ')'):
-                raise WqlError('expected )')
-            self.i += 1
-            return node
-        return self._cmp()
-
-    def _cmp(self):
-        prop = self._ident()
-        if self._peek_kw('IS'):
-            self.i += 1
-            neg = False
-            if self._peek_kw('NOT'):
-                self.i += 1
-                neg = True
-            self._kw('NULL')
-            return ('isnull', prop, neg)
-        if self._peek_kw('LIKE'):
-            self.i += 1
-            t = self._peek()
-            if t[0] != 'str':
-                raise WqlError('LIKE needs a string')
-            self.i += 1
-            return ('like', prop, t[1])
-        op = self._peek()
-        if op[0] != 'op' or op[1] not in ('=', '<>', '!=', '<', '>', '<=', '>='):
-            raise WqlError('expected a comparison')
-        self.i += 1
-        t = self._peek()
-        if t[0] in ('str', 'num'):
-            value = t[1]
-        elif t[0] == 'id' and t[1].upper() in ('TRUE', 'FALSE'):
-            value = t[1].upper() == 'TRUE'
-        elif t[0] == 'id' and t[1].upper() == 'NULL':
-            value = None
-        else:
-            raise WqlError('expected a constant')
-        self.i += 1
-        return ('cmp', prop, op[1], value)
-
-    def matches(self, row):
-        return self.where is None or _eval(self.where, row)
-
-
-def _get_prop(row, name):
-    for k, v in row.items():
-        if k.lower() == name.lower():
-            return True, v
-    return False, None
-
-
-def _eval(node, row):
-    kind = node[0]
-    if kind == 'and':
-        return _eval(node[1], row) and _eval(node[2], row)
-    if kind == 'or':
-        return _eval(node[1], row) or _eval(node[2], row)
-    if kind == 'not':
-        return not _eval(node[1], row)
-    found, v = _get_prop(row, node[1])
-    if not found:
-        # WMI rejects a WHERE on a property the class does not have.
-        raise WqlError('no property %s' % node[1])
-    if kind == 'isnull':
-        return (v is not None) if node[2] else (v is None)
-    if kind == 'like':
-        pat = '^' + ''.join('.*' if c == '%' else '.' if c == '_' else re.escape(c)
-                            for c in node[2]) + '$'
-        return v is not None and re.match(pat, str(v), re.I | re.S) is not None
-    _, _, op, lit = node
-    if v is None or lit is None:
-        return False
-    a, b = v, lit
-    if isinstance(a, bool) or isinstance(b, bool):
-        a, b = (str(a).lower() in ('true', '1')), (str(b).lower() in ('true', '1'))
-    elif isinstance(a, (int, float)) or isinstance(b, (int, float)):
-        try:
-            a, b = float(a), float(b)
-        except (TypeError, ValueError):
-            a, b = str(a).lower(), str(b).lower()
-    else:
-        # WQL string comparison is case-insensitive; DMTF datetimes compare
-        # correctly as strings when both have the same UTC offset.
-        a, b = str(a).lower(), str(b).lower()
-    return {'=': a == b, '<>': a != b, '!=': a != b, '<': a < b, '>': a > b,
-            '<=': a <= b, '>=': a >= b}[op]
-
-
-# --------------------------------------------------------------------------
 # Rendering WMI instances the way WinRM's WMI plug-in does.
 # --------------------------------------------------------------------------
 _DMTF = re.compile(r'^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})\.(\d{6})([+-])(\d{3})$')
@@ -475,117 +216,10 @@ def render_fragment(row, props):
     # A WQL projection comes back as w:XmlFragment with unqualified children.
     parts = []
     for name in props:
-        found, v = _get_prop(row, name)
+        found, v = get_prop(row, name)
         canon = next((k for k in row if k.lower() == name.lower()), name)
         parts.append(render_property(canon, v if found else None))
     return '<w:XmlFragment xmlns:xsi="%s">%s</w:XmlFragment>' % (NS['xsi'], ''.join(parts))
-
-
-# --------------------------------------------------------------------------
-# NTLM acceptor (MS-NLMP 3.2.5) on impacket's structures and primitives.
-# --------------------------------------------------------------------------
-# Flags we grant when the client asks for them.
-GRANTABLE = (ntlm.NTLMSSP_NEGOTIATE_UNICODE | ntlm.NTLMSSP_NEGOTIATE_SIGN |
-             ntlm.NTLMSSP_NEGOTIATE_SEAL | ntlm.NTLMSSP_NEGOTIATE_ALWAYS_SIGN |
-             ntlm.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY |
-             ntlm.NTLMSSP_NEGOTIATE_VERSION | ntlm.NTLMSSP_NEGOTIATE_128 |
-             ntlm.NTLMSSP_NEGOTIATE_56 | ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH |
-             ntlm.NTLMSSP_NEGOTIATE_IDENTIFY)
-MSV_AV_FLAGS_MIC = 0x2
-
-
-def filetime_now():
-    return int((time.time() + 11644473600) * 10_000_000)
-
-
-class NtlmAcceptor:
-    def __init__(self, user, password, domain, hostname):
-        self.user, self.password = user, password
-        self.domain, self.hostname = domain, hostname
-        self.negotiate_raw = self.challenge_raw = None
-        self.server_challenge = None
-
-    def challenge(self, negotiate_raw):
-        neg = ntlm.NTLMAuthNegotiate()
-        neg.fromString(negotiate_raw)
-        client = neg['flags']
-        flags = (client & GRANTABLE) | ntlm.NTLMSSP_NEGOTIATE_NTLM | \
-            ntlm.NTLMSSP_NEGOTIATE_TARGET_INFO | ntlm.NTLMSSP_TARGET_TYPE_SERVER | \
-            ntlm.NTLMSSP_REQUEST_TARGET
-        if not flags & ntlm.NTLMSSP_NEGOTIATE_UNICODE:
-            # ntlm-auth 1.4 asks for OEM only; MS-NLMP 3.2.5.1.1 has the server
-            # answer OEM then (the AUTHENTICATE strings come in OEM as well).
-            if not client & ntlm.NTLM_NEGOTIATE_OEM:
-                raise ValueError('client asks for neither UNICODE nor OEM')
-            flags |= ntlm.NTLM_NEGOTIATE_OEM
-        self.unicode = bool(flags & ntlm.NTLMSSP_NEGOTIATE_UNICODE)
-        self.server_challenge = os.urandom(8)
-        av = ntlm.AV_PAIRS()
-        av[ntlm.NTLMSSP_AV_DOMAINNAME] = self.domain.upper().encode('utf-16le')
-        av[ntlm.NTLMSSP_AV_HOSTNAME] = self.hostname.upper().encode('utf-16le')
-        av[ntlm.NTLMSSP_AV_DNS_DOMAINNAME] = self.hostname.lower().encode('utf-16le')
-        av[ntlm.NTLMSSP_AV_DNS_HOSTNAME] = self.hostname.lower().encode('utf-16le')
-        av[ntlm.NTLMSSP_AV_TIME] = struct.pack('<Q', filetime_now())
-        target = self.hostname.upper().encode('utf-16le' if self.unicode else 'ascii')
-        chal = ntlm.NTLMAuthChallenge()
-        chal['flags'] = flags
-        chal['challenge'] = self.server_challenge
-        chal['domain_name'] = target
-        # Windows Server 2019, build 17763, NTLM revision 15.
-        version = struct.pack('<BBH3xB', 10, 0, 17763, 15) if \
-            flags & ntlm.NTLMSSP_NEGOTIATE_VERSION else b''
-        chal['Version'] = version
-        chal['domain_offset'] = 48 + len(version)
-        chal['TargetInfoFields'] = av.getData()
-        chal['TargetInfoFields_offset'] = 48 + len(version) + len(target)
-        self.negotiate_raw = negotiate_raw
-        self.challenge_raw = chal.getData()
-        return self.challenge_raw
-
-    def authenticate(self, auth_raw):
-        """Returns (SessionSecurity, user) or raises PermissionError(reason)."""
-        if self.server_challenge is None:
-            raise PermissionError('AUTHENTICATE without a CHALLENGE on this connection')
-        auth = ntlm.NTLMAuthChallengeResponse()
-        auth.fromString(auth_raw)
-        flags = auth['flags']
-        enc = 'utf-16le' if flags & ntlm.NTLMSSP_NEGOTIATE_UNICODE else 'cp437'
-        user = auth['user_name'].decode(enc)
-        domain = auth['domain_name'].decode(enc)
-        if user.lower() != self.user.lower():
-            raise PermissionError('unknown user %r' % user)
-        if domain and domain.lower() not in (self.domain.lower(), self.hostname.lower(), '.'):
-            raise PermissionError('unknown domain %r' % domain)
-        nt = auth['ntlm']
-        if len(nt) <= 24:
-            raise PermissionError('NTLMv1 response refused (LmCompatibilityLevel 5)')
-        nt_proof, blob = nt[:16], nt[16:]
-        # NTOWFv2 takes the domain exactly as the client sent it.
-        key_nt = ntlm.NTOWFv2(user, self.password, domain)
-        if not hmac.compare_digest(ntlm.hmac_md5(key_nt, self.server_challenge + blob), nt_proof):
-            raise PermissionError('NTLMv2 proof mismatch (wrong password)')
-        session_base_key = ntlm.hmac_md5(key_nt, nt_proof)
-        key_exchange_key = session_base_key  # KXKEY for NTLMv2
-        if flags & ntlm.NTLMSSP_NEGOTIATE_KEY_EXCH and auth['session_key']:
-            # RC4 is its own inverse: impacket's encryptor decrypts the
-            # EncryptedRandomSessionKey into the ExportedSessionKey.
-            exported = ntlm.generateEncryptedSessionKey(key_exchange_key, auth['session_key'])
-        else:
-            exported = key_exchange_key
-        # The MIC is present when the client's blob says so (MsvAvFlags bit 2);
-        # it sits at offset 72, after the VERSION field.
-        av = ntlm.AV_PAIRS(blob[28:])
-        mic_present = False
-        if av[ntlm.NTLMSSP_AV_FLAGS] is not None:
-            mic_present = bool(struct.unpack('<L', av[ntlm.NTLMSSP_AV_FLAGS][1])[0] & MSV_AV_FLAGS_MIC)
-        if mic_present:
-            mic = auth_raw[72:88]
-            zeroed = auth_raw[:72] + b'\0' * 16 + auth_raw[88:]
-            want = ntlm.hmac_md5(exported, self.negotiate_raw + self.challenge_raw + zeroed)
-            if not hmac.compare_digest(mic, want):
-                raise PermissionError('MIC mismatch')
-        self.server_challenge = None  # a challenge is good for one answer
-        return SessionSecurity(flags, exported, source='server'), user, mic_present
 
 
 # --------------------------------------------------------------------------
@@ -1093,7 +727,7 @@ class Handler(BaseHTTPRequestHandler):
             raise WsmanFault('cannot_process_filter', str(exc))
         if query is not None and query.props is not None:
             for p in query.props:
-                if rows and not _get_prop(rows[0], p)[0]:
+                if rows and not get_prop(rows[0], p)[0]:
                     raise WsmanFault('cannot_process_filter', 'no property %s' % p)
             items = [render_fragment(r, query.props) for r in rows]
         else:
@@ -1164,10 +798,10 @@ class Handler(BaseHTTPRequestHandler):
         if not selectors:
             raise WsmanFault('invalid_selectors', 'no selectors')
         for name in selectors:
-            if rows and not _get_prop(rows[0], name)[0]:
+            if rows and not get_prop(rows[0], name)[0]:
                 raise WsmanFault('unexpected_selectors', 'no key %s' % name)
         for r in rows:
-            if all(str(_get_prop(r, k)[1]).lower() == v.lower() for k, v in selectors.items()):
+            if all(str(get_prop(r, k)[1]).lower() == v.lower() for k, v in selectors.items()):
                 return cname, r
         raise WsmanFault('invalid_selectors', 'no instance %s' % selectors)
 
@@ -1178,24 +812,7 @@ class Handler(BaseHTTPRequestHandler):
         cname, row = self._select_one(ns, cname, selectors)
         if cname.lower() != 'win32_service' or method not in ('StartService', 'StopService'):
             raise WsmanFault('action_not_supported', action)
-        state = row.get('State')
-        if method == 'StartService':
-            if state == 'Running':
-                rv = 10  # The service is already running
-            elif row.get('StartMode') == 'Disabled':
-                rv = 14  # The service has been disabled
-            else:
-                rv = 0
-                self.peer.store.update(cname, row, {'State': 'Running', 'Started': True,
-                                                    'Status': 'OK',
-                                                    'ProcessId': row.get('ProcessId') or 4242})
-        else:
-            if state != 'Running' or row.get('AcceptStop') is False:
-                rv = 5  # The service cannot accept control messages at this time
-            else:
-                rv = 0
-                self.peer.store.update(cname, row, {'State': 'Stopped', 'Started': False,
-                                                    'ProcessId': 0})
+        rv = self.peer.store.service_control(cname, row, method)
         entry['return_value'] = rv
         rns = WMI_PREFIX + ns + '/' + cname
         return (action + 'Response',
