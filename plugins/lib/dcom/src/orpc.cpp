@@ -56,7 +56,9 @@ std::span<const uint8_t> read_interface_pointer(ndr::Reader& r) {
   const uint32_t length = r.u32();
   if (length != conformance) ndr::malformed("MInterfacePointer length disagrees with its array");
   auto data = r.take(length);
-  r.align(4);
+  // What follows is 4-aligned; nothing may follow (the pointer ends a type serialization whose
+  // length does not count the padding).
+  if (r.left() != 0) r.align(4);
   return data;
 }
 

@@ -306,6 +306,32 @@ TEST_CASE("RemoteCreateInstance answers built by impacket decode") {
   }
 }
 
+constexpr std::string_view kUnalignedActivation =
+    "00000000000000000df20000e0010000e00100004d454f5704000000a301000000000000c000000000000046"
+    "3903000000000000c00000000000004600000000b8010000a80100000000000001100800cccccccc60000000"
+    "cccccccca80100007000000000000000020000000200000000000000000000000000000000000000fd0e0000"
+    "2c6f000000000000020000003903000000000000c000000000000046b601000000000000c000000000000046"
+    "02000000c00000007800000001100800ccccccccae000000cccccccc01000000d9c400008c860000ff060000"
+    "0100000018ad09f36ad8d011a07500c04fb68820010000000000000001000000f4df00007200000072000000"
+    "4d454f570100000018ad09f36ad8d011a07500c04fb688200000000005000000a74d92668ed45fcb2bdc9d3c"
+    "c67481cd98d3b9373b973abb79be0f8384d4d4021700130007003100320037002e0030002e0030002e003100"
+    "5b00330035003800380039005d00000000000a00ffff00000000000001100800cccccccc62000000cccccccc"
+    "000000007ed70000a74d92668ed45fcb6a090000fac96a0621f17b88d1fc6db6135cce370600000005000700"
+    "170000001700130007003100320037002e0030002e0030002e0031005b00340033003100310033005d000000"
+    "00000a00ffff0000000000000000000000000000";
+
+TEST_CASE("an activation whose interface pointer ends its property unaligned decodes") {
+  // The PropsOutInfo's type serialization counts the OBJREF's 114 octets and not the two of
+  // padding after them (the wmi test peer, on impacket's structures, sends this).
+  const auto a = dcom::decode_remote_create_instance(unhex(kUnalignedActivation));
+  CHECK(a.object.iid == dcom::iid_iwbem_level1_login());
+  REQUIRE(a.bindings.size() == 1);
+  CHECK(a.bindings[0].tower_id == dcom::kTowerTcp);
+  CHECK(a.bindings[0].port() == std::optional<uint16_t>(43113));
+  CHECK(a.com_major == 5);
+  CHECK(a.com_minor == 7);
+}
+
 TEST_CASE("NTLMLogin and ExecQuery answers built by impacket decode") {
   for (const char* name : {"ntlm_login", "ntlm_login_ext"}) {
     INFO(name);
