@@ -54,23 +54,8 @@ poll() {
 # has NAME EXPR: EXPR (python) over `rows` (the poll's JSON lines), `fx` (the fixture), `log`
 # (the peer's request log lines), `target` (the target line).
 has() {
-  $PY - "$TMP/$1.json" "$TMP/${3:-plain}.json" "$TMP/${3:-plain}.jsonl" "$2" <<'EOF'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-fx = json.load(open(sys.argv[2]))
-log = [json.loads(l) for l in open(sys.argv[3]) if l.strip()]
-target = next((r for r in rows if r['type'] == 'target'), {})
-def metric(name, **labels):
-    return [r['value'] for r in rows if r['type'] == 'metric' and r['name'] == name
-            and all(r['labels'].get(k) == v for k, v in labels.items())]
-def events(kind):
-    return [r for r in rows if r['type'] == 'event' and r['kind'] == kind]
-ok = eval(sys.argv[4])
-if not ok:
-    print('  target:', target)
-    print('  rows:', len(rows))
-sys.exit(0 if ok else 1)
-EOF
+  $PY "$SRC/plugins/lib/wql/tests/poll_has.py" "$TMP/$1.json" "$TMP/${3:-plain}.json" \
+    "$TMP/${3:-plain}.jsonl" "$2"
 }
 H="--param port=$HTTP --param domain=WINHOST"
 
