@@ -370,10 +370,10 @@ std::vector<outpost::Metric> to_metrics(const Query& q, const std::vector<Instan
   std::vector<outpost::Metric> out;
   for (const auto& inst : items) {
     outpost::Labels labels = base;
-    for (const auto& [prop, label] : q.labels) {
-      const std::string* v = inst.value(prop);
-      std::erase_if(labels, [&](const auto& l) { return l.first == label; });
-      labels.emplace_back(label, v != nullptr ? *v : "");
+    for (const auto& pl : q.labels) {
+      const std::string* v = inst.value(pl.first);
+      std::erase_if(labels, [&](const auto& l) { return l.first == pl.second; });
+      labels.emplace_back(pl.second, v != nullptr ? *v : "");
     }
     for (const auto& m : q.metrics) {
       const std::string* v = inst.value(m.property);
