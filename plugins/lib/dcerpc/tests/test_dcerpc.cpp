@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <outpost_lib/dcerpc.hpp>
+#include <outpost_test/tool.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -29,23 +30,8 @@ const std::array<uint8_t, 16> kSessionKey{0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x
 // target type server, ESS, target info, version, 128, key exchange, 56.
 constexpr uint32_t kChallengeFlags = 0xe28a8235;
 
-Bytes unhex(std::string_view s) {
-  Bytes b;
-  for (std::size_t i = 0; i + 1 < s.size(); i += 2) {
-    b.push_back(static_cast<uint8_t>(std::stoi(std::string(s.substr(i, 2)), nullptr, 16)));
-  }
-  return b;
-}
-
-std::string hex(std::span<const uint8_t> b) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (uint8_t c : b) {
-    s += kHex[c >> 4];
-    s += kHex[c & 15];
-  }
-  return s;
-}
+using outpost::test::hex;
+using outpost::test::unhex;
 
 Bytes range(std::size_t n) {
   Bytes b(n);
@@ -67,30 +53,8 @@ bool impacket_available() {
 // Runs the peer; its output lines "name rest..." by name.
 std::map<std::string, std::string> impacket(const std::string& args,
                                             const std::string& input = "") {
-  char tmpl[] = "/tmp/test_dcerpc.XXXXXX";
-  const int fd = ::mkstemp(tmpl);
-  REQUIRE(fd >= 0);
-  ::close(fd);
-  {
-    std::ofstream in(tmpl);
-    in << input;
-  }
-  const std::string cmd = "/usr/bin/python3 " + kPeer + " " + args + " < " + tmpl;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string all;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) all.append(buf, n);
-  REQUIRE(::pclose(p) == 0);
-  std::remove(tmpl);
-  std::map<std::string, std::string> out;
-  std::istringstream s(all);
-  for (std::string line; std::getline(s, line);) {
-    const auto sp = line.find(' ');
-    out[line.substr(0, sp)] = sp == std::string::npos ? "" : line.substr(sp + 1);
-  }
-  return out;
+  return outpost::test::lines_by_name(
+      outpost::test::run_tool("/usr/bin/python3 " + kPeer + " " + args, input));
 }
 
 bool has_field(const std::string& fields, const std::string& f) {

@@ -1,10 +1,9 @@
-// NDR 2.0 (C706 chapter 14) as the DCOM stubs use it: a writer that hands out referent ids for
-// unique pointers, and a reader whose every step is bounds-checked and whose alignment is
-// counted from the start of the stream it was given. Both speak little-endian only.
+// The DCOM stubs' NDR: dcerpc's shared reader and writer, failing with this library's Error.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <outpost_lib/dcerpc_ndr.hpp>
 #include <outpost_lib/dcom.hpp>
 #include <span>
 #include <string>
@@ -17,94 +16,11 @@ namespace outpost::lib::dcom::ndr {
   throw Error(Status::protocol, 0, "malformed DCOM data: " + what);
 }
 
-struct Writer {
-  std::vector<uint8_t> out;
-  uint32_t next_referent = 0x00020000;
+using Writer = dcerpc::ndr::Writer;
 
-  void u8(uint8_t v) { out.push_back(v); }
-  void u16(uint16_t v) {
-    out.push_back(static_cast<uint8_t>(v));
-    out.push_back(static_cast<uint8_t>(v >> 8));
-  }
-  void u32(uint32_t v) {
-    for (unsigned i = 0; i < 32; i += 8) out.push_back(static_cast<uint8_t>(v >> i));
-  }
-  void u64(uint64_t v) {
-    for (unsigned i = 0; i < 64; i += 8) out.push_back(static_cast<uint8_t>(v >> i));
-  }
-  void bytes(std::span<const uint8_t> b) { out.insert(out.end(), b.begin(), b.end()); }
-  void uuid(const Uuid& u) { bytes(u.to_wire()); }
-  void align(std::size_t n) {
-    while (out.size() % n != 0) out.push_back(0);
-  }
-  // A non-NULL unique pointer: a fresh referent id.
-  void pointer() {
-    u32(next_referent);
-    next_referent += 4;
-  }
-  void null() { u32(0); }
-  void put_u32(std::size_t at, uint32_t v) {
-    for (std::size_t i = 0; i < 4; ++i) out[at + i] = static_cast<uint8_t>(v >> (8 * i));
-  }
-};
-
-struct Reader {
-  std::span<const uint8_t> in;
-  std::size_t at = 0;
-  const char* what;  // names the structure in errors
-
-  Reader(std::span<const uint8_t> data, const char* name) : in(data), what(name) {}
-
-  std::size_t left() const { return in.size() - at; }
-  bool done() const { return at == in.size(); }
-  void need(std::size_t n) const {
-    if (left() < n) malformed(std::string(what) + " truncated");
-  }
-  uint8_t u8() {
-    need(1);
-    return in[at++];
-  }
-  uint16_t u16() {
-    need(2);
-    const auto v = static_cast<uint16_t>(in[at] | in[at + 1] << 8);
-    at += 2;
-    return v;
-  }
-  uint32_t u32() {
-    need(4);
-    uint32_t v = 0;
-    for (std::size_t i = 0; i < 4; ++i) v |= static_cast<uint32_t>(in[at + i]) << (8 * i);
-    at += 4;
-    return v;
-  }
-  uint64_t u64() {
-    need(8);
-    uint64_t v = 0;
-    for (std::size_t i = 0; i < 8; ++i) v |= static_cast<uint64_t>(in[at + i]) << (8 * i);
-    at += 8;
-    return v;
-  }
-  std::span<const uint8_t> take(std::size_t n) {
-    need(n);
-    auto s = in.subspan(at, n);
-    at += n;
-    return s;
-  }
-  Uuid uuid() { return Uuid::from_wire(take(16).first<16>()); }
-  void align(std::size_t n) {
-    const std::size_t pad = (n - at % n) % n;
-    (void)take(pad);
-  }
-  // A conformance (or variance) count for `each`-byte elements: it must fit in what is left, so
-  // a hostile count can neither overflow nor make us reserve memory for data that is not there.
-  uint32_t count(std::size_t each, const char* field) {
-    const uint32_t n = u32();
-    if (each != 0 && n > left() / each) {
-      malformed(std::string(what) + ": " + field + " count " + std::to_string(n) +
-                " runs past the end");
-    }
-    return n;
-  }
+struct Reader : dcerpc::ndr::Reader {
+  Reader(std::span<const uint8_t> data, const char* name)
+      : dcerpc::ndr::Reader(data, 0, name, &outpost::lib::dcom::ndr::malformed) {}
 };
 
 }  // namespace outpost::lib::dcom::ndr
