@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <outpost_lib/dcom.hpp>
+#include <outpost_test/tool.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -29,23 +30,8 @@ const Uuid kIpidRemUnknown = Uuid::parse("0000abcd-0001-0002-0304-050607080910")
 const Uuid kIpidServices = Uuid::parse("00005678-1111-2222-3333-444455556666");
 const Uuid kIpidEnum = Uuid::parse("00009999-aaaa-bbbb-cccc-ddddeeeeffff");
 
-Bytes unhex(std::string_view s) {
-  Bytes b;
-  for (std::size_t i = 0; i + 1 < s.size(); i += 2) {
-    b.push_back(static_cast<uint8_t>(std::stoi(std::string(s.substr(i, 2)), nullptr, 16)));
-  }
-  return b;
-}
-
-std::string hex(std::span<const uint8_t> b) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (uint8_t c : b) {
-    s += kHex[c >> 4];
-    s += kHex[c & 15];
-  }
-  return s;
-}
+using outpost::test::hex;
+using outpost::test::unhex;
 
 // ---- impacket, the independent encoder/decoder.
 
@@ -55,30 +41,8 @@ const std::string kPeer = OUTPOST_TEST_SOURCE_DIR "/plugins/lib/dcom/tests/impac
 // (scripts/deps): without it the cross-checks fail rather than pass vacuously.
 std::map<std::string, std::string> impacket(const std::string& args,
                                             const std::string& input = "") {
-  char tmpl[] = "/tmp/test_dcom.XXXXXX";
-  const int fd = ::mkstemp(tmpl);
-  REQUIRE(fd >= 0);
-  ::close(fd);
-  {
-    std::ofstream in(tmpl);
-    in << input;
-  }
-  const std::string cmd = "/usr/bin/python3 " + kPeer + " " + args + " < " + tmpl;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string all;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) all.append(buf, n);
-  REQUIRE(::pclose(p) == 0);
-  std::remove(tmpl);
-  std::map<std::string, std::string> out;
-  std::istringstream s(all);
-  for (std::string line; std::getline(s, line);) {
-    const auto sp = line.find(' ');
-    out[line.substr(0, sp)] = sp == std::string::npos ? "" : line.substr(sp + 1);
-  }
-  return out;
+  return outpost::test::lines_by_name(
+      outpost::test::run_tool("/usr/bin/python3 " + kPeer + " " + args, input));
 }
 
 bool has_field(const std::string& fields, const std::string& f) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <outpost_lib/wmio.hpp>
+#include <outpost_test/tool.hpp>
 #include <random>
 #include <sstream>
 #include <string>
@@ -18,24 +19,7 @@ using Bytes = std::vector<uint8_t>;
 
 namespace {
 
-Bytes from_hex(std::string_view hex) {
-  Bytes out;
-  int hi = -1;
-  for (char c : hex) {
-    int v = -1;
-    if (c >= '0' && c <= '9') v = c - '0';
-    if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-    if (v < 0) continue;
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<uint8_t>(hi * 16 + v));
-      hi = -1;
-    }
-  }
-  return out;
-}
+using outpost::test::unhex;
 
 // MS-WMIO section 3.1 "Instance Encoding": instance of MyClass { Id = 123; Data1 =
 // "StringField"; Array = { 1, 2, 3 }; }, with MyClass : Base declaring Data2 = "defaultValue".
@@ -133,16 +117,16 @@ void put32(Bytes& b, std::size_t at, uint32_t v) {
 // InstPropQualSetFlag 2, one QualifierSet per property ([test] on Data1), the heap grown by the
 // qualifier's name.
 Bytes spec_instance_with_qualifier() {
-  Bytes b = from_hex(kSpecInstance);
+  Bytes b = unhex(kSpecInstance);
   const std::size_t flag_at = b.size() - 0x26 - 4 - 1;
   REQUIRE(b[flag_at] == 0x01);
-  const Bytes sets = from_hex(
+  const Bytes sets = unhex(
       "02 04 00 00 00 0F 00 00 00 26 00 00 00 00 0B 00 00 00 FF FF 04 00 00 00 04 00 00 00"
       "2C 00 00 80");
   Bytes out(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(flag_at));
   out.insert(out.end(), sets.begin(), sets.end());
   out.insert(out.end(), b.end() - 0x26, b.end());
-  const Bytes test_name = from_hex("00 74 65 73 74 00");
+  const Bytes test_name = unhex("00 74 65 73 74 00");
   out.insert(out.end(), test_name.begin(), test_name.end());
   const auto grown = static_cast<uint32_t>(out.size() - b.size());
   put32(out, 4, 0x1D3 + grown);
@@ -191,18 +175,7 @@ struct TempDir {
   }
 };
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int rc = pclose(p);
-  INFO(out);
-  REQUIRE(rc == 0);
-  return out;
-}
+std::string run(const std::string& cmd) { return outpost::test::run_tool(cmd); }
 
 bool impacket_available() {
   return std::system("/usr/bin/python3 -c 'import impacket.dcerpc.v5.dcom.wmi' 2>/dev/null") == 0;
@@ -212,13 +185,13 @@ bool impacket_available() {
 
 TEST_CASE("the instance example of MS-WMIO 3.1 decodes to the values the spec states") {
   wmio::ClassCache cache;
-  const auto items = wmio::decode(from_hex(kSpecInstance), cache);
+  const auto items = wmio::decode(unhex(kSpecInstance), cache);
   check_spec_values(cache, items);
 }
 
 TEST_CASE("the class examples of MS-WMIO 3 decode to the classes the spec states") {
   wmio::ClassCache cache;
-  CHECK(wmio::decode(from_hex(kSpecBase), cache).empty());
+  CHECK(wmio::decode(unhex(kSpecBase), cache).empty());
   const auto base = cache.find("Base");
   REQUIRE(base != nullptr);
   CHECK(base->superclasses.empty());
@@ -227,7 +200,7 @@ TEST_CASE("the class examples of MS-WMIO 3 decode to the classes the spec states
   CHECK(base->properties[0].type == wmio::kCimSint32);
   CHECK(base->properties[0].default_null);
 
-  CHECK(wmio::decode(from_hex(kSpecMyClass), cache).empty());
+  CHECK(wmio::decode(unhex(kSpecMyClass), cache).empty());
   const auto my = cache.find("MyClass");
   REQUIRE(my != nullptr);
   CHECK(my->superclasses == std::vector<std::string>{"Base"});
@@ -242,7 +215,7 @@ TEST_CASE("the class examples of MS-WMIO 3 decode to the classes the spec states
   CHECK(my->properties[2].default_values == std::vector<std::string>{"defaultValue"});
 
   // The instance part of 3.1 alone, against the class of 3 (not the copy inside 3.1's instance).
-  const Bytes unit = from_hex(kSpecInstance);
+  const Bytes unit = unhex(kSpecInstance);
   Bytes noclass = {0x02};
   noclass.insert(noclass.end(), unit.begin() + 28 + 0x176, unit.end());
   check_spec_values(cache, wmio::decode_instance_noclass(noclass, cache, "MyClass"));
@@ -254,7 +227,7 @@ TEST_CASE("MS-WMIO 3.1 with a property qualifier (InstPropQualSetFlag 2) decodes
 }
 
 TEST_CASE("MS-WMIO 3.1's instance part alone (EncodingUnitInstanceNoClass) decodes by its class") {
-  const Bytes unit = from_hex(kSpecInstance);
+  const Bytes unit = unhex(kSpecInstance);
   wmio::ClassCache cache;
   (void)wmio::decode(unit, cache);
   // ObjectFlags (instance, no decoration), then the instance part after the 0x176-octet class.
@@ -377,7 +350,7 @@ TEST_CASE("impacket decodes what the encoder builds to the values this decoder g
     units.push_back(
         enc::encoding_unit(enc::encode_object_block(cls, enc::process_like_values(n, false), o)));
   }
-  units.push_back(from_hex(kSpecInstance));
+  units.push_back(unhex(kSpecInstance));
   {
     std::ofstream f(dir.path / "blobs", std::ios::binary);
     for (const auto& u : units) {
@@ -467,7 +440,7 @@ TEST_CASE("impacket decodes what the encoder builds to the values this decoder g
 // ---- malformed input --------------------------------------------------------------------------
 
 TEST_CASE("every truncation of an encoding is an Error") {
-  const Bytes full = from_hex(kSpecInstance);
+  const Bytes full = unhex(kSpecInstance);
   for (std::size_t n = 0; n < full.size(); ++n) {
     wmio::ClassCache cache;
     INFO("length " << n);
@@ -482,7 +455,7 @@ TEST_CASE("every truncation of an encoding is an Error") {
 }
 
 TEST_CASE("offsets past the heap, huge counts, bad flags and signatures are Errors") {
-  const Bytes good = from_hex(kSpecInstance);
+  const Bytes good = unhex(kSpecInstance);
   auto broken = [&](std::size_t at, std::vector<uint8_t> bytes) {
     Bytes b = good;
     for (std::size_t i = 0; i < bytes.size(); ++i) b[at + i] = bytes[i];
@@ -544,7 +517,7 @@ TEST_CASE("embedded objects nested deeper than the limit are an Error, not a sta
 TEST_CASE("random damage to encodings gives values or an Error, never a crash") {
   std::mt19937 rng(20261205);
   const std::vector<Bytes> seeds = {
-      from_hex(kSpecInstance),
+      unhex(kSpecInstance),
       enc::encoding_unit(
           enc::encode_object_block(enc::process_like_class(), enc::process_like_values(5))),
       enc::encoding_unit(enc::encode_class_block(enc::process_like_class()))};
