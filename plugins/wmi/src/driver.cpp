@@ -148,6 +148,7 @@ bool Driver::connect_to(WmiJob& j) {
 void Driver::close_conn(WmiJob& j) {
   if (j.fd >= 0) rt_->unwatch(j, j.fd);  // closes it
   j.fd = -1;
+  j.awaiting = false;
   j.assoc.reset();
   j.reader = dcerpc::Reader();
   j.out.clear();
@@ -190,6 +191,7 @@ void Driver::on_io(PollJob& job, int fd, uint32_t events) {
       }
       j.out_at = 0;
       j.wait = WmiJob::Wait::bind;
+      j.awaiting = true;
       j.phase = WmiJob::Phase::writing;
       rt_->watch(j, j.fd, EPOLLOUT);
       return write_some(j);
@@ -215,6 +217,7 @@ void Driver::start_call(WmiJob& j, const dcom::Uuid& iid, std::optional<dcom::Uu
     if (!j.assoc->context_id(dcom::syntax(iid))) {
       j.out = j.assoc->alter_context(dcom::syntax(iid));
       j.wait = WmiJob::Wait::alter;
+      j.awaiting = true;
     } else {
       send_pending(j);
       return;
@@ -243,6 +246,7 @@ void Driver::send_pending(WmiJob& j) {
   j.out = std::move(out);
   j.out_at = 0;
   j.wait = WmiJob::Wait::call;
+  j.awaiting = true;
   ++j.calls;
   j.phase = WmiJob::Phase::writing;
   rt_->watch(j, j.fd, EPOLLOUT);
@@ -275,6 +279,10 @@ void Driver::read_some(WmiJob& j) {
       return fail(j, OUTPOST_E_UNAVAILABLE, "recv: " + errno_text(errno));
     }
     if (n == 0) {
+      if (!j.awaiting) {  // an idle connection closed (e.g. while a restart waits): reopen later
+        close_conn(j);
+        return;
+      }
       if (j.wait == WmiJob::Wait::call && j.assoc) {
         const dcerpc::Error e = j.assoc->closed();
         return fail(j, status_of(e), std::string(step_name(j.step)) + ": " + e.what());
@@ -315,6 +323,7 @@ void Driver::on_pdu(WmiJob& j, const std::vector<uint8_t>& pdu) {
         // A fault answers this call alone; the association goes on unless the error broke it.
         if (e.status == dcerpc::Status::fault && j.assoc->bound() &&
             j.step != WmiJob::Step::activate && j.step != WmiJob::Step::release_all) {
+          j.awaiting = false;
           const std::string why = std::string(step_name(j.step)) + ": " + e.what();
           if (j.step == WmiJob::Step::next || j.step == WmiJob::Step::release_enum) {
             j.enumerator.reset();
@@ -325,6 +334,7 @@ void Driver::on_pdu(WmiJob& j, const std::vector<uint8_t>& pdu) {
         throw;
       }
       if (!stub) return;  // more fragments to come
+      j.awaiting = false;
       return on_stub(j, *stub);
     }
   }

@@ -52,6 +52,7 @@ struct WmiJob final : outpost::lib::PollJob {
 
   // What the PDU awaited answers.
   enum class Wait { bind, alter, call } wait = Wait::bind;
+  bool awaiting = false;  // a PDU was sent whose answer has not come yet
   // The call in flight, or waiting for its interface's presentation context.
   struct Call {
     dcom::Uuid iid, ipid;
