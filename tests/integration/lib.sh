@@ -5,8 +5,12 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUTPOST=$BUILD/outpost
 TMP=$(mktemp -d)
 PIDS=()
+# Commands (eval'd) run at exit after the PIDS are signalled, before $TMP goes: the helpers that
+# change the machine (tests/integration/sshd.sh's users) register their undoing here.
+AT_EXIT=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for c in "${AT_EXIT[@]:-}"; do [ -n "$c" ] && { eval "$c" || true; }; done
   [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT
