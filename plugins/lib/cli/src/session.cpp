@@ -1,0 +1,310 @@
+// An interactive CLI session over SSH v2 with libssh: connect, host key, login, shell, prompts.
+#include <libssh/libssh.h>
+
+#include <algorithm>
+#include <cstring>
+#include <outpost_lib/cli.hpp>
+#include <thread>
+
+namespace outpost::lib::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Only what current OpenSSH, IOS-XE, NX-OS, Junos, EOS and PAN-OS agree on: no SHA-1 key
+// exchange or MACs, no CBC or arcfour ciphers, no DSA keys. A device that offers nothing else is
+// refused (weak_algorithm) rather than talked to weakly.
+constexpr const char* kKex =
+    "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"
+    "ecdh-sha2-nistp521,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,"
+    "diffie-hellman-group14-sha256";
+constexpr const char* kHostKeys =
+    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,"
+    "rsa-sha2-256";
+constexpr const char* kCiphers =
+    "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,"
+    "aes192-ctr,aes128-ctr";
+constexpr const char* kMacs =
+    "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,hmac-sha2-256,hmac-sha2-512";
+
+std::string where(const Options& o) { return o.host + " port " + std::to_string(o.port); }
+
+// The text as lines: \r\n and lone \r become \n, terminal escape sequences (colours, cursor
+// moves some CLIs send) and NULs are dropped, backspaces erase.
+void clean_into(std::string& out, std::string_view in) {
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '\x1b') {  // ESC [ ... final byte, or ESC and one more
+      if (i + 1 < in.size() && in[i + 1] == '[') {
+        i += 2;
+        while (i < in.size() && !(in[i] >= '@' && in[i] <= '~')) ++i;
+      } else {
+        ++i;
+      }
+      continue;
+    }
+    if (c == '\r') {
+      if (i + 1 < in.size() && in[i + 1] == '\n') continue;
+      out += '\n';
+      continue;
+    }
+    if (c == '\b') {
+      if (!out.empty() && out.back() != '\n') out.pop_back();
+      continue;
+    }
+    if (c == '\0' || c == '\a') continue;
+    out += c;
+  }
+}
+
+std::string_view last_line(std::string_view text) {
+  const auto nl = text.rfind('\n');
+  return nl == std::string_view::npos ? text : text.substr(nl + 1);
+}
+
+}  // namespace
+
+struct Session::Impl {
+  ssh_session s = nullptr;
+  ssh_channel ch = nullptr;
+  ~Impl() {
+    if (ch != nullptr) {
+      ssh_channel_close(ch);
+      ssh_channel_free(ch);
+    }
+    if (s != nullptr) {
+      ssh_disconnect(s);
+      ssh_free(s);
+    }
+  }
+};
+
+Session::~Session() = default;
+
+std::unique_ptr<Session> Session::open(const Options& o, const HostKeyPolicy& keys,
+                                       const Driver& d) {
+  if (keys.known_hosts.empty())
+    throw Error(Status::host_key_unknown,
+                "no known-hosts store configured: host keys cannot be verified");
+  std::unique_ptr<Session> self(new Session());
+  self->impl_ = std::make_unique<Impl>();
+  self->driver_ = &d;
+  self->opts_ = o;
+  ssh_session s = ssh_new();
+  if (s == nullptr) throw Error(Status::protocol, "libssh: out of memory");
+  self->impl_->s = s;
+
+  const long timeout_s = std::max<long>(
+      1, static_cast<long>(
+             std::chrono::duration_cast<std::chrono::seconds>(o.connect_timeout).count()));
+  const unsigned int port = o.port;
+  bool no = false;
+  const std::pair<ssh_options_e, const void*> settings[] = {
+      {SSH_OPTIONS_HOST, o.host.c_str()},
+      {SSH_OPTIONS_PORT, &port},
+      {SSH_OPTIONS_USER, o.user.c_str()},
+      {SSH_OPTIONS_TIMEOUT, &timeout_s},
+      {SSH_OPTIONS_PROCESS_CONFIG, &no},  // ~/.ssh/config and /etc/ssh/ssh_config play no part
+      {SSH_OPTIONS_KNOWNHOSTS, keys.known_hosts.c_str()},
+      {SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null"},
+      // No SSH_OPTIONS_STRICTHOSTKEYCHECK: turned off, libssh writes an unknown key to the store
+      // by itself during the connect. The store's answer is judged below.
+      {SSH_OPTIONS_KEY_EXCHANGE, kKex},
+      {SSH_OPTIONS_HOSTKEYS, kHostKeys},
+      {SSH_OPTIONS_CIPHERS_C_S, kCiphers},
+      {SSH_OPTIONS_CIPHERS_S_C, kCiphers},
+      {SSH_OPTIONS_HMAC_C_S, kMacs},
+      {SSH_OPTIONS_HMAC_S_C, kMacs},
+  };
+  for (const auto& [opt, value] : settings)
+    if (ssh_options_set(s, opt, value) != SSH_OK)
+      throw Error(Status::protocol, std::string("libssh option: ") + ssh_get_error(s));
+
+  if (ssh_connect(s) != SSH_OK) {
+    const std::string e = ssh_get_error(s);
+    if (e.find("no match for method") != std::string::npos ||
+        e.find("kex error") != std::string::npos)
+      throw Error(Status::weak_algorithm,
+                  "SSH to " + where(o) + ": no algorithm both sides accept (" + e + ")");
+    if (e.find("imeout") != std::string::npos || e.find("imed out") != std::string::npos)
+      throw Error(Status::timeout, "SSH to " + where(o) + ": " + e);
+    throw Error(Status::unreachable, "SSH to " + where(o) + ": " + e);
+  }
+
+  // The host key, against the store.
+  ssh_key key = nullptr;
+  if (ssh_get_server_publickey(s, &key) != SSH_OK)
+    throw Error(Status::protocol, "SSH to " + where(o) + ": no host key");
+  unsigned char* hash = nullptr;
+  std::size_t hlen = 0;
+  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == SSH_OK) {
+    char* fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
+    if (fp != nullptr) self->fingerprint_ = fp;
+    ssh_string_free_char(fp);
+    ssh_clean_pubkey_hash(&hash);
+  }
+  ssh_key_free(key);
+  switch (ssh_session_is_known_server(s)) {
+    case SSH_KNOWN_HOSTS_OK:
+      break;
+    case SSH_KNOWN_HOSTS_CHANGED:
+    case SSH_KNOWN_HOSTS_OTHER:
+      throw Error(Status::host_key_changed,
+                  "SSH to " + where(o) + ": the host key changed (now " + self->fingerprint_ +
+                      "): another device, a reinstall, or an attack; remove the old key from the "
+                      "known-hosts store once verified");
+    case SSH_KNOWN_HOSTS_UNKNOWN:
+    case SSH_KNOWN_HOSTS_NOT_FOUND:
+      if (!keys.trust_on_first_use)
+        throw Error(Status::host_key_unknown,
+                    "SSH to " + where(o) + ": host key " + self->fingerprint_ +
+                        " is not in the known-hosts store (add it, or allow trust on first use)");
+      if (ssh_session_update_known_hosts(s) != SSH_OK)
+        throw Error(Status::host_key_unknown, "SSH to " + where(o) +
+                                                  ": cannot add the host key to " +
+                                                  keys.known_hosts + ": " + ssh_get_error(s));
+      self->host_key_ = HostKey::added;
+      break;
+    default:
+      throw Error(Status::protocol,
+                  "SSH to " + where(o) + ": known-hosts store: " + ssh_get_error(s));
+  }
+
+  // Login: a key first, then password, then keyboard-interactive with the password.
+  bool in = false;
+  if (!o.key_file.empty()) {
+    ssh_key priv = nullptr;
+    if (ssh_pki_import_privkey_file(o.key_file.c_str(),
+                                    o.key_passphrase.empty() ? nullptr : o.key_passphrase.c_str(),
+                                    nullptr, nullptr, &priv) != SSH_OK)
+      throw Error(Status::auth, "SSH key " + o.key_file + ": cannot be read (or wrong passphrase)");
+    const int rc = ssh_userauth_publickey(s, nullptr, priv);
+    ssh_key_free(priv);
+    if (rc == SSH_AUTH_ERROR)
+      throw Error(Status::closed, "SSH to " + where(o) + ": " + ssh_get_error(s));
+    in = rc == SSH_AUTH_SUCCESS;
+  }
+  if (!in && !o.password.empty()) {
+    int rc = ssh_userauth_password(s, nullptr, o.password.c_str());
+    if (rc == SSH_AUTH_ERROR)
+      throw Error(Status::closed, "SSH to " + where(o) + ": " + ssh_get_error(s));
+    in = rc == SSH_AUTH_SUCCESS;
+    if (!in) {
+      // Devices with only keyboard-interactive (many network OSes) ask for the password there.
+      rc = ssh_userauth_kbdint(s, nullptr, nullptr);
+      for (int round = 0; rc == SSH_AUTH_INFO && round < 4; ++round) {
+        const int n = ssh_userauth_kbdint_getnprompts(s);
+        for (int i = 0; i < n; ++i)
+          if (ssh_userauth_kbdint_setanswer(s, static_cast<unsigned>(i), o.password.c_str()) < 0)
+            break;
+        rc = ssh_userauth_kbdint(s, nullptr, nullptr);
+      }
+      in = rc == SSH_AUTH_SUCCESS;
+    }
+  }
+  if (!in) throw Error(Status::auth, "SSH to " + where(o) + ": login of " + o.user + " refused");
+
+  ssh_channel ch = ssh_channel_new(s);
+  if (ch == nullptr) throw Error(Status::protocol, "SSH: no channel");
+  self->impl_->ch = ch;
+  if (ssh_channel_open_session(ch) != SSH_OK ||
+      ssh_channel_request_pty_size(ch, "vt100", 511, 50) != SSH_OK ||
+      ssh_channel_request_shell(ch) != SSH_OK)
+    throw Error(Status::closed, "SSH to " + where(o) + ": no shell: " + ssh_get_error(s));
+
+  const auto login_deadline = Clock::now() + o.connect_timeout;
+  self->banner_ = self->read_until_prompt(login_deadline);
+  for (const auto& cmd : d.setup) (void)self->run(cmd);
+  if (!o.enable_secret.empty() && !d.enable.empty()) {
+    self->send(d.enable + "\n");
+    const auto deadline = Clock::now() + o.command_timeout;
+    std::string got = self->read_until_prompt(deadline, &d.password_prompt);
+    if (std::regex_search(std::string(last_line(got)), d.password_prompt)) {
+      self->send(o.enable_secret + "\n");
+      got = self->read_until_prompt(deadline);
+    }
+    if (!std::regex_search(self->last_prompt(), d.enable_prompt))
+      throw Error(Status::auth, "SSH to " + where(o) + ": the enable secret was refused");
+  }
+  return self;
+}
+
+void Session::send(std::string_view text) {
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const int n =
+        ssh_channel_write(impl_->ch, text.data() + at, static_cast<uint32_t>(text.size() - at));
+    if (n <= 0) throw Error(Status::closed, "SSH to " + where(opts_) + ": the session closed");
+    at += static_cast<std::size_t>(n);
+  }
+}
+
+std::string Session::read_until_prompt(Clock::time_point deadline, const std::regex* also) {
+  const Driver& d = *driver_;
+  std::string text;
+  char buf[16384];
+  bool prompt_seen = false;
+  for (;;) {
+    const auto now = Clock::now();
+    if (now >= deadline)
+      throw Error(Status::timeout, "SSH to " + where(opts_) +
+                                       ": no prompt within the time allowed (last: \"" +
+                                       std::string(last_line(text)).substr(0, 80) + "\")");
+    // Once a prompt showed, a short quiet spell confirms it is the end and not a line of output
+    // that happens to look like one.
+    const int wait_ms =
+        prompt_seen ? 60
+                    : static_cast<int>(std::min<long long>(
+                          std::chrono::duration_cast<milliseconds>(deadline - now).count(), 1000));
+    const int n = ssh_channel_read_timeout(impl_->ch, buf, sizeof buf, 0, std::max(wait_ms, 1));
+    if (n == SSH_ERROR)
+      throw Error(Status::closed, "SSH to " + where(opts_) + ": " + ssh_get_error(impl_->s));
+    if (n == 0) {
+      if (prompt_seen) break;
+      if (ssh_channel_is_eof(impl_->ch) != 0 || ssh_channel_is_closed(impl_->ch) != 0)
+        throw Error(Status::closed, "SSH to " + where(opts_) + ": the device closed the session");
+      continue;
+    }
+    clean_into(text, std::string_view(buf, static_cast<std::size_t>(n)));
+    if (text.size() > opts_.max_output)
+      throw Error(Status::too_large, "SSH to " + where(opts_) + ": output beyond " +
+                                         std::to_string(opts_.max_output) + " bytes");
+    const std::string tail(last_line(text));
+    if (!tail.empty() && std::regex_search(tail, d.pager)) {
+      text.resize(text.size() - tail.size());
+      send(" ");
+      prompt_seen = false;
+      continue;
+    }
+    prompt_seen =
+        std::regex_search(tail, d.prompt) || (also != nullptr && std::regex_search(tail, *also));
+  }
+  last_prompt_ = std::string(last_line(text));
+  text.resize(text.size() - last_prompt_.size());
+  return text;
+}
+
+std::string Session::run(std::string_view command, std::optional<milliseconds> timeout) {
+  send(std::string(command) + "\n");
+  std::string out = read_until_prompt(Clock::now() + timeout.value_or(opts_.command_timeout));
+  // The terminal echoed the command first.
+  if (const auto nl = out.find('\n');
+      nl != std::string::npos && out.substr(0, nl).find(command) != std::string::npos)
+    out.erase(0, nl + 1);
+  return out;
+}
+
+bool Session::failed(std::string_view output) const {
+  std::size_t at = 0;
+  while (at < output.size()) {
+    auto nl = output.find('\n', at);
+    if (nl == std::string_view::npos) nl = output.size();
+    if (std::regex_search(std::string(output.substr(at, nl - at)), driver_->error)) return true;
+    at = nl + 1;
+  }
+  return false;
+}
+
+}  // namespace outpost::lib::cli
