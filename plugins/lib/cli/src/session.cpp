@@ -83,18 +83,15 @@ struct Session::Impl {
 
 Session::~Session() = default;
 
-std::unique_ptr<Session> Session::open(const Options& o, const HostKeyPolicy& keys,
-                                       const Driver& d) {
+// Connects, checks the host key against the store, logs in: the session, ready for a channel.
+static void connect_login(Session::Impl& impl, const Options& o, const HostKeyPolicy& keys,
+                          std::string& fingerprint, HostKey& host_key) {
   if (keys.known_hosts.empty())
     throw Error(Status::host_key_unknown,
                 "no known-hosts store configured: host keys cannot be verified");
-  std::unique_ptr<Session> self(new Session());
-  self->impl_ = std::make_unique<Impl>();
-  self->driver_ = &d;
-  self->opts_ = o;
   ssh_session s = ssh_new();
   if (s == nullptr) throw Error(Status::protocol, "libssh: out of memory");
-  self->impl_->s = s;
+  impl.s = s;
 
   const long timeout_s = std::max<long>(
       1, static_cast<long>(
@@ -141,7 +138,7 @@ std::unique_ptr<Session> Session::open(const Options& o, const HostKeyPolicy& ke
   std::size_t hlen = 0;
   if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == SSH_OK) {
     char* fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
-    if (fp != nullptr) self->fingerprint_ = fp;
+    if (fp != nullptr) fingerprint = fp;
     ssh_string_free_char(fp);
     ssh_clean_pubkey_hash(&hash);
   }
@@ -152,20 +149,20 @@ std::unique_ptr<Session> Session::open(const Options& o, const HostKeyPolicy& ke
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER:
       throw Error(Status::host_key_changed,
-                  "SSH to " + where(o) + ": the host key changed (now " + self->fingerprint_ +
+                  "SSH to " + where(o) + ": the host key changed (now " + fingerprint +
                       "): another device, a reinstall, or an attack; remove the old key from the "
                       "known-hosts store once verified");
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
       if (!keys.trust_on_first_use)
         throw Error(Status::host_key_unknown,
-                    "SSH to " + where(o) + ": host key " + self->fingerprint_ +
+                    "SSH to " + where(o) + ": host key " + fingerprint +
                         " is not in the known-hosts store (add it, or allow trust on first use)");
       if (ssh_session_update_known_hosts(s) != SSH_OK)
         throw Error(Status::host_key_unknown, "SSH to " + where(o) +
                                                   ": cannot add the host key to " +
                                                   keys.known_hosts + ": " + ssh_get_error(s));
-      self->host_key_ = HostKey::added;
+      host_key = HostKey::added;
       break;
     default:
       throw Error(Status::protocol,
@@ -205,6 +202,16 @@ std::unique_ptr<Session> Session::open(const Options& o, const HostKeyPolicy& ke
     }
   }
   if (!in) throw Error(Status::auth, "SSH to " + where(o) + ": login of " + o.user + " refused");
+}
+
+std::unique_ptr<Session> Session::open(const Options& o, const HostKeyPolicy& keys,
+                                       const Driver& d) {
+  std::unique_ptr<Session> self(new Session());
+  self->impl_ = std::make_unique<Impl>();
+  self->driver_ = &d;
+  self->opts_ = o;
+  connect_login(*self->impl_, o, keys, self->fingerprint_, self->host_key_);
+  ssh_session s = self->impl_->s;
 
   ssh_channel ch = ssh_channel_new(s);
   if (ch == nullptr) throw Error(Status::protocol, "SSH: no channel");
@@ -305,6 +312,50 @@ bool Session::failed(std::string_view output) const {
     at = nl + 1;
   }
   return false;
+}
+
+}  // namespace outpost::lib::cli
+
+namespace outpost::lib::cli {
+
+ExecResult exec(const Options& o, const HostKeyPolicy& keys, std::string_view command) {
+  Session::Impl impl;
+  ExecResult r;
+  std::string fingerprint;
+  connect_login(impl, o, keys, fingerprint, r.host_key);
+  impl.ch = ssh_channel_new(impl.s);
+  if (impl.ch == nullptr) throw Error(Status::protocol, "SSH: no channel");
+  const std::string cmd(command);
+  if (ssh_channel_open_session(impl.ch) != SSH_OK ||
+      ssh_channel_request_exec(impl.ch, cmd.c_str()) != SSH_OK)
+    throw Error(Status::closed,
+                "SSH to " + where(o) + ": cannot run a command: " + ssh_get_error(impl.s));
+  const auto deadline = Clock::now() + o.command_timeout;
+  char buf[16384];
+  for (;;) {
+    const auto now = Clock::now();
+    if (now >= deadline)
+      throw Error(Status::timeout, "SSH to " + where(o) + ": the command ran longer than allowed");
+    const int wait_ms = static_cast<int>(std::clamp<long long>(
+        std::chrono::duration_cast<milliseconds>(deadline - now).count(), 1, 1000));
+    bool any = false;
+    for (int is_err = 0; is_err < 2; ++is_err) {
+      const int n =
+          ssh_channel_read_timeout(impl.ch, buf, sizeof buf, is_err, is_err ? 0 : wait_ms);
+      if (n == SSH_ERROR)
+        throw Error(Status::closed, "SSH to " + where(o) + ": " + ssh_get_error(impl.s));
+      if (n > 0) {
+        (is_err ? r.err : r.out).append(buf, static_cast<std::size_t>(n));
+        any = true;
+      }
+    }
+    if (r.out.size() > o.max_output || r.err.size() > o.max_output)
+      throw Error(Status::too_large, "SSH to " + where(o) + ": output beyond " +
+                                         std::to_string(o.max_output) + " bytes");
+    if (!any && ssh_channel_is_eof(impl.ch) != 0) break;
+  }
+  r.exit_status = ssh_channel_get_exit_status(impl.ch);
+  return r;
 }
 
 }  // namespace outpost::lib::cli

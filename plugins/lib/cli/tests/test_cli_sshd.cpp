@@ -171,3 +171,13 @@ TEST_CASE("FRRouting's vtysh: back up, push, see it with vtysh itself, take it b
   CHECK(outpost::test::run_tool(vtysh + " -c 'show running-config'")
             .find("ip route 10.9.9.0/24 Null0") == std::string::npos);
 }
+
+TEST_CASE("one command on an exec channel: stdout, stderr and the exit status apart") {
+  const auto r = cli::exec(shell_opts(), known(), "echo out; echo err >&2; exit 3");
+  CHECK(r.out == "out\n");
+  CHECK(r.err == "err\n");
+  CHECK(r.exit_status == 3);
+  cli::Options slow = shell_opts();
+  slow.command_timeout = 500ms;
+  CHECK(status_of([&] { cli::exec(slow, known(), "sleep 5"); }) == cli::Status::timeout);
+}

@@ -117,9 +117,10 @@ class Session {
   std::string_view banner() const { return banner_; }  // what came before the first prompt
   const std::string& last_prompt() const { return last_prompt_; }  // e.g. "router#"
 
+  struct Impl;  // the libssh session and channel (opaque)
+
  private:
   Session() = default;
-  struct Impl;
   std::unique_ptr<Impl> impl_;
   const Driver* driver_ = nullptr;
   Options opts_;
@@ -129,5 +130,15 @@ class Session {
                                 const std::regex* also = nullptr);
   void send(std::string_view text);
 };
+
+// One command on a host with a POSIX shell, without prompts or a terminal (an SSH exec channel):
+// what it wrote to stdout and stderr (each bounded by max_output) and its exit status (-1 when
+// the server sent none). Connects, checks the host key and logs in as Session::open does.
+struct ExecResult {
+  std::string out, err;
+  int exit_status = -1;
+  HostKey host_key = HostKey::known;
+};
+ExecResult exec(const Options& o, const HostKeyPolicy& keys, std::string_view command);
 
 }  // namespace outpost::lib::cli
