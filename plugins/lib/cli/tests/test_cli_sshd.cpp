@@ -181,3 +181,17 @@ TEST_CASE("one command on an exec channel: stdout, stderr and the exit status ap
   slow.command_timeout = 500ms;
   CHECK(status_of([&] { cli::exec(slow, known(), "sleep 5"); }) == cli::Status::timeout);
 }
+
+TEST_CASE("Telnet: a real telnetd's login answered, commands run, a wrong password refused") {
+  cli::Options o = shell_opts();
+  o.transport = cli::Transport::telnet;
+  o.port = static_cast<uint16_t>(std::stoi(env("CLI_TELNET_PORT")));
+  const cli::Driver& linux = *cli::find_driver("linux");
+  {
+    auto s = cli::Session::open(o, {}, linux);
+    CHECK(s->run("echo hello") == "hello\n");
+    CHECK(s->run("id -un") == env("CLI_SHELL_USER") + "\n");
+  }
+  o.password = "wrong";
+  CHECK(status_of([&] { cli::Session::open(o, {}, linux); }) == cli::Status::auth);
+}

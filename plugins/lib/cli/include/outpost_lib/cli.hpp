@@ -78,9 +78,14 @@ struct HostKeyPolicy {
   bool trust_on_first_use = false;  // an unknown key is added (and logged) instead of refused
 };
 
+// Telnet sends everything, the password too, in clear: only for devices that can do nothing else
+// (the plugin warns when a target uses it).
+enum class Transport : uint8_t { ssh, telnet };
+
 struct Options {
+  Transport transport = Transport::ssh;
   std::string host;
-  uint16_t port = 22;
+  uint16_t port = 22;  // 23 for Telnet
   std::string user;
   std::string password;  // password or keyboard-interactive; empty: key only
   std::string key_file;  // private key (OpenSSH format); empty: password only
@@ -98,7 +103,8 @@ class Session {
  public:
   // Connects, checks the host key, logs in, opens the shell, waits for the prompt, runs the
   // driver's setup and, with an enable secret, enters privileged mode. Blocks up to the
-  // timeouts; throws Error.
+  // timeouts; throws Error. Over Telnet there is no host key (the policy is not used): the
+  // login and password prompts are answered instead.
   static std::unique_ptr<Session> open(const Options& o, const HostKeyPolicy& keys,
                                        const Driver& d);
   ~Session();
@@ -129,6 +135,7 @@ class Session {
   std::string read_until_prompt(std::chrono::steady_clock::time_point deadline,
                                 const std::regex* also = nullptr);
   void send(std::string_view text);
+  void telnet_login();
 };
 
 // One command on a host with a POSIX shell, without prompts or a terminal (an SSH exec channel):
