@@ -8,6 +8,7 @@
 #include <mutex>
 #include <outpost_lib/confstore.hpp>
 #include <utility>
+#include <vector>
 
 namespace outpost::lib::confstore {
 
@@ -192,6 +193,8 @@ struct Store::Impl {
   }
 
   // The commit holding the file's version at main's `tip_id`; nullopt when the file is not there.
+  // A miss walks the history once for every file main holds that is not known yet, so after a
+  // restart the first put() of each device does not walk again.
   std::optional<git_oid> last_change_of(const git_oid& tip_id, const std::string& file,
                                         const git_tree* tip_tree) {
     if (!entry_id(tip_tree, file)) return std::nullopt;
@@ -200,13 +203,41 @@ struct Store::Impl {
       cache_tip = tip_id;
     }
     if (auto it = last_change.find(file); it != last_change.end()) return it->second;
-    std::optional<git_oid> at;
-    walk_changes(tip_id, file, [&](const git_commit* c) {
-      at = *git_commit_id(c);
-      return false;
-    });
-    if (at) last_change[file] = *at;
-    return at;
+    std::vector<std::string> pending;
+    for (std::size_t i = 0, n = git_tree_entrycount(tip_tree); i < n; ++i) {
+      const git_tree_entry* e = git_tree_entry_byindex(tip_tree, i);
+      if (git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+          !last_change.contains(git_tree_entry_name(e)))
+        pending.emplace_back(git_tree_entry_name(e));
+    }
+    Commit c = commit(tip_id);
+    Tree t = tree_of(c.get());
+    // Each file is settled at the newest commit whose blob for it differs from its first
+    // parent's; at the root commit every file left is settled.
+    while (!pending.empty()) {
+      Commit parent;
+      Tree parent_tree;
+      if (git_commit_parentcount(c.get()) > 0) {
+        git_commit* p = nullptr;
+        check(git_commit_parent(&p, c.get(), 0), "reading a parent");
+        parent.reset(p);
+        parent_tree = tree_of(parent.get());
+      }
+      if (!parent_tree ||
+          git_oid_equal(git_tree_id(t.get()), git_tree_id(parent_tree.get())) == 0) {
+        std::erase_if(pending, [&](const std::string& pending_file) {
+          if (same(entry_id(t.get(), pending_file), entry_id(parent_tree.get(), pending_file)))
+            return false;
+          last_change[pending_file] = *git_commit_id(c.get());
+          return true;
+        });
+      }
+      if (!parent) break;
+      c = std::move(parent);
+      t = std::move(parent_tree);
+    }
+    if (auto it = last_change.find(file); it != last_change.end()) return it->second;
+    return std::nullopt;
   }
 
   // git's patch of `file` alone between two trees (null: empty), and its line counts.
@@ -251,6 +282,16 @@ Store Store::open(const std::string& path, std::string engine_name, std::string 
   if (engine_name.empty() || engine_email.empty())
     throw Error(Status::invalid, "confstore: the engine's name and email are required");
   auto impl = std::make_unique<Impl>();
+  // Stores on several threads (and other libgit2 users) need libgit2 built thread-safe.
+  if ((git_libgit2_features() & GIT_FEATURE_THREADS) == 0)
+    throw Error(Status::io, "confstore: libgit2 was built without thread support");
+  {
+    // Refused now (angle brackets, line breaks) rather than at the first put().
+    git_signature* sig = nullptr;
+    if (git_signature_new(&sig, engine_name.c_str(), engine_email.c_str(), 0, 0) < 0)
+      fail(Status::invalid, "the engine's name or email cannot sign a commit");
+    git_signature_free(sig);
+  }
   impl->path = path;
   impl->name = std::move(engine_name);
   impl->email = std::move(engine_email);

@@ -361,3 +361,103 @@ TEST_CASE("puts from 4 threads for different devices all land, the repository ch
   // fsck prints nothing and exits 0 for a sound repository.
   CHECK(git(dir.path, "fsck --strict --no-dangling 2>&1").empty());
 }
+
+TEST_CASE("after a restart each device's previous version is its own last commit") {
+  TempDir dir;
+  {
+    auto store = open_store(dir.path);
+    // Devices changed in a pattern so that their last changes lie at various depths.
+    for (int round = 0; round < 4; ++round)
+      for (int d = 0; d <= round; ++d)
+        REQUIRE(store.put("n" + std::to_string(d), "round " + std::to_string(round) + "\n",
+                          "scheduled", at(1'780'000'000 + round * 100 + d)));
+  }
+  auto store = open_store(dir.path);
+  for (int d = 3; d >= 0; --d) {
+    const std::string device = "n" + std::to_string(d);
+    CAPTURE(device);
+    // Asked of git before this put moves main.
+    const std::string last = trim(git(dir.path, "log -1 --format=%H main -- " + device + ".cfg"));
+    const auto change = store.put(device, "after restart\n", "scheduled", at(1'780'001'000 + d));
+    REQUIRE(change);
+    CHECK(change->previous == last);
+    CHECK(change->diff == git(dir.path, "diff " + last + " main -- " + device + ".cfg"));
+  }
+}
+
+TEST_CASE("a commit git made meanwhile is built on, not lost") {
+  TempDir dir;
+  auto store = open_store(dir.path);
+  REQUIRE(store.put("r1", kV1, "scheduled", at(1'780'000'000)));
+  // An operator commits r1 with plain git plumbing (no work tree needed).
+  const std::string theirs = trim(run_tool(
+      "cd '" + dir.path +
+      "' && export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_INDEX_FILE=.git/op-index"
+      " GIT_AUTHOR_NAME=op GIT_AUTHOR_EMAIL=op@x GIT_COMMITTER_NAME=op GIT_COMMITTER_EMAIL=op@x"
+      " && blob=$(printf 'hostname by-hand\\n' | git hash-object -w --stdin)"
+      " && git read-tree main && git update-index --cacheinfo 100644,$blob,r1.cfg"
+      " && c=$(echo 'r1: edited by hand' | git commit-tree $(git write-tree) -p main)"
+      " && git update-ref refs/heads/main $c && echo $c"));
+  CHECK(store.show("r1", "main") == "hostname by-hand\n");
+  CHECK(store.history("r1").front().commit == theirs);
+  // The same text again is unchanged against git's commit; another one follows it.
+  CHECK_FALSE(store.put("r1", "hostname by-hand\n", "scheduled", at(1'780'000'100)));
+  const auto change = store.put("r1", kV2, "scheduled", at(1'780'000'200));
+  REQUIRE(change);
+  CHECK(change->previous == theirs);
+  CHECK(trim(git(dir.path, "rev-parse main~1")) == theirs);
+  CHECK(git(dir.path, "fsck --strict --no-dangling 2>&1").empty());
+}
+
+TEST_CASE("main locked by another writer: the put fails as io and main stays where it was") {
+  TempDir dir;
+  auto store = open_store(dir.path);
+  REQUIRE(store.put("r1", kV1, "scheduled", at(1'780'000'000)));
+  const std::string head = trim(git(dir.path, "rev-parse main"));
+  const std::string lock = dir.path + "/.git/refs/heads/main.lock";
+  std::ofstream(lock) << head << "\n";
+  try {
+    store.put("r1", kV2, "scheduled", at(1'780'000'100));
+    FAIL("a put moved main past a held lock");
+  } catch (const cs::Error& e) {
+    CHECK(e.status == cs::Status::io);
+  }
+  CHECK(trim(git(dir.path, "rev-parse main")) == head);
+  CHECK(store.show("r1", "main") == kV1);
+  std::filesystem::remove(lock);
+  const auto change = store.put("r1", kV2, "scheduled", at(1'780'000'200));
+  REQUIRE(change);
+  CHECK(change->previous == head);
+}
+
+TEST_CASE("an engine name git cannot sign with is refused at open") {
+  TempDir dir;
+  for (const auto& [name, email] : std::vector<std::pair<std::string, std::string>>{
+           {"eng<1>", "e@x"}, {"eng1", "e<@x"}, {"", "e@x"}, {"eng1", ""}}) {
+    CAPTURE(name, email);
+    try {
+      cs::Store::open(dir.path + "/r", name, email);
+      FAIL("opened");
+    } catch (const cs::Error& e) {
+      CHECK(e.status == cs::Status::invalid);
+    }
+  }
+}
+
+TEST_CASE("two stores (two engines) written from their own threads at once") {
+  TempDir dir;
+  auto a = open_store(dir.path + "/a");
+  auto b = cs::Store::open(dir.path + "/b", "outpost-eng2", "eng2@outpost.example");
+  auto run = [](cs::Store& s) {
+    for (int i = 0; i < 20; ++i)
+      s.put("d" + std::to_string(i % 3), std::to_string(i) + "\n", "t", at(1'780'000'000 + i));
+  };
+  std::thread ta(run, std::ref(a)), tb(run, std::ref(b));
+  ta.join();
+  tb.join();
+  for (const char* r : {"/a", "/b"}) {
+    CHECK(trim(git(dir.path + r, "rev-list --count main")) == "20");
+    CHECK(git(dir.path + r, "fsck --strict --no-dangling 2>&1").empty());
+  }
+  CHECK(trim(git(dir.path + "/b", "log -1 --format=%an main")) == "outpost-eng2");
+}
