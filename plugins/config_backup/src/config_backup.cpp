@@ -1,0 +1,383 @@
+// The config_backup poller: device configurations pulled over SSH (or Telnet where nothing else
+// works) through plugins/lib/cli's vendor drivers, kept in a git repository per engine
+// (plugins/lib/confstore: one commit per changed device), a change event carrying the unified
+// diff; on request, configuration lines pushed or a chosen version rolled back, each with a
+// confirmation step and audited.
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <outpost/sdk.hpp>
+#include <outpost_lib/blocking_poller.hpp>
+#include <outpost_lib/cli.hpp>
+#include <outpost_lib/confstore.hpp>
+#include <set>
+
+namespace {
+
+namespace cli = outpost::lib::cli;
+namespace confstore = outpost::lib::confstore;
+using outpost::Error;
+using namespace std::chrono_literals;
+
+outpost_status status_of(cli::Status s) {
+  switch (s) {
+    case cli::Status::auth:
+    case cli::Status::host_key_unknown:
+    case cli::Status::host_key_changed:
+      return OUTPOST_E_AUTH;
+    case cli::Status::weak_algorithm:
+      return OUTPOST_E_CONFIG;
+    case cli::Status::timeout:
+      return OUTPOST_E_TIMEOUT;
+    default:
+      return OUTPOST_E_UNAVAILABLE;
+  }
+}
+
+// Lines given in one parameter: separated by newlines or by " ; ".
+std::vector<std::string> lines_of(std::string_view text) {
+  std::vector<std::string> out;
+  std::string cur;
+  auto flush = [&] {
+    const auto b = cur.find_first_not_of(" \t\r");
+    if (b != std::string::npos) out.push_back(cur.substr(b, cur.find_last_not_of(" \t\r") - b + 1));
+    cur.clear();
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n' || (text[i] == ';' && i > 0 && text[i - 1] == ' ')) {
+      flush();
+      continue;
+    }
+    cur += text[i];
+  }
+  flush();
+  return out;
+}
+
+// What turns the running configuration `now` into `want`, line by line: "no <line>" for a line
+// only `now` has, the line for one only `want` has. Comment and blank lines are left alone. Exact
+// for flat configurations (FRRouting, Junos "display set", PAN-OS "set" form); nested IOS-style
+// blocks are compared line by line too, so a rollback plan is shown before it is confirmed.
+std::vector<std::string> rollback_plan(const std::string& now, const std::string& want) {
+  auto set_of = [](const std::string& t) {
+    std::vector<std::string> v;
+    for (auto& l : lines_of(t))
+      if (!l.empty() && l[0] != '!' && l[0] != '#' && l != "end" &&
+          l.rfind("Current configuration", 0) != 0)
+        v.push_back(l);
+    return v;
+  };
+  const auto a = set_of(now), b = set_of(want);
+  const std::set<std::string> sa(a.begin(), a.end()), sb(b.begin(), b.end());
+  std::vector<std::string> plan;
+  for (const auto& l : a)
+    if (!sb.count(l)) plan.push_back(l.rfind("no ", 0) == 0 ? l.substr(3) : "no " + l);
+  for (const auto& l : b)
+    if (!sa.count(l)) plan.push_back(l);
+  return plan;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& l : v) s += (s.empty() ? "" : "\n") + l;
+  return s;
+}
+
+class ConfigBackup final : public outpost::Poller {
+ public:
+  ConfigBackup(outpost::Host host, const outpost::Config& cfg)
+      : host_(host), pool_(host, "config_backup", threads(cfg)) {
+    keys_.known_hosts = cfg.get("known_hosts");
+    if (keys_.known_hosts.empty())
+      throw Error(OUTPOST_E_CONFIG, "known_hosts is required: host keys are always verified");
+    keys_.trust_on_first_use = cfg.get_bool("trust_on_first_use", false);
+    const std::string repo = cfg.get("repository");
+    if (repo.empty()) throw Error(OUTPOST_E_CONFIG, "repository is required");
+    const int64_t md = cfg.get_int("max_diff_bytes", 65536);
+    if (md < 1024 || md > (16 << 20))
+      throw Error(OUTPOST_E_CONFIG, "max_diff_bytes must be 1024-16777216");
+    max_diff_ = static_cast<std::size_t>(md);
+    try {
+      store_ = std::make_unique<confstore::Store>(confstore::Store::open(
+          repo, cfg.get("author_name", "Outpost"), cfg.get("author_email", "outpost@localhost")));
+    } catch (const confstore::Error& e) {
+      throw Error(OUTPOST_E_CONFIG, std::string("repository: ") + e.what());
+    }
+  }
+  ~ConfigBackup() override { pool_.stop(); }
+
+  static std::vector<outpost_field> config_fields() {
+    using outpost::field;
+    return {
+        field("repository", OUTPOST_FIELD_STRING,
+              "The git repository of the configurations (created when absent), e.g. "
+              "${data_dir}/config-backups",
+              "", OUTPOST_FIELD_REQUIRED),
+        field("known_hosts", OUTPOST_FIELD_STRING,
+              "The known-hosts store (OpenSSH format) host keys are checked against", "",
+              OUTPOST_FIELD_REQUIRED),
+        field("trust_on_first_use", OUTPOST_FIELD_BOOL,
+              "Add the key of a device not yet in known_hosts instead of refusing it", "false"),
+        field("author_name", OUTPOST_FIELD_STRING, "Author of the commits", "Outpost"),
+        field("author_email", OUTPOST_FIELD_STRING, "Author's e-mail", "outpost@localhost"),
+        field("max_diff_bytes", OUTPOST_FIELD_INT, "Diff carried by a change event, at most",
+              "65536"),
+        field("max_concurrent", OUTPOST_FIELD_INT, "Devices at once (worker threads)", "8"),
+    };
+  }
+  static std::vector<outpost_field> target_fields() {
+    using outpost::field;
+    return {
+        field("driver", OUTPOST_FIELD_STRING,
+              "ios, nxos, eos, junos, panos, vtysh (FRRouting/Quagga) or linux", "",
+              OUTPOST_FIELD_REQUIRED),
+        field("transport", OUTPOST_FIELD_STRING,
+              "ssh, or telnet for a device that can do nothing else (clear text: warned)", "ssh"),
+        field("port", OUTPOST_FIELD_INT, "TCP port; default 22 (ssh) or 23 (telnet)"),
+        field("user", OUTPOST_FIELD_STRING, "Account on the device", "", OUTPOST_FIELD_REQUIRED),
+        field("password", OUTPOST_FIELD_STRING, "Password, literally (prefer password_ref)"),
+        field("password_ref", OUTPOST_FIELD_SECRET, "Password, a credential reference"),
+        field("key_file", OUTPOST_FIELD_STRING, "Private key file (OpenSSH format)"),
+        field("enable_secret_ref", OUTPOST_FIELD_SECRET, "Privileged mode secret (reference)"),
+        field("push", OUTPOST_FIELD_STRING,
+              "Configuration lines to apply (newline or \" ; \" separated), with confirm"),
+        field("rollback", OUTPOST_FIELD_STRING,
+              "A stored version (commit or prefix) to bring the device back to, with confirm"),
+        field("confirm", OUTPOST_FIELD_BOOL,
+              "Apply push or rollback; without it they only say what they would send", "false"),
+        field("requested_by", OUTPOST_FIELD_STRING, "Who asked, for the audit event and commit",
+              "operator"),
+    };
+  }
+
+  void start() override { pool_.start(); }
+  void stop() override { pool_.stop(); }
+  void poll(const outpost::PollRequest& req) override {
+    pool_.submit(req, [this](const outpost::Target& t) { return make_work(t); });
+  }
+
+ private:
+  static std::size_t threads(const outpost::Config& cfg) {
+    const int64_t n = cfg.get_int("max_concurrent", 8);
+    if (n < 1 || n > 1024) throw Error(OUTPOST_E_CONFIG, "max_concurrent must be 1-1024");
+    return static_cast<std::size_t>(n);
+  }
+
+  std::string secret(const outpost::Config& p, const std::string& name) const {
+    if (auto ref = p.find(name + "_ref"); ref && !ref->empty()) {
+      try {
+        return host_.secret(*ref);
+      } catch (const Error&) {
+        throw Error(OUTPOST_E_CONFIG,
+                    name + "_ref: credential '" + std::string(*ref) + "' not found");
+      }
+    }
+    return p.get(name);
+  }
+
+  struct Request {
+    cli::Options o;
+    const cli::Driver* driver = nullptr;
+    std::string device;
+    outpost::Labels base;
+    std::vector<std::string> push;
+    std::string rollback, requested_by;
+    bool confirm = false;
+  };
+
+  outpost::lib::BlockingPoller::Work make_work(const outpost::Target& t) {
+    const outpost::Config p = t.params();
+    Request r;
+    r.device = std::string(t.device());
+    if (!confstore::valid_device_name(r.device))
+      throw Error(OUTPOST_E_CONFIG,
+                  "device name '" + r.device + "' cannot name a file in the store");
+    r.driver = cli::find_driver(p.get("driver"));
+    if (r.driver == nullptr)
+      throw Error(OUTPOST_E_CONFIG,
+                  "driver must be one of ios, nxos, eos, junos, panos, vtysh, linux");
+    if (r.driver->show_config.empty())
+      throw Error(OUTPOST_E_CONFIG,
+                  "driver " + r.driver->name + " has no configuration to back up");
+    const std::string transport = p.get("transport", "ssh");
+    if (transport != "ssh" && transport != "telnet")
+      throw Error(OUTPOST_E_CONFIG, "transport must be ssh or telnet");
+    r.o.transport = transport == "telnet" ? cli::Transport::telnet : cli::Transport::ssh;
+    std::string_view addr = t.address();
+    if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']')
+      addr = addr.substr(1, addr.size() - 2);
+    r.o.host = std::string(addr);
+    const int64_t port = p.get_int("port", transport == "telnet" ? 23 : 22);
+    if (port < 1 || port > 65535) throw Error(OUTPOST_E_CONFIG, "port out of range 1-65535");
+    r.o.port = static_cast<uint16_t>(port);
+    r.o.user = p.get("user");
+    if (r.o.user.empty()) throw Error(OUTPOST_E_CONFIG, "user is required");
+    r.o.password = secret(p, "password");
+    r.o.key_file = p.get("key_file");
+    if (auto ref = p.find("enable_secret_ref"); ref && !ref->empty())
+      r.o.enable_secret = host_.secret(*ref);
+    if (r.o.password.empty() && r.o.key_file.empty())
+      throw Error(OUTPOST_E_CONFIG, "password, password_ref or key_file is required");
+    r.push = lines_of(p.get("push"));
+    r.rollback = p.get("rollback");
+    if (!r.push.empty() && !r.rollback.empty())
+      throw Error(OUTPOST_E_CONFIG, "push and rollback do not go together");
+    r.confirm = p.get_bool("confirm", false);
+    r.requested_by = p.get("requested_by", "operator");
+    r.base = t.labels();
+    if (r.o.transport == cli::Transport::telnet) warn_once(r.device);
+    return [this, r](int64_t deadline_ns) mutable { return work(r, deadline_ns); };
+  }
+
+  void warn_once(const std::string& device) {
+    std::lock_guard g(warned_mu_);
+    if (warned_.insert(device).second)
+      host_.log(OUTPOST_LOG_WARN, "config_backup: " + device +
+                                      " uses Telnet: the login and configuration cross the "
+                                      "network in clear text");
+  }
+
+  outpost::Event event(const Request& r, std::string kind, uint32_t severity,
+                       std::string message) const {
+    outpost::Event ev;
+    ev.kind = std::move(kind);
+    ev.source = r.device;
+    ev.severity = severity;
+    ev.message = std::move(message);
+    ev.attributes = r.base;
+    ev.attributes.emplace_back("driver", r.driver->name);
+    ev.time_ns = host_.now_ns();
+    return ev;
+  }
+
+  outpost::lib::BlockingOutcome work(Request& r, int64_t deadline_ns) {
+    outpost::lib::BlockingOutcome out;
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t left_ms = (deadline_ns - host_.monotonic_ns()) / 1'000'000;
+    const auto budget = std::chrono::milliseconds(std::max<int64_t>(left_ms, 1));
+    r.o.connect_timeout = std::min<std::chrono::milliseconds>(budget, 15s);
+    r.o.command_timeout = std::min<std::chrono::milliseconds>(budget, 60s);
+    const cli::Driver& d = *r.driver;
+    std::string trigger = "scheduled";
+    try {
+      auto s = cli::Session::open(r.o, keys_, d);
+      if (!r.push.empty() || !r.rollback.empty()) {
+        std::vector<std::string> lines = r.push;
+        std::string what = "push";
+        if (!r.rollback.empty()) {
+          what = "rollback to " + r.rollback;
+          std::optional<std::string> want;
+          try {
+            want = store_->show(r.device, r.rollback);
+          } catch (const confstore::Error& e) {
+            out.status = OUTPOST_E_NOT_FOUND;
+            out.detail = std::string("rollback: ") + e.what();
+            return out;
+          }
+          if (!want) {
+            out.status = OUTPOST_E_NOT_FOUND;
+            out.detail =
+                "rollback: version " + r.rollback + " holds no configuration of " + r.device;
+            return out;
+          }
+          lines = rollback_plan(cli::normalize_config(d, s->run(d.show_config)), *want);
+        }
+        auto ev = event(r, "config.push", OUTPOST_SEV_NOTICE, "");
+        ev.attributes.emplace_back("action", what);
+        ev.attributes.emplace_back("requested_by", r.requested_by);
+        ev.attributes.emplace_back("lines", joined(lines));
+        if (!r.confirm) {
+          ev.severity = OUTPOST_SEV_INFO;
+          ev.message = what + " on " + r.device + " not applied (no confirm): would send " +
+                       std::to_string(lines.size()) + " lines";
+          ev.attributes.emplace_back("applied", "false");
+          out.events.push_back(std::move(ev));
+          out.detail = "dry run: " + std::to_string(lines.size()) + " lines; confirm to apply";
+          return out;
+        }
+        std::string failures;
+        for (const auto& c : d.config_enter) s->run(c);
+        for (const auto& l : lines) {
+          const std::string o = s->run(l);
+          if (s->failed(o)) failures += (failures.empty() ? "" : "; ") + l + ": " + o;
+        }
+        for (const auto& c : d.config_exit) s->run(c);
+        if (failures.empty())
+          for (const auto& c : d.save) s->run(c);
+        ev.attributes.emplace_back("applied", "true");
+        if (!failures.empty()) {
+          ev.severity = OUTPOST_SEV_WARNING;
+          ev.attributes.emplace_back("errors", failures.substr(0, 4096));
+        }
+        ev.message = what + " on " + r.device + " by " + r.requested_by + ": " +
+                     std::to_string(lines.size()) + " lines" +
+                     (failures.empty() ? "" : ", refused: " + failures.substr(0, 200));
+        out.events.push_back(std::move(ev));
+        trigger = what + " by " + r.requested_by;
+        if (!failures.empty()) {
+          out.status = OUTPOST_E_CONFIG;
+          out.detail = "the device refused: " + failures.substr(0, 500);
+        }
+      }
+      const std::string raw = s->run(d.show_config);
+      if (s->failed(raw)) {
+        out.status = OUTPOST_E_UNAVAILABLE;
+        out.detail = "'" + d.show_config + "' failed: " + raw.substr(0, 200);
+        return out;
+      }
+      const std::string text = cli::normalize_config(d, raw);
+      const auto change = store_->put(r.device, text, trigger, std::chrono::system_clock::now());
+      const int64_t now = host_.now_ns();
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      out.metrics.push_back(
+          {"config_backup_changed", r.base, change ? 1.0 : 0.0, now, OUTPOST_METRIC_GAUGE});
+      out.metrics.push_back({"config_backup_size_bytes", r.base, static_cast<double>(text.size()),
+                             now, OUTPOST_METRIC_GAUGE});
+      out.metrics.push_back(
+          {"config_backup_duration_seconds", r.base, secs, now, OUTPOST_METRIC_GAUGE});
+      if (change) {
+        auto ev = event(r, "config.change", OUTPOST_SEV_NOTICE,
+                        change->previous.empty() ? "first configuration of " + r.device + " stored"
+                                                 : "configuration of " + r.device + " changed: +" +
+                                                       std::to_string(change->added) + " -" +
+                                                       std::to_string(change->removed) + " lines");
+        ev.attributes.emplace_back("commit", change->commit);
+        ev.attributes.emplace_back("previous", change->previous);
+        ev.attributes.emplace_back("added", std::to_string(change->added));
+        ev.attributes.emplace_back("removed", std::to_string(change->removed));
+        ev.attributes.emplace_back("trigger", trigger);
+        ev.attributes.emplace_back("diff", change->diff.size() > max_diff_
+                                               ? change->diff.substr(0, max_diff_) +
+                                                     "\n[diff cut at " + std::to_string(max_diff_) +
+                                                     " bytes]"
+                                               : change->diff);
+        out.events.push_back(std::move(ev));
+      }
+      if (out.detail.empty())
+        out.detail = change ? "changed: commit " + change->commit.substr(0, 12) : "unchanged";
+      if (s->host_key() == cli::HostKey::added) out.detail += "; host key added (first use)";
+    } catch (const cli::Error& e) {
+      out.status = status_of(e.status);
+      out.detail = e.what();
+    } catch (const confstore::Error& e) {
+      out.status = OUTPOST_E_UNAVAILABLE;
+      out.detail = std::string("repository: ") + e.what();
+    }
+    return out;
+  }
+
+  outpost::Host host_;
+  cli::HostKeyPolicy keys_;
+  std::size_t max_diff_ = 65536;
+  std::unique_ptr<confstore::Store> store_;
+  std::mutex warned_mu_;
+  std::set<std::string> warned_;
+  outpost::lib::BlockingPoller pool_;
+};
+
+}  // namespace
+
+OUTPOST_PLUGIN(ConfigBackup, "config_backup", "1.0.0",
+               "Device configurations over SSH (or Telnet) into git: a commit and a change event "
+               "with the diff per changed device; push and rollback with confirmation, audited")
