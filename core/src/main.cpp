@@ -43,6 +43,9 @@ commands:
   replay FILE.pcap    feed the UDP datagrams of a capture to a listener plugin (--plugin)
   poll TARGET...      one poll through a poller plugin, everything it emits printed
                       (outpost poll --help)
+  config history|show|diff DEVICE
+                      the configurations config_backup keeps (outpost config --help)
+  lg DEVICE COMMAND   the looking glass: one allowed command on a device, audited
   PLUGIN ARGS...      a plugin's own subcommand, e.g. snmp get|walk AGENT OID...: OIDs read
                       through the snmp plugin, printed as net-snmp's tools do (outpost snmp
                       --help); shared options --config, --plugin-dir, --json, --timeout,
@@ -363,6 +366,18 @@ int main(int argc, char** argv) {
   // These parse their own options (snmp's -c is a community, as in net-snmp's tools).
   if (argc >= 2 && std::strcmp(argv[1], "poll") == 0)
     return core::cli::cmd_poll(argc - 2, argv + 2);
+  // `outpost config history|show|diff DEVICE` and `outpost lg DEVICE COMMAND`: the
+  // config_backup plugin's subcommand under the names its users know.
+  if (argc >= 2 && std::strcmp(argv[1], "config") == 0) {
+    const int rc = core::cli::cmd_plugin("config_backup", argc - 2, argv + 2);
+    if (rc >= 0) return rc;
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "lg") == 0) {
+    std::vector<char*> args(argv + 1, argv + argc);  // "lg" stays: the subcommand's first word
+    const int rc =
+        core::cli::cmd_plugin("config_backup", static_cast<int>(args.size()), args.data());
+    if (rc >= 0) return rc;
+  }
   if (argc >= 2 && std::strcmp(argv[1], "keygen") == 0)
     return core::cli::cmd_keygen(argc - 2, argv + 2);
   if (argc >= 2 && std::strcmp(argv[1], "sign") == 0)

@@ -11,6 +11,8 @@
 #include <outpost_lib/cli.hpp>
 #include <outpost_lib/confstore.hpp>
 #include <set>
+#include <span>
+#include <string_view>
 
 namespace {
 
@@ -97,6 +99,20 @@ class ConfigBackup final : public outpost::Poller {
     if (md < 1024 || md > (16 << 20))
       throw Error(OUTPOST_E_CONFIG, "max_diff_bytes must be 1024-16777216");
     max_diff_ = static_cast<std::size_t>(md);
+    lg_allow_ = cfg.get_list("lg_allow");
+    if (lg_allow_.empty()) lg_allow_ = {"show ", "ping ", "traceroute "};
+    for (const auto& g : cfg.get_list("lg_allow_group")) {
+      const auto eq = g.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == g.size())
+        throw Error(OUTPOST_E_CONFIG, "lg_allow_group: '" + g + "' is not GROUP=prefix");
+      lg_group_allow_.emplace_back(g.substr(0, eq), g.substr(eq + 1));
+    }
+    lg_timeout_ =
+        std::chrono::milliseconds(static_cast<int64_t>(cfg.get_seconds("lg_timeout", 30) * 1000));
+    const int64_t lo = cfg.get_int("lg_max_output", 1 << 20);
+    if (lo < 1024 || lo > (64 << 20))
+      throw Error(OUTPOST_E_CONFIG, "lg_max_output must be 1024-67108864");
+    lg_max_output_ = static_cast<std::size_t>(lo);
     try {
       store_ = std::make_unique<confstore::Store>(confstore::Store::open(
           repo, cfg.get("author_name", "Outpost"), cfg.get("author_email", "outpost@localhost")));
@@ -123,18 +139,26 @@ class ConfigBackup final : public outpost::Poller {
         field("max_diff_bytes", OUTPOST_FIELD_INT, "Diff carried by a change event, at most",
               "65536"),
         field("max_concurrent", OUTPOST_FIELD_INT, "Devices at once (worker threads)", "8"),
+        field("lg_allow", OUTPOST_FIELD_LIST,
+              "Looking glass: command prefixes any device may run (default: show, ping, "
+              "traceroute)"),
+        field("lg_allow_group", OUTPOST_FIELD_LIST,
+              "Looking glass: GROUP=prefix, a prefix only devices of that group may run"),
+        field("lg_timeout", OUTPOST_FIELD_DURATION, "Looking glass: one command, at most", "30s"),
+        field("lg_max_output", OUTPOST_FIELD_INT, "Looking glass: output bytes, at most",
+              "1048576"),
     };
   }
   static std::vector<outpost_field> target_fields() {
     using outpost::field;
     return {
         field("driver", OUTPOST_FIELD_STRING,
-              "ios, nxos, eos, junos, panos, vtysh (FRRouting/Quagga) or linux", "",
-              OUTPOST_FIELD_REQUIRED),
+              "ios, nxos, eos, junos, panos, vtysh (FRRouting/Quagga) or linux (required to "
+              "connect)"),
         field("transport", OUTPOST_FIELD_STRING,
               "ssh, or telnet for a device that can do nothing else (clear text: warned)", "ssh"),
         field("port", OUTPOST_FIELD_INT, "TCP port; default 22 (ssh) or 23 (telnet)"),
-        field("user", OUTPOST_FIELD_STRING, "Account on the device", "", OUTPOST_FIELD_REQUIRED),
+        field("user", OUTPOST_FIELD_STRING, "Account on the device (required to connect)"),
         field("password", OUTPOST_FIELD_STRING, "Password, literally (prefer password_ref)"),
         field("password_ref", OUTPOST_FIELD_SECRET, "Password, a credential reference"),
         field("key_file", OUTPOST_FIELD_STRING, "Private key file (OpenSSH format)"),
@@ -147,8 +171,18 @@ class ConfigBackup final : public outpost::Poller {
               "Apply push or rollback; without it they only say what they would send", "false"),
         field("requested_by", OUTPOST_FIELD_STRING, "Who asked, for the audit event and commit",
               "operator"),
+        field("group", OUTPOST_FIELD_STRING, "The device's group, for the looking glass allowlist"),
+        field("op", OUTPOST_FIELD_STRING,
+              "What the subcommands ask: history, show, diff (the repository) or lg (a command "
+              "on the device); empty: a backup"),
+        field("version", OUTPOST_FIELD_STRING, "show: the version (default main); diff: from"),
+        field("to", OUTPOST_FIELD_STRING, "diff: the newer version (default main)"),
+        field("max", OUTPOST_FIELD_INT, "history: at most this many versions", "20"),
+        field("command", OUTPOST_FIELD_STRING, "lg: the command to run on the device"),
     };
   }
+
+  static outpost::CommandPlan command(std::span<const std::string_view> args);
 
   void start() override { pool_.start(); }
   void stop() override { pool_.stop(); }
@@ -183,6 +217,8 @@ class ConfigBackup final : public outpost::Poller {
     std::vector<std::string> push;
     std::string rollback, requested_by;
     bool confirm = false;
+    std::string op, version, to, command, group;
+    std::size_t max = 20;
   };
 
   outpost::lib::BlockingPoller::Work make_work(const outpost::Target& t) {
@@ -192,11 +228,26 @@ class ConfigBackup final : public outpost::Poller {
     if (!confstore::valid_device_name(r.device))
       throw Error(OUTPOST_E_CONFIG,
                   "device name '" + r.device + "' cannot name a file in the store");
+    r.op = p.get("op");
+    r.base = t.labels();
+    r.requested_by = p.get("requested_by", "operator");
+    if (r.op == "history" || r.op == "show" || r.op == "diff") {
+      r.version = p.get("version");
+      r.to = p.get("to", "main");
+      const int64_t mx = p.get_int("max", 20);
+      r.max = static_cast<std::size_t>(std::clamp<int64_t>(mx, 1, 100000));
+      return [this, r](int64_t) { return repository(r); };
+    }
+    if (!r.op.empty() && r.op != "lg")
+      throw Error(OUTPOST_E_CONFIG, "op must be history, show, diff or lg");
+    r.command = p.get("command");
+    r.group = p.get("group");
+    if (r.op == "lg" && r.command.empty()) throw Error(OUTPOST_E_CONFIG, "lg needs a command");
     r.driver = cli::find_driver(p.get("driver"));
     if (r.driver == nullptr)
       throw Error(OUTPOST_E_CONFIG,
                   "driver must be one of ios, nxos, eos, junos, panos, vtysh, linux");
-    if (r.driver->show_config.empty())
+    if (r.driver->show_config.empty() && r.op != "lg")
       throw Error(OUTPOST_E_CONFIG,
                   "driver " + r.driver->name + " has no configuration to back up");
     const std::string transport = p.get("transport", "ssh");
@@ -223,9 +274,8 @@ class ConfigBackup final : public outpost::Poller {
     if (!r.push.empty() && !r.rollback.empty())
       throw Error(OUTPOST_E_CONFIG, "push and rollback do not go together");
     r.confirm = p.get_bool("confirm", false);
-    r.requested_by = p.get("requested_by", "operator");
-    r.base = t.labels();
     if (r.o.transport == cli::Transport::telnet) warn_once(r.device);
+    if (r.op == "lg") return [this, r](int64_t deadline_ns) mutable { return lg(r, deadline_ns); };
     return [this, r](int64_t deadline_ns) mutable { return work(r, deadline_ns); };
   }
 
@@ -367,6 +417,138 @@ class ConfigBackup final : public outpost::Poller {
     return out;
   }
 
+  // `outpost config history|show|diff DEVICE`: the repository alone, no connection.
+  outpost::lib::BlockingOutcome repository(const Request& r) {
+    outpost::lib::BlockingOutcome out;
+    auto text = [&](std::string body) {
+      out.events.push_back(event_plain(r, "config.output", std::move(body)));
+    };
+    try {
+      if (r.op == "history") {
+        const auto h = store_->history(r.device, r.max);
+        if (h.empty()) {
+          out.status = OUTPOST_E_NOT_FOUND;
+          out.detail = "no stored configuration of " + r.device;
+          return out;
+        }
+        std::string body;
+        for (const auto& v : h) {
+          const auto t = std::chrono::system_clock::to_time_t(v.time);
+          char when[32];
+          std::tm tm{};
+          ::gmtime_r(&t, &tm);
+          std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%SZ", &tm);
+          body += v.commit.substr(0, 12) + "  " + when + "  " + v.message + "\n";
+        }
+        body.pop_back();
+        text(std::move(body));
+      } else if (r.op == "show") {
+        auto t = store_->show(r.device, r.version.empty() ? "main" : r.version);
+        if (!t) {
+          out.status = OUTPOST_E_NOT_FOUND;
+          out.detail = "no configuration of " + r.device + " at " + r.version;
+          return out;
+        }
+        if (!t->empty() && t->back() == '\n') t->pop_back();
+        text(std::move(*t));
+      } else {
+        if (r.version.empty())
+          throw Error(OUTPOST_E_CONFIG, "diff needs the version to start from");
+        std::string d = store_->diff(r.device, r.version, r.to);
+        if (!d.empty() && d.back() == '\n') d.pop_back();
+        text(std::move(d));
+      }
+    } catch (const confstore::Error& e) {
+      out.status = e.status == confstore::Status::not_found ? OUTPOST_E_NOT_FOUND
+                   : e.status == confstore::Status::invalid ? OUTPOST_E_CONFIG
+                                                            : OUTPOST_E_UNAVAILABLE;
+      out.detail = e.what();
+    }
+    return out;
+  }
+
+  // Whether the looking glass may run `cmd` on a device of `group`: an allowed prefix, no second
+  // command smuggled in, and pipes only into filters.
+  std::string lg_refusal(const std::string& cmd, const std::string& group) const {
+    if (cmd.find_first_of(";\n\r`") != std::string::npos || cmd.find("$(") != std::string::npos)
+      return "one command only (no ';', newlines or substitutions)";
+    bool allowed = false;
+    for (const auto& a : lg_allow_) allowed = allowed || cmd.rfind(a, 0) == 0;
+    for (const auto& [g, a] : lg_group_allow_)
+      allowed = allowed || (g == group && cmd.rfind(a, 0) == 0);
+    if (!allowed) return "not on the looking glass allowlist";
+    static const char* const kFilters[] = {"include", "exclude", "begin", "section", "match",
+                                           "count",   "except",  "last",  "no-more", "display",
+                                           "i ",      "in ",     "ex ",   "be ",     "grep"};
+    std::size_t bar = cmd.find('|');
+    while (bar != std::string::npos) {
+      std::size_t at = cmd.find_first_not_of(' ', bar + 1);
+      const std::string rest = at == std::string::npos ? "" : cmd.substr(at);
+      bool filter = false;
+      for (const char* f : kFilters) filter = filter || rest.rfind(f, 0) == 0;
+      if (!filter) return "a pipe may only filter the output";
+      bar = cmd.find('|', bar + 1);
+    }
+    return {};
+  }
+
+  // `outpost lg DEVICE COMMAND`: one allowed command, bounded in time and size, audited.
+  outpost::lib::BlockingOutcome lg(Request& r, int64_t deadline_ns) {
+    outpost::lib::BlockingOutcome out;
+    auto audit = event_plain(r, "config.lg", "");
+    audit.attributes.emplace_back("command", r.command);
+    audit.attributes.emplace_back("requested_by", r.requested_by);
+    if (!r.group.empty()) audit.attributes.emplace_back("group", r.group);
+    if (const std::string why = lg_refusal(r.command, r.group); !why.empty()) {
+      audit.severity = OUTPOST_SEV_WARNING;
+      audit.message = "looking glass on " + r.device + " refused for " + r.requested_by + ": " +
+                      r.command + " (" + why + ")";
+      audit.attributes.emplace_back("allowed", "false");
+      out.events.push_back(std::move(audit));
+      out.status = OUTPOST_E_AUTH;  // not authorised: the allowlist
+      out.detail = "'" + r.command + "': " + why;
+      return out;
+    }
+    const int64_t left_ms = (deadline_ns - host_.monotonic_ns()) / 1'000'000;
+    const auto budget = std::chrono::milliseconds(std::max<int64_t>(left_ms, 1));
+    r.o.connect_timeout = std::min<std::chrono::milliseconds>(budget, 15s);
+    r.o.command_timeout = std::min(budget, lg_timeout_);
+    r.o.max_output = lg_max_output_;
+    audit.attributes.emplace_back("allowed", "true");
+    try {
+      auto s = cli::Session::open(r.o, keys_, *r.driver);
+      std::string result = s->run(r.command);
+      if (!result.empty() && result.back() == '\n') result.pop_back();
+      audit.message = "looking glass on " + r.device + " by " + r.requested_by + ": " + r.command;
+      audit.attributes.emplace_back("output_bytes", std::to_string(result.size()));
+      out.events.push_back(std::move(audit));
+      out.events.push_back(event_plain(r, "config.output", std::move(result)));
+    } catch (const cli::Error& e) {
+      audit.severity = OUTPOST_SEV_WARNING;
+      audit.message = "looking glass on " + r.device + " by " + r.requested_by + ": " + r.command +
+                      " failed: " + e.what();
+      out.events.push_back(std::move(audit));
+      out.status = status_of(e.status);
+      out.detail = e.what();
+    }
+    return out;
+  }
+
+  outpost::Event event_plain(const Request& r, std::string kind, std::string message) const {
+    outpost::Event ev;
+    ev.kind = std::move(kind);
+    ev.source = r.device;
+    ev.severity = OUTPOST_SEV_INFO;
+    ev.message = std::move(message);
+    ev.attributes = r.base;
+    ev.time_ns = host_.now_ns();
+    return ev;
+  }
+
+  std::vector<std::string> lg_allow_;
+  std::vector<std::pair<std::string, std::string>> lg_group_allow_;
+  std::chrono::milliseconds lg_timeout_{30'000};
+  std::size_t lg_max_output_ = 1 << 20;
   outpost::Host host_;
   cli::HostKeyPolicy keys_;
   std::size_t max_diff_ = 65536;
@@ -376,7 +558,104 @@ class ConfigBackup final : public outpost::Poller {
   outpost::lib::BlockingPoller pool_;
 };
 
+const char* const kUsage = R"(usage: outpost config history DEVICE [--max N]
+       outpost config show DEVICE [VERSION]
+       outpost config diff DEVICE FROM [TO]
+       outpost lg DEVICE COMMAND... --driver D --user U (--password P | --key-file F) [OPTIONS]
+
+The configurations config_backup keeps (its repository, from the configuration file's
+config_backup instance: -c FILE), and the looking glass: one allowed read-only command on a
+device, bounded in time and output, audited as a config.lg event. VERSION, FROM and TO are
+commits, prefixes of them, or git revisions (main, main~1); TO defaults to main.
+
+lg options:
+  --driver NAME       ios, nxos, eos, junos, panos, vtysh, linux
+  --user NAME         account on the device
+  --password P        password, or a reference (${env:NAME}, ${file:PATH})
+  --key-file PATH     private key
+  --port N            SSH port (22)
+  --group NAME        the device's group (lg_allow_group)
+  --by NAME           who asks, for the audit event (default: $USER)
+)";
+
 }  // namespace
+
+outpost::CommandPlan ConfigBackup::command(std::span<const std::string_view> argv) {
+  using outpost::CommandPlan;
+  if (argv.empty() || argv[0] == "-h" || argv[0] == "--help")
+    return CommandPlan::usage(kUsage, argv.empty() ? 2 : 0);
+  const std::string op(argv[0]);
+  if (op != "history" && op != "show" && op != "diff" && op != "lg")
+    return CommandPlan::usage(
+        std::string("outpost config: unknown command '") + op + "'\n" + kUsage, 2);
+  CommandPlan plan;
+  plan.run_poll = true;
+  plan.print_kind = "config.output";
+  plan.timeout_s = 120;
+  plan.params.emplace_back("op", op);
+  std::vector<std::string> pos;
+  std::string by;
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    const std::string o(argv[i]);
+    auto value = [&](const char* key) {
+      if (i + 1 >= argv.size()) return false;
+      const std::string v(argv[++i]);
+      if (std::string_view(key) == "password" && v.rfind("${", 0) == 0)
+        plan.params.emplace_back("password_ref", v);
+      else
+        plan.params.emplace_back(key, v);
+      return true;
+    };
+    bool ok = true;
+    if (o == "--max")
+      ok = value("max");
+    else if (o == "--driver")
+      ok = value("driver");
+    else if (o == "--user")
+      ok = value("user");
+    else if (o == "--password")
+      ok = value("password");
+    else if (o == "--key-file")
+      ok = value("key_file");
+    else if (o == "--port")
+      ok = value("port");
+    else if (o == "--transport")
+      ok = value("transport");
+    else if (o == "--group")
+      ok = value("group");
+    else if (o == "--by") {
+      if (i + 1 >= argv.size())
+        ok = false;
+      else
+        by = std::string(argv[++i]);
+    } else if (o.rfind("--", 0) == 0)
+      return CommandPlan::usage("outpost config: unknown option " + o + "\n", 2);
+    else
+      pos.push_back(o);
+    if (!ok) return CommandPlan::usage("outpost config: " + o + " needs a value\n", 2);
+  }
+  if (pos.empty())
+    return CommandPlan::usage("outpost config: which device?\n" + std::string(kUsage), 2);
+  plan.targets.push_back(pos[0]);
+  if (op == "show" && pos.size() > 1) plan.params.emplace_back("version", pos[1]);
+  if (op == "diff") {
+    if (pos.size() < 2) return CommandPlan::usage("outpost config diff: from which version?\n", 2);
+    plan.params.emplace_back("version", pos[1]);
+    if (pos.size() > 2) plan.params.emplace_back("to", pos[2]);
+  }
+  if (op == "lg") {
+    if (pos.size() < 2) return CommandPlan::usage("outpost lg: which command?\n", 2);
+    std::string c = pos[1];
+    for (std::size_t i = 2; i < pos.size(); ++i) c += " " + pos[i];
+    plan.params.emplace_back("command", c);
+    if (by.empty()) {
+      const char* u = std::getenv("USER");
+      by = u != nullptr ? u : "operator";
+    }
+  }
+  if (!by.empty()) plan.params.emplace_back("requested_by", by);
+  return plan;
+}
 
 OUTPOST_PLUGIN(ConfigBackup, "config_backup", "1.0.0",
                "Device configurations over SSH (or Telnet) into git: a commit and a change event "

@@ -92,4 +92,48 @@ check "history: first, push, rollback" \
 poll badversion --param rollback=deadbeef99 --param confirm=true
 check "an unknown version is not_found" has badversion "target['status'] == 'not_found'"
 check "git fsck finds the repository sound" git -C "$REPO" fsck --strict --no-progress
+
+# `outpost config` reads the repository; `outpost lg` runs one allowed command, audited.
+cat > "$TMP/cb.yaml" << YAML
+plugins:
+  config_backup: {repository: $REPO, known_hosts: $SSHD_KNOWN_HOSTS, lg_allow_group: ["lab=write terminal"]}
+YAML
+PUSHED=$(git -C "$REPO" rev-parse main~1)
+set +e
+"$OUTPOST" config history 127.0.0.1 --config "$TMP/cb.yaml" > "$TMP/history.out" 2>&1; HRC=$?
+"$OUTPOST" config show 127.0.0.1 "${FIRST:0:8}" --config "$TMP/cb.yaml" > "$TMP/show.out" 2>&1
+"$OUTPOST" config diff 127.0.0.1 "${FIRST:0:8}" "$PUSHED" --config "$TMP/cb.yaml" > "$TMP/diff.out" 2>&1
+"$OUTPOST" config history 10.255.255.1 --config "$TMP/cb.yaml" > "$TMP/nohistory.out" 2>&1; NRC=$?
+LG="--driver vtysh --user $FRR_USER --password $FRR_PASS --port $SSHD_PORT --by carol --config $TMP/cb.yaml"
+# shellcheck disable=SC2086 # LG is a list of options
+"$OUTPOST" lg 127.0.0.1 show version $LG > "$TMP/lg.out" 2>&1; LRC=$?
+# shellcheck disable=SC2086
+"$OUTPOST" lg 127.0.0.1 show version --json $LG > "$TMP/lg.json" 2> /dev/null
+# shellcheck disable=SC2086
+"$OUTPOST" lg 127.0.0.1 configure terminal $LG > "$TMP/lg_conf.out" 2>&1; CRC=$?
+# shellcheck disable=SC2086
+"$OUTPOST" lg 127.0.0.1 "show version ; reload" $LG > "$TMP/lg_two.out" 2>&1
+# shellcheck disable=SC2086
+"$OUTPOST" lg 127.0.0.1 write terminal $LG > "$TMP/lg_nogroup.out" 2>&1; GRC=$?
+# shellcheck disable=SC2086
+"$OUTPOST" lg 127.0.0.1 write terminal --group lab $LG > "$TMP/lg_group.out" 2>&1; LGRC=$?
+set -e
+check "config history: newest first, each version once" \
+  test "$HRC" = 0 -a "$(cut -c 15- "$TMP/history.out" | sed 's/^[^ ]* [^ ]*  //' | tr '\n' '|')" = "127.0.0.1: rollback to ${FIRST:0:10} by bob|127.0.0.1: push by alice|127.0.0.1: scheduled|"
+check "config show VERSION: the stored text of that version" \
+  test "$(cat "$TMP/show.out")" = "$(git -C "$REPO" show "$FIRST:127.0.0.1.cfg")"
+check "config diff: the route the push added" grep -qx "+$ROUTE" "$TMP/diff.out"
+check "config history of a device never stored: not found" \
+  sh -c "[ $NRC -ne 0 ] && grep -q 'not_found' '$TMP/nohistory.out'"
+check "lg: an allowed command's output" sh -c "[ $LRC -eq 0 ] && grep -q 'FRRouting' '$TMP/lg.out'"
+check "lg: audited (who, what)" $PY -c "
+import json, sys
+ev = [json.loads(l) for l in open('$TMP/lg.json') if l.strip()]
+a = [e for e in ev if e.get('kind') == 'config.lg']
+sys.exit(0 if a and a[0]['attributes']['requested_by'] == 'carol' and a[0]['attributes']['command'] == 'show version' and a[0]['attributes']['allowed'] == 'true' else 1)"
+check "lg: a command not on the allowlist is refused (auth)" \
+  sh -c "[ $CRC -ne 0 ] && grep -q 'auth.*not on the looking glass allowlist' '$TMP/lg_conf.out'"
+check "lg: a second command smuggled in is refused" grep -q "one command only" "$TMP/lg_two.out"
+check "lg: a group's own command is refused elsewhere" sh -c "[ $GRC -ne 0 ]"
+check "lg: and allowed for the group" sh -c "[ $LGRC -eq 0 ] && grep -q 'hostname' '$TMP/lg_group.out'"
 finish
