@@ -1,5 +1,7 @@
 // The configuration store written with libgit2 and read back with the git CLI as the reference:
 // commits, authors, messages, file contents and patches as git itself sees them.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -460,4 +462,23 @@ TEST_CASE("two stores (two engines) written from their own threads at once") {
     CHECK(git(dir.path + r, "fsck --strict --no-dangling 2>&1").empty());
   }
   CHECK(trim(git(dir.path + "/b", "log -1 --format=%an main")) == "outpost-eng2");
+}
+
+TEST_CASE("a repository another user owns is refused as io, saying why") {
+  if (::geteuid() != 0) {
+    WARN("not root: cannot hand a repository to another user; skipped");
+    return;
+  }
+  TempDir dir;
+  { REQUIRE(open_store(dir.path + "/r").put("r1", kV1, "t", at(1'780'000'000))); }
+  run_tool("chown -R nobody '" + dir.path + "/r'");
+  try {
+    open_store(dir.path + "/r");
+    FAIL("opened a repository of another user");
+  } catch (const cs::Error& e) {
+    CHECK(e.status == cs::Status::io);
+    CHECK(std::string(e.what()).find("owned by another user") != std::string::npos);
+  }
+  run_tool("chown -R root '" + dir.path + "/r'");
+  CHECK(open_store(dir.path + "/r").devices() == std::vector<std::string>{"r1"});
 }
