@@ -317,6 +317,9 @@ Store Store::open(const std::string& path, std::string engine_name, std::string 
     fail(Status::io, "cannot open the repository at " + path);
   }
   impl->repo.reset(r);
+  // The reflog names the engine too, not whatever user.name the process's git config holds.
+  check(git_repository_set_ident(r, impl->name.c_str(), impl->email.c_str()),
+        "setting the engine's identity");
   return Store(std::move(impl));
 }
 
