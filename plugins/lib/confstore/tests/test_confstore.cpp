@@ -521,3 +521,30 @@ TEST_CASE("a prefix two objects share is refused as invalid, a longer one works"
   const std::string shortest = trim(git(dir.path, "rev-parse --short=4 " + last));
   CHECK(store.show("r1", shortest) == "version " + std::to_string(commits.size() - 1) + "\n");
 }
+
+TEST_CASE("names with characters git globs or quotes: patches still git's, for that file alone") {
+  TempDir dir;
+  auto store = open_store(dir.path);
+  // "r[1]" as a glob would match "r1"; the store takes every name literally.
+  const std::vector<std::string> names = {
+      "r1",  "r[1]",  "r?",  "r*",       "a\"b",          "x'y$z",
+      "p#q", "m&n;o", "u|v", "w~x^y{z}", "c,d=e+f(g)<h>!"};
+  for (const auto& name : names) REQUIRE(store.put(name, name + " v1\n", "t", at(1'780'000'000)));
+  for (const auto& name : names) {
+    CAPTURE(name);
+    const auto change = store.put(name, name + " v2\n", "t", at(1'780'000'100));
+    REQUIRE(change);
+    // The name is passed to git as a literal pathspec, quoted for the shell.
+    std::string quoted;
+    for (char c : name) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    const std::string reference =
+        git(dir.path, "--literal-pathspecs diff " + change->previous + " " + change->commit +
+                          " -- '" + quoted + ".cfg'");
+    CHECK(change->diff == reference);
+    CHECK(change->added == 1);
+    CHECK(change->removed == 1);
+    CHECK(store.show(name, "main") == name + " v2\n");
+    CHECK(store.history(name).size() == 2);
+  }
+  CHECK(store.devices().size() == names.size());
+}
