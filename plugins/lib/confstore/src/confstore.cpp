@@ -4,6 +4,7 @@
 #include <git2.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <outpost_lib/confstore.hpp>
@@ -298,6 +299,13 @@ Store Store::open(const std::string& path, std::string engine_name, std::string 
   git_repository* r = nullptr;
   // Only this very directory: a path inside another repository must not open that one.
   int rc = git_repository_open_ext(&r, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr);
+  // libgit2 1.5 refuses a repository another user owns (as git does without safe.directory)
+  // with GIT_ENOTFOUND; creating one there would fail with a misleading message.
+  std::error_code ec;
+  if (rc == GIT_ENOTFOUND &&
+      (std::filesystem::exists(path + "/.git", ec) || std::filesystem::exists(path + "/HEAD", ec)))
+    fail(Status::io, "a repository is at " + path +
+                         " but cannot be opened (owned by another user? git's safe.directory)");
   if (rc == GIT_ENOTFOUND) {
     git_repository_init_options init;
     git_repository_init_options_init(&init, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
@@ -309,6 +317,9 @@ Store Store::open(const std::string& path, std::string engine_name, std::string 
     fail(Status::io, "cannot open the repository at " + path);
   }
   impl->repo.reset(r);
+  // The reflog names the engine too, not whatever user.name the process's git config holds.
+  check(git_repository_set_ident(r, impl->name.c_str(), impl->email.c_str()),
+        "setting the engine's identity");
   return Store(std::move(impl));
 }
 

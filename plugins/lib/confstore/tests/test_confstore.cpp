@@ -1,9 +1,12 @@
 // The configuration store written with libgit2 and read back with the git CLI as the reference:
 // commits, authors, messages, file contents and patches as git itself sees them.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <outpost_lib/confstore.hpp>
 #include <outpost_test/tool.hpp>
 #include <string>
@@ -109,6 +112,11 @@ TEST_CASE("puts are commits git reads: engine as author, device and trigger as m
   CHECK(git(repo, "show " + c1->commit + ":core-rtr1.cfg") == kV1);
   CHECK(trim(git(repo, "ls-tree --name-only main")) == "core-rtr1.cfg");
   CHECK(trim(git(repo, "rev-parse --is-bare-repository")) == "false");
+  // The reflog, too, names the engine and says what moved main.
+  const auto reflog = lines(git(repo, "reflog show --format='%gn <%ge>|%gs' main"));
+  REQUIRE(reflog.size() == 3);
+  CHECK(reflog[0] == "outpost-eng1 <eng1@outpost.example>|confstore: core-rtr1: manual by netops");
+  CHECK(reflog[2] == "outpost-eng1 <eng1@outpost.example>|confstore: core-rtr1: scheduled");
 }
 
 TEST_CASE("an unchanged configuration is not committed again") {
@@ -460,4 +468,83 @@ TEST_CASE("two stores (two engines) written from their own threads at once") {
     CHECK(git(dir.path + r, "fsck --strict --no-dangling 2>&1").empty());
   }
   CHECK(trim(git(dir.path + "/b", "log -1 --format=%an main")) == "outpost-eng2");
+}
+
+TEST_CASE("a repository another user owns is refused as io, saying why") {
+  if (::geteuid() != 0) {
+    WARN("not root: cannot hand a repository to another user; skipped");
+    return;
+  }
+  TempDir dir;
+  { REQUIRE(open_store(dir.path + "/r").put("r1", kV1, "t", at(1'780'000'000))); }
+  run_tool("chown -R nobody '" + dir.path + "/r'");
+  try {
+    open_store(dir.path + "/r");
+    FAIL("opened a repository of another user");
+  } catch (const cs::Error& e) {
+    CHECK(e.status == cs::Status::io);
+    CHECK(std::string(e.what()).find("owned by another user") != std::string::npos);
+  }
+  run_tool("chown -R root '" + dir.path + "/r'");
+  CHECK(open_store(dir.path + "/r").devices() == std::vector<std::string>{"r1"});
+}
+
+TEST_CASE("a prefix two objects share is refused as invalid, a longer one works") {
+  TempDir dir;
+  auto store = open_store(dir.path);
+  // Ids are fixed by content and time, so the same puts always give the same collision: add
+  // versions until two objects share their first four digits.
+  std::map<std::string, std::string> seen;  // 4-digit prefix -> an id
+  std::string prefix;
+  std::vector<std::string> commits;
+  for (int i = 0; prefix.empty() && i < 2000; ++i) {
+    const auto c =
+        store.put("r1", "version " + std::to_string(i) + "\n", "t", at(1'780'000'000 + i));
+    REQUIRE(c);
+    commits.push_back(c->commit);
+    for (const auto& id : lines(git(dir.path, "rev-list --objects -1 " + c->commit))) {
+      const std::string full = id.substr(0, 40);
+      const auto [it, fresh] = seen.emplace(full.substr(0, 4), full);
+      if (!fresh && it->second != full) prefix = full.substr(0, 4);
+    }
+  }
+  REQUIRE_FALSE(prefix.empty());
+  CAPTURE(prefix);
+  try {
+    store.show("r1", prefix);
+    FAIL("an ambiguous prefix was resolved");
+  } catch (const cs::Error& e) {
+    CHECK(e.status == cs::Status::invalid);
+  }
+  // Every commit is still found by a prefix long enough to be unique, as git abbreviates it.
+  const std::string& last = commits.back();
+  const std::string shortest = trim(git(dir.path, "rev-parse --short=4 " + last));
+  CHECK(store.show("r1", shortest) == "version " + std::to_string(commits.size() - 1) + "\n");
+}
+
+TEST_CASE("names with characters git globs or quotes: patches still git's, for that file alone") {
+  TempDir dir;
+  auto store = open_store(dir.path);
+  // "r[1]" as a glob would match "r1"; the store takes every name literally.
+  const std::vector<std::string> names = {
+      "r1",  "r[1]",  "r?",  "r*",       "a\"b",          "x'y$z",
+      "p#q", "m&n;o", "u|v", "w~x^y{z}", "c,d=e+f(g)<h>!"};
+  for (const auto& name : names) REQUIRE(store.put(name, name + " v1\n", "t", at(1'780'000'000)));
+  for (const auto& name : names) {
+    CAPTURE(name);
+    const auto change = store.put(name, name + " v2\n", "t", at(1'780'000'100));
+    REQUIRE(change);
+    // The name is passed to git as a literal pathspec, quoted for the shell.
+    std::string quoted;
+    for (char c : name) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    const std::string reference =
+        git(dir.path, "--literal-pathspecs diff " + change->previous + " " + change->commit +
+                          " -- '" + quoted + ".cfg'");
+    CHECK(change->diff == reference);
+    CHECK(change->added == 1);
+    CHECK(change->removed == 1);
+    CHECK(store.show(name, "main") == name + " v2\n");
+    CHECK(store.history(name).size() == 2);
+  }
+  CHECK(store.devices().size() == names.size());
 }
