@@ -9,6 +9,7 @@
 #include <outpost/sdk.hpp>
 #include <outpost_lib/blocking_poller.hpp>
 #include <outpost_lib/cli.hpp>
+#include <outpost_lib/cli_target.hpp>
 #include <outpost_lib/confstore.hpp>
 #include <set>
 #include <span>
@@ -20,21 +21,6 @@ namespace cli = outpost::lib::cli;
 namespace confstore = outpost::lib::confstore;
 using outpost::Error;
 using namespace std::chrono_literals;
-
-outpost_status status_of(cli::Status s) {
-  switch (s) {
-    case cli::Status::auth:
-    case cli::Status::host_key_unknown:
-    case cli::Status::host_key_changed:
-      return OUTPOST_E_AUTH;
-    case cli::Status::weak_algorithm:
-      return OUTPOST_E_CONFIG;
-    case cli::Status::timeout:
-      return OUTPOST_E_TIMEOUT;
-    default:
-      return OUTPOST_E_UNAVAILABLE;
-  }
-}
 
 // Lines given in one parameter: separated by newlines or by " ; ".
 std::vector<std::string> lines_of(std::string_view text) {
@@ -89,10 +75,7 @@ class ConfigBackup final : public outpost::Poller {
  public:
   ConfigBackup(outpost::Host host, const outpost::Config& cfg)
       : host_(host), pool_(host, "config_backup", threads(cfg)) {
-    keys_.known_hosts = cfg.get("known_hosts");
-    if (keys_.known_hosts.empty())
-      throw Error(OUTPOST_E_CONFIG, "known_hosts is required: host keys are always verified");
-    keys_.trust_on_first_use = cfg.get_bool("trust_on_first_use", false);
+    keys_ = cli::host_key_policy(cfg, host_, "config_backup");
     const std::string repo = cfg.get("repository");
     if (repo.empty()) throw Error(OUTPOST_E_CONFIG, "repository is required");
     const int64_t md = cfg.get_int("max_diff_bytes", 65536);
@@ -124,62 +107,59 @@ class ConfigBackup final : public outpost::Poller {
 
   static std::vector<outpost_field> config_fields() {
     using outpost::field;
-    return {
-        field("repository", OUTPOST_FIELD_STRING,
-              "The git repository of the configurations (created when absent), e.g. "
-              "${data_dir}/config-backups",
-              "", OUTPOST_FIELD_REQUIRED),
-        field("known_hosts", OUTPOST_FIELD_STRING,
-              "The known-hosts store (OpenSSH format) host keys are checked against", "",
-              OUTPOST_FIELD_REQUIRED),
-        field("trust_on_first_use", OUTPOST_FIELD_BOOL,
-              "Add the key of a device not yet in known_hosts instead of refusing it", "false"),
-        field("author_name", OUTPOST_FIELD_STRING, "Author of the commits", "Outpost"),
-        field("author_email", OUTPOST_FIELD_STRING, "Author's e-mail", "outpost@localhost"),
-        field("max_diff_bytes", OUTPOST_FIELD_INT, "Diff carried by a change event, at most",
-              "65536"),
-        field("max_concurrent", OUTPOST_FIELD_INT, "Devices at once (worker threads)", "8"),
-        field("lg_allow", OUTPOST_FIELD_LIST,
-              "Looking glass: command prefixes any device may run (default: show, ping, "
-              "traceroute)"),
-        field("lg_allow_group", OUTPOST_FIELD_LIST,
-              "Looking glass: GROUP=prefix, a prefix only devices of that group may run"),
-        field("lg_timeout", OUTPOST_FIELD_DURATION, "Looking glass: one command, at most", "30s"),
-        field("lg_max_output", OUTPOST_FIELD_INT, "Looking glass: output bytes, at most",
-              "1048576"),
-    };
+    std::vector<outpost_field> f = cli::host_key_fields();
+    for (auto& x : std::vector<outpost_field>{
+             field("repository", OUTPOST_FIELD_STRING,
+                   "The git repository of the configurations (created when absent), e.g. "
+                   "${data_dir}/config-backups",
+                   "", OUTPOST_FIELD_REQUIRED),
+             field("author_name", OUTPOST_FIELD_STRING, "Author of the commits", "Outpost"),
+             field("author_email", OUTPOST_FIELD_STRING, "Author's e-mail", "outpost@localhost"),
+             field("max_diff_bytes", OUTPOST_FIELD_INT, "Diff carried by a change event, at most",
+                   "65536"),
+             field("max_concurrent", OUTPOST_FIELD_INT, "Devices at once (worker threads)", "8"),
+             field("lg_allow", OUTPOST_FIELD_LIST,
+                   "Looking glass: command prefixes any device may run (default: show, ping, "
+                   "traceroute)"),
+             field("lg_allow_group", OUTPOST_FIELD_LIST,
+                   "Looking glass: GROUP=prefix, a prefix only devices of that group may run"),
+             field("lg_timeout", OUTPOST_FIELD_DURATION, "Looking glass: one command, at most",
+                   "30s"),
+             field("lg_max_output", OUTPOST_FIELD_INT, "Looking glass: output bytes, at most",
+                   "1048576"),
+         })
+      f.push_back(x);
+    return f;
   }
   static std::vector<outpost_field> target_fields() {
     using outpost::field;
-    return {
-        field("driver", OUTPOST_FIELD_STRING,
-              "ios, nxos, eos, junos, panos, vtysh (FRRouting/Quagga) or linux (required to "
-              "connect)"),
-        field("transport", OUTPOST_FIELD_STRING,
-              "ssh, or telnet for a device that can do nothing else (clear text: warned)", "ssh"),
-        field("port", OUTPOST_FIELD_INT, "TCP port; default 22 (ssh) or 23 (telnet)"),
-        field("user", OUTPOST_FIELD_STRING, "Account on the device (required to connect)"),
-        field("password", OUTPOST_FIELD_STRING, "Password, literally (prefer password_ref)"),
-        field("password_ref", OUTPOST_FIELD_SECRET, "Password, a credential reference"),
-        field("key_file", OUTPOST_FIELD_STRING, "Private key file (OpenSSH format)"),
-        field("enable_secret_ref", OUTPOST_FIELD_SECRET, "Privileged mode secret (reference)"),
-        field("push", OUTPOST_FIELD_STRING,
-              "Configuration lines to apply (newline or \" ; \" separated), with confirm"),
-        field("rollback", OUTPOST_FIELD_STRING,
-              "A stored version (commit or prefix) to bring the device back to, with confirm"),
-        field("confirm", OUTPOST_FIELD_BOOL,
-              "Apply push or rollback; without it they only say what they would send", "false"),
-        field("requested_by", OUTPOST_FIELD_STRING, "Who asked, for the audit event and commit",
-              "operator"),
-        field("group", OUTPOST_FIELD_STRING, "The device's group, for the looking glass allowlist"),
-        field("op", OUTPOST_FIELD_STRING,
-              "What the subcommands ask: history, show, diff (the repository) or lg (a command "
-              "on the device); empty: a backup"),
-        field("version", OUTPOST_FIELD_STRING, "show: the version (default main); diff: from"),
-        field("to", OUTPOST_FIELD_STRING, "diff: the newer version (default main)"),
-        field("max", OUTPOST_FIELD_INT, "history: at most this many versions", "20"),
-        field("command", OUTPOST_FIELD_STRING, "lg: the command to run on the device"),
-    };
+    std::vector<outpost_field> f = cli::target_fields(true);
+    for (auto& x : std::vector<outpost_field>{
+             field("driver", OUTPOST_FIELD_STRING,
+                   "ios, nxos, eos, junos, panos, vtysh (FRRouting/Quagga) or linux (required to "
+                   "connect)"),
+             field("push", OUTPOST_FIELD_STRING,
+                   "Configuration lines to apply (newline or \" ; \" separated), with confirm"),
+             field("rollback", OUTPOST_FIELD_STRING,
+                   "A stored version (commit or prefix) to bring the device back to, with confirm"),
+             field("confirm", OUTPOST_FIELD_BOOL,
+                   "Apply push or rollback; without it they only say what they would send",
+                   "false"),
+             field("requested_by", OUTPOST_FIELD_STRING,
+                   "Who asked, for the audit event and commit", "operator"),
+             field("group", OUTPOST_FIELD_STRING,
+                   "The device's group, for the looking glass allowlist"),
+             field(
+                 "op", OUTPOST_FIELD_STRING,
+                 "What the subcommands ask: history, show, diff (the repository) or lg (a command "
+                 "on the device); empty: a backup"),
+             field("version", OUTPOST_FIELD_STRING, "show: the version (default main); diff: from"),
+             field("to", OUTPOST_FIELD_STRING, "diff: the newer version (default main)"),
+             field("max", OUTPOST_FIELD_INT, "history: at most this many versions", "20"),
+             field("command", OUTPOST_FIELD_STRING, "lg: the command to run on the device"),
+         })
+      f.push_back(x);
+    return f;
   }
 
   static outpost::CommandPlan command(std::span<const std::string_view> args);
@@ -195,18 +175,6 @@ class ConfigBackup final : public outpost::Poller {
     const int64_t n = cfg.get_int("max_concurrent", 8);
     if (n < 1 || n > 1024) throw Error(OUTPOST_E_CONFIG, "max_concurrent must be 1-1024");
     return static_cast<std::size_t>(n);
-  }
-
-  std::string secret(const outpost::Config& p, const std::string& name) const {
-    if (auto ref = p.find(name + "_ref"); ref && !ref->empty()) {
-      try {
-        return host_.secret(*ref);
-      } catch (const Error&) {
-        throw Error(OUTPOST_E_CONFIG,
-                    name + "_ref: credential '" + std::string(*ref) + "' not found");
-      }
-    }
-    return p.get(name);
   }
 
   struct Request {
@@ -250,25 +218,7 @@ class ConfigBackup final : public outpost::Poller {
     if (r.driver->show_config.empty() && r.op != "lg")
       throw Error(OUTPOST_E_CONFIG,
                   "driver " + r.driver->name + " has no configuration to back up");
-    const std::string transport = p.get("transport", "ssh");
-    if (transport != "ssh" && transport != "telnet")
-      throw Error(OUTPOST_E_CONFIG, "transport must be ssh or telnet");
-    r.o.transport = transport == "telnet" ? cli::Transport::telnet : cli::Transport::ssh;
-    std::string_view addr = t.address();
-    if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']')
-      addr = addr.substr(1, addr.size() - 2);
-    r.o.host = std::string(addr);
-    const int64_t port = p.get_int("port", transport == "telnet" ? 23 : 22);
-    if (port < 1 || port > 65535) throw Error(OUTPOST_E_CONFIG, "port out of range 1-65535");
-    r.o.port = static_cast<uint16_t>(port);
-    r.o.user = p.get("user");
-    if (r.o.user.empty()) throw Error(OUTPOST_E_CONFIG, "user is required");
-    r.o.password = secret(p, "password");
-    r.o.key_file = p.get("key_file");
-    if (auto ref = p.find("enable_secret_ref"); ref && !ref->empty())
-      r.o.enable_secret = host_.secret(*ref);
-    if (r.o.password.empty() && r.o.key_file.empty())
-      throw Error(OUTPOST_E_CONFIG, "password, password_ref or key_file is required");
+    r.o = cli::target_options(t, host_, true);
     r.push = lines_of(p.get("push"));
     r.rollback = p.get("rollback");
     if (!r.push.empty() && !r.rollback.empty())
@@ -408,7 +358,7 @@ class ConfigBackup final : public outpost::Poller {
         out.detail = change ? "changed: commit " + change->commit.substr(0, 12) : "unchanged";
       if (s->host_key() == cli::HostKey::added) out.detail += "; host key added (first use)";
     } catch (const cli::Error& e) {
-      out.status = status_of(e.status);
+      out.status = cli::engine_status(e.status);
       out.detail = e.what();
     } catch (const confstore::Error& e) {
       out.status = OUTPOST_E_UNAVAILABLE;
@@ -528,7 +478,7 @@ class ConfigBackup final : public outpost::Poller {
       audit.message = "looking glass on " + r.device + " by " + r.requested_by + ": " + r.command +
                       " failed: " + e.what();
       out.events.push_back(std::move(audit));
-      out.status = status_of(e.status);
+      out.status = cli::engine_status(e.status);
       out.detail = e.what();
     }
     return out;
