@@ -39,7 +39,8 @@ std::map<std::string, Driver, std::less<>> make_drivers() {
                         re("^ntp clock-period ")};
     d.secrets = {
         {re(R"(^(\s*enable (secret|password)( level \d+)?( \d+)? )\S+)"), "$1<removed>"},
-        {re(R"(^(\s*username \S+ .*(secret|password)( \d+)? )\S+)"), "$1<removed>"},
+        // "secret 9 HASH" (IOS), "secret sha512 HASH" (EOS): the hash, not its type.
+        {re(R"(^(\s*username \S+ .*(secret|password)( \d+| sha512)? )\S+)"), "$1<removed>"},
         {re(R"(^(\s*snmp-server community )\S+)"), "$1<removed>"},
         {re(R"(^(\s*(password|key|key-string|authentication-key)( \d+)? )\S+)"), "$1<removed>"},
         {re(R"(^(\s*(tacacs-server|radius-server) .*key( \d+)? )\S+)"), "$1<removed>"},
@@ -65,7 +66,6 @@ std::map<std::string, Driver, std::less<>> make_drivers() {
     d.setup = {"terminal length 0", "terminal width 32767"};
     d.volatile_lines = {re("^! Command: "), re("^! (Startup-config last modified|device: ).*"),
                         re("^! boot system ")};
-    d.secrets.push_back({re(R"(^(\s*username \S+ .*secret (sha512|5|0) )\S+)"), "$1<removed>"});
     m[d.name] = d;
   }
   {
@@ -83,7 +83,7 @@ std::map<std::string, Driver, std::less<>> make_drivers() {
     d.config_exit = {"commit and-quit"};
     d.volatile_lines = {re("^## Last (commit|changed): "), re("^## Image name: ")};
     d.secrets = {
-        {re(R"###(((encrypted-password|secret|authentication-key|pre-shared-key ascii-text|community) ")[^"]+)###"),
+        {re(R"###(((encrypted-password|secret|authentication-key|pre-shared-key ascii-text|community|key) ")[^"]+)###"),
          "$1<removed>"},
         {re(R"(^(\s*community )\S+( \{)?$)"), "$1<removed>$2"}};
     m[d.name] = d;
@@ -103,8 +103,9 @@ std::map<std::string, Driver, std::less<>> make_drivers() {
     d.config_exit = {"exit"};
     d.save = {"commit"};
     d.volatile_lines = {re(R"(^\s*<?(last-commit|uptime|time)\b)")};
-    d.secrets = {{re(R"(((phash|password-hash|secret|pre-shared-key|key) )\S+)"), "$1<removed>"},
-                 {re(R"(<(phash|secret|key)>[^<]*</)"), "<$1><removed></"}};
+    d.secrets = {
+        {re(R"(((phash|password-hash|secret|pre-shared-key key|key) )\S+)"), "$1<removed>"},
+        {re(R"(<(phash|secret|key)>[^<]*</)"), "<$1><removed></"}};
     m[d.name] = d;
   }
   {

@@ -54,10 +54,19 @@ void clean_into(std::string& out, std::string_view in) {
       }
       continue;
     }
+    // A carriage return is kept until the next character says what it was: before a newline
+    // (or another one) the end of a line; alone, the return to the line's start that a pager
+    // uses to wipe its prompt ("\r" spaces "\r"), so what follows overwrites that line.
     if (c == '\r') {
-      if (i + 1 < in.size() && in[i + 1] == '\n') continue;
-      out += '\n';
+      if (out.empty() || out.back() != '\r') out += '\r';
       continue;
+    }
+    if (!out.empty() && out.back() == '\r') {
+      out.pop_back();
+      if (c != '\n') {
+        const auto nl = out.rfind('\n');
+        out.resize(nl == std::string::npos ? 0 : nl + 1);
+      }
     }
     if (c == '\b') {
       if (!out.empty() && out.back() != '\n') out.pop_back();
@@ -336,10 +345,11 @@ std::unique_ptr<Session> Session::open(const Options& o, const HostKeyPolicy& ke
   if (!o.enable_secret.empty() && !d.enable.empty()) {
     self->send(d.enable + "\n");
     const auto deadline = Clock::now() + o.command_timeout;
-    std::string got = self->read_until_prompt(deadline, &d.password_prompt);
-    if (std::regex_search(std::string(last_line(got)), d.password_prompt)) {
+    // read_until_prompt leaves the prompt it stopped at out of its text: "Password:" is there.
+    (void)self->read_until_prompt(deadline, &d.password_prompt);
+    if (std::regex_search(self->last_prompt(), d.password_prompt)) {
       self->send(o.enable_secret + "\n");
-      got = self->read_until_prompt(deadline);
+      (void)self->read_until_prompt(deadline);
     }
     if (!std::regex_search(self->last_prompt(), d.enable_prompt))
       throw Error(Status::auth, where(o) + ": the enable secret was refused");

@@ -90,6 +90,21 @@ TEST_CASE("Junos and NX-OS: their own volatile lines and secrets") {
         "snmp-server user admin network-admin auth md5 <removed> priv <removed> localizedkey\n");
 }
 
+TEST_CASE("EOS, Junos and PAN-OS: the secret itself, not the word before it") {
+  // Each was found stored in clear against a transcript written from the vendor's documentation.
+  CHECK(cli::normalize_config(*cli::find_driver("eos"),
+                              "username admin privilege 15 role network-admin secret sha512 "
+                              "$6$Xq1$y4c6\n") ==
+        "username admin privilege 15 role network-admin secret sha512 <removed>\n");
+  CHECK(cli::normalize_config(*cli::find_driver("junos"),
+                              "                    md5 1 key \"$9$Hk5FCtO1\"; ## SECRET-DATA\n") ==
+        "                    md5 1 key \"<removed>\"; ## SECRET-DATA\n");
+  CHECK(cli::normalize_config(*cli::find_driver("panos"),
+                              "set network ike gateway isp authentication pre-shared-key key "
+                              "-AQ==Ue2k3Sxk=\n") ==
+        "set network ike gateway isp authentication pre-shared-key key <removed>\n");
+}
+
 TEST_CASE("errors a driver reads in command output") {
   const auto& d = *cli::find_driver("ios");
   CHECK(std::regex_search(std::string("% Invalid input detected at '^' marker."), d.error));
