@@ -184,7 +184,14 @@ class Shell:
         if style != "ios" and cmd.startswith("set cli "):
             return True
         if self.config:
-            if cmd in ("end", "exit", "quit", "commit and-quit") or (style == "ios" and cmd == "end"):
+            if style == "junos" and cmd == "rollback 0":
+                self.write("load complete\n")
+                return True
+            if style == "panos" and cmd == "revert config":
+                self.write("Config reverted\n")
+                return True
+            if cmd in ("end", "exit", "quit", "commit and-quit", "exit configuration-mode") or (
+                    style == "ios" and cmd == "end"):
                 if cmd == "commit and-quit":
                     self.write("commit complete\nExiting configuration mode\n")
                 elif style != "ios":

@@ -301,6 +301,12 @@ class ConfigBackup final : public outpost::Poller {
           const std::string o = s->run(l);
           if (s->failed(o)) failures += (failures.empty() ? "" : "; ") + l + ": " + o;
         }
+        // A refused line drops the whole change where the device can (a candidate configuration),
+        // and nothing is saved.
+        for (const auto& c : failures.empty() ? d.config_commit : d.config_abort) {
+          const std::string o = s->run(c);
+          if (s->failed(o)) failures += (failures.empty() ? "" : "; ") + c + ": " + o;
+        }
         for (const auto& c : d.config_exit) s->run(c);
         if (failures.empty())
           for (const auto& c : d.save) s->run(c);

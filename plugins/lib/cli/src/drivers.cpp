@@ -80,7 +80,9 @@ std::map<std::string, Driver, std::less<>> make_drivers() {
     d.error = re(R"(^(error: |syntax error|unknown command))");
     d.show_config = "show configuration | display omit";
     d.config_enter = {"configure private"};
-    d.config_exit = {"commit and-quit"};
+    d.config_commit = {"commit"};
+    d.config_abort = {"rollback 0"};
+    d.config_exit = {"exit configuration-mode"};
     d.volatile_lines = {re("^## Last (commit|changed): "), re("^## Image name: ")};
     d.secrets = {
         {re(R"###(((encrypted-password|secret|authentication-key|pre-shared-key ascii-text|community|key) ")[^"]+)###"),
@@ -100,8 +102,9 @@ std::map<std::string, Driver, std::less<>> make_drivers() {
     d.error = re(R"(^(Invalid syntax|Unknown command|Server error|Validation Error))");
     d.show_config = "show config running";
     d.config_enter = {"configure"};
+    d.config_commit = {"commit"};  // PAN-OS commits from configuration mode only
+    d.config_abort = {"revert config"};
     d.config_exit = {"exit"};
-    d.save = {"commit"};
     d.volatile_lines = {re(R"(^\s*<?(last-commit|uptime|time)\b)")};
     d.secrets = {
         {re(R"(((phash|password-hash|secret|pre-shared-key key|key) )\S+)"), "$1<removed>"},

@@ -59,6 +59,8 @@ struct Driver {
   std::regex error;                        // a line saying the command failed
   std::string show_config;                 // the running configuration
   std::vector<std::string> config_enter;   // to configuration mode
+  std::vector<std::string> config_commit;  // in configuration mode: make the changes take effect
+  std::vector<std::string> config_abort;   // in configuration mode: drop them (a line failed)
   std::vector<std::string> config_exit;    // back
   std::vector<std::string> save;           // make the running configuration the startup one
   std::vector<std::regex> volatile_lines;  // left out of stored configurations
