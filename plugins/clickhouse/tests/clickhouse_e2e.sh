@@ -248,6 +248,9 @@ for run in 7 8 9 10 11; do
   write_config "run$run" flows ch_right
   start_engine "$TMP/run$run.yaml" netflow
   export_pcap "$TMP/run$((30 + run)).pcap"
+  # The kill comes at a random moment after the flows are in the pipeline (the reference file
+  # sink has them), not after a fixed time a loaded machine may not have reached them by.
+  for _ in $(seq 1 200); do grep -q '"src":' "$TMP/sent-run$run.jsonl" 2> /dev/null && break; sleep 0.05; done
   sleep "$("$PY" -c 'import random; print(round(random.uniform(0.1, 1.2), 2))')"
   kill -KILL "$ENGINE"
   wait "$ENGINE" 2> /dev/null || true
