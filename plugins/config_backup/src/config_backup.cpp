@@ -74,7 +74,7 @@ std::string joined(const std::vector<std::string>& v) {
 class ConfigBackup final : public outpost::Poller {
  public:
   ConfigBackup(outpost::Host host, const outpost::Config& cfg)
-      : host_(host), pool_(host, "config_backup", threads(cfg)) {
+      : host_(host), pool_(host, "config_backup", outpost::lib::blocking_poller_threads(cfg, 8)) {
     keys_ = cli::host_key_policy(cfg, host_, "config_backup");
     const std::string repo = cfg.get("repository");
     if (repo.empty()) throw Error(OUTPOST_E_CONFIG, "repository is required");
@@ -171,12 +171,6 @@ class ConfigBackup final : public outpost::Poller {
   }
 
  private:
-  static std::size_t threads(const outpost::Config& cfg) {
-    const int64_t n = cfg.get_int("max_concurrent", 8);
-    if (n < 1 || n > 1024) throw Error(OUTPOST_E_CONFIG, "max_concurrent must be 1-1024");
-    return static_cast<std::size_t>(n);
-  }
-
   struct Request {
     cli::Options o;
     const cli::Driver* driver = nullptr;
@@ -239,14 +233,9 @@ class ConfigBackup final : public outpost::Poller {
 
   outpost::Event event(const Request& r, std::string kind, uint32_t severity,
                        std::string message) const {
-    outpost::Event ev;
-    ev.kind = std::move(kind);
-    ev.source = r.device;
+    outpost::Event ev = event_plain(r, std::move(kind), std::move(message));
     ev.severity = severity;
-    ev.message = std::move(message);
-    ev.attributes = r.base;
     ev.attributes.emplace_back("driver", r.driver->name);
-    ev.time_ns = host_.now_ns();
     return ev;
   }
 

@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 class SshLinuxPoller final : public outpost::Poller {
  public:
   SshLinuxPoller(outpost::Host host, const outpost::Config& cfg)
-      : host_(host), pool_(host, "ssh_linux", threads(cfg)) {
+      : host_(host), pool_(host, "ssh_linux", outpost::lib::blocking_poller_threads(cfg, 16)) {
     keys_ = cli::host_key_policy(cfg, host_, "ssh_linux");
     interval_s_ = cfg.get_seconds("cpu_interval", 1.0);
     if (interval_s_ < 0.1 || interval_s_ > 10)
@@ -50,12 +50,6 @@ class SshLinuxPoller final : public outpost::Poller {
   }
 
  private:
-  static std::size_t threads(const outpost::Config& cfg) {
-    const int64_t n = cfg.get_int("max_concurrent", 16);
-    if (n < 1 || n > 1024) throw Error(OUTPOST_E_CONFIG, "max_concurrent must be 1-1024");
-    return static_cast<std::size_t>(n);
-  }
-
   outpost::lib::BlockingPoller::Work make_work(const outpost::Target& t) {
     cli::Options o = cli::target_options(t, host_, false);
     o.max_output = 4u << 20;

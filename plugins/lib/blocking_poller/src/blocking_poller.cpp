@@ -5,6 +5,12 @@
 
 namespace outpost::lib {
 
+std::size_t blocking_poller_threads(const outpost::Config& cfg, int64_t default_threads) {
+  const int64_t n = cfg.get_int("max_concurrent", default_threads);
+  if (n < 1 || n > 1024) throw outpost::Error(OUTPOST_E_CONFIG, "max_concurrent must be 1-1024");
+  return static_cast<std::size_t>(n);
+}
+
 BlockingPoller::BlockingPoller(outpost::Host host, std::string name, std::size_t threads)
     : host_(host), name_(std::move(name)), threads_(std::max<std::size_t>(threads, 1)) {}
 

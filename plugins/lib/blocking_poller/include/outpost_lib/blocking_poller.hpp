@@ -29,6 +29,9 @@ struct BlockingOutcome {
   std::vector<outpost::Event> events;
 };
 
+// The plugin setting max_concurrent (worker threads), 1-1024; throws outpost::Error(CONFIG).
+std::size_t blocking_poller_threads(const outpost::Config& cfg, int64_t default_threads);
+
 class BlockingPoller {
  public:
   // The work of one target; `deadline_ns` (host monotonic) is when its result stops counting.
