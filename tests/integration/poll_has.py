@@ -1,19 +1,20 @@
 """Whether a Windows poller's poll said what a test expects.
 
-    poll_has.py ROWS FIXTURE PEER_LOG EXPR
+    poll_has.py ROWS FIXTURE PEER_LOG EXPR      (FIXTURE, PEER_LOG: "-" when there is none)
 
 EXPR is a Python expression over `rows` (the JSON lines `outpost poll --json` wrote), `fx` (the
 peer's fixture), `log` (the peer's request log lines), `target` (the target line), `metric(name,
 **labels)` (the values of that metric) and `events(kind)`. Exit 0 when it is true; otherwise the
-target line is printed to help the reader. Shared by the winrm and wmi end-to-end tests.
+target line and the events are printed to help the reader. Shared by the end-to-end tests of
+the pollers (winrm, wmi, config_backup).
 """
 import json
 import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-fx = json.load(open(sys.argv[2]))
+fx = json.load(open(sys.argv[2])) if sys.argv[2] != '-' else {}
 try:
-    log = [json.loads(line) for line in open(sys.argv[3]) if line.strip()]
+    log = [json.loads(line) for line in open(sys.argv[3]) if line.strip()] if sys.argv[3] != '-' else []
 except FileNotFoundError:
     log = []
 target = next((r for r in rows if r['type'] == 'target'), {})
@@ -32,4 +33,5 @@ ok = eval(sys.argv[4])
 if not ok:
     print('  target:', target)
     print('  rows:', len(rows))
+    print('  events:', [(e['kind'], e['message'][:80]) for e in rows if e['type'] == 'event'])
 sys.exit(0 if ok else 1)

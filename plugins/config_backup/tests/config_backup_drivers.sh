@@ -50,22 +50,7 @@ poll() { # RESULT VENDOR USER REPO [--param K=V]...
   RC=$?
   set -e
 }
-has() {
-  $PY - "$TMP/$1.json" "$2" <<'PYEOF'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-target = next((r for r in rows if r['type'] == 'target'), {})
-def events(kind):
-    return [r for r in rows if r['type'] == 'event' and r['kind'] == kind]
-def metric(name):
-    return [r['value'] for r in rows if r['type'] == 'metric' and r['name'] == name]
-ok = eval(sys.argv[2])
-if not ok:
-    print('  target:', target)
-    print('  events:', [(e['kind'], e['message']) for e in rows if e['type'] == 'event'])
-sys.exit(0 if ok else 1)
-PYEOF
-}
+has() { $PY "$SRC/tests/integration/poll_has.py" "$TMP/$1.json" - - "$2"; }
 stored() { git -C "$1" show main:127.0.0.1.cfg; }
 commits() { git -C "$1" rev-list --count main 2> /dev/null || echo 0; }
 # transcript_config VENDOR: the running configuration as the transcript has it (with {now}).

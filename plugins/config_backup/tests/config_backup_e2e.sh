@@ -25,22 +25,7 @@ poll() { # NAME [--param K=V]...
   RC=$?
   set -e
 }
-has() {
-  $PY - "$TMP/$1.json" "$2" <<'PYEOF'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-target = next((r for r in rows if r['type'] == 'target'), {})
-def events(kind):
-    return [r for r in rows if r['type'] == 'event' and r['kind'] == kind]
-def metric(name):
-    return [r['value'] for r in rows if r['type'] == 'metric' and r['name'] == name]
-ok = eval(sys.argv[2])
-if not ok:
-    print('  target:', target)
-    print('  events:', [(e['kind'], e['message']) for e in rows if e['type'] == 'event'])
-sys.exit(0 if ok else 1)
-PYEOF
-}
+has() { $PY "$SRC/tests/integration/poll_has.py" "$TMP/$1.json" - - "$2"; }
 commits() { git -C "$REPO" rev-list --count main 2> /dev/null || echo 0; }
 vtysh_has_route() { frr_vtysh -c 'show running-config' | grep -qx "$ROUTE"; }
 no_route() { ! vtysh_has_route; }

@@ -54,7 +54,7 @@ poll() {
 # has NAME EXPR: EXPR (python) over `rows` (the poll's JSON lines), `fx` (the fixture), `log`
 # (the peer's request log lines), `target` (the target line).
 has() {
-  $PY "$SRC/plugins/lib/wql/tests/poll_has.py" "$TMP/$1.json" "$TMP/${3:-plain}.json" \
+  $PY "$SRC/tests/integration/poll_has.py" "$TMP/$1.json" "$TMP/${3:-plain}.json" \
     "$TMP/${3:-plain}.jsonl" "$2"
 }
 H="--param port=$HTTP --param domain=WINHOST"

@@ -51,7 +51,7 @@ poll() {
   set -e
 }
 has() {
-  $PY "$SRC/plugins/lib/wql/tests/poll_has.py" "$TMP/$1.json" "$TMP/wmi.json" "$TMP/wmi.jsonl" "$2"
+  $PY "$SRC/tests/integration/poll_has.py" "$TMP/$1.json" "$TMP/wmi.json" "$TMP/wmi.jsonl" "$2"
 }
 # calls NAME EXPR: EXPR over `calls`, the peer's log lines of the poll NAME (since its mark).
 mark() { wc -l < "$TMP/wmi.jsonl" > "$TMP/mark"; }
